@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ferrydrop/ferry/internal/mailbox"
+	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/send"
+)
+
+// fail prints one line for err, and a hint where one helps, and returns
+// the exit code. role is "send" or "receive".
+func (c *cli) fail(ctx context.Context, err error, role string) int {
+	var serr *mailbox.ServerError
+	switch {
+	case ctx.Err() != nil:
+		c.errorf("interrupted")
+	case errors.Is(err, wormhole.ErrWrongCode):
+		c.errorf("%v", wormhole.ErrWrongCode)
+		if role == "send" {
+			c.hintf("run \"ferry send\" again for a new code, and read it out carefully")
+		} else {
+			c.hintf("check the code, or ask the sender for a new one")
+		}
+	case errors.Is(err, errNotVerified):
+		c.errorf("%v", err)
+		c.hintf("someone may be in the middle; start again with a new code")
+	case errors.Is(err, send.ErrRejected):
+		c.errorf("%v", err)
+	case errors.As(err, &serr):
+		c.errorf("%v", err)
+	default:
+		c.errorf("%v", err)
+		var de *mailbox.DialError
+		if errors.As(err, &de) {
+			c.hintf("check the relay address (--relay or FERRY_RELAY) and your network")
+		}
+	}
+	return exitFailure
+}

@@ -1,0 +1,127 @@
+// Command ferry sends files and text between computers with a short code,
+// end-to-end encrypted, speaking the Magic Wormhole protocol.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ferrydrop/ferry/internal/transfer"
+)
+
+const usage = `ferry sends files and text to another computer with a short code.
+
+Usage:
+  ferry send [flags] --text MESSAGE     send a text message ("-" reads it from stdin)
+  ferry receive [flags] [CODE]          receive with the code the sender gave you
+  ferry relay [flags]                   run a mailbox server for ferry and Magic Wormhole clients
+  ferry version                         print the version
+
+Run "ferry COMMAND -h" for the flags of a command.
+`
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is ferry's whole command line: it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	env := &cli{stdin: newLineReader(stdin), stdout: stdout, stderr: stderr}
+	switch args[0] {
+	case "send":
+		return env.send(ctx, args[1:])
+	case "receive", "recv", "rx":
+		return env.receive(ctx, args[1:])
+	case "relay":
+		return env.relay(ctx, args[1:])
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ferry", transfer.Version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "ferry: error: unknown command %q\n", args[0])
+		fmt.Fprintf(stderr, "ferry: hint: run \"ferry help\" for the commands\n")
+		return exitUsage
+	}
+}
+
+// cli is what every subcommand writes to and reads from.
+type cli struct {
+	stdin          *lineReader
+	stdout, stderr io.Writer
+}
+
+func (c *cli) errorf(format string, a ...any) {
+	fmt.Fprintf(c.stderr, "ferry: error: "+format+"\n", a...)
+}
+
+func (c *cli) hintf(format string, a ...any) {
+	fmt.Fprintf(c.stderr, "ferry: hint: "+format+"\n", a...)
+}
+
+// logger is silent unless -v was given; then it logs debug lines to stderr.
+func (c *cli) logger(verbose bool) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// parseFlags parses flags that may come before, between or after the
+// positional arguments ("ferry receive CODE -v"); "--" ends flags.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := args[:len(args)-len(rest)]; len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// flagError reports a flag parsing error; -h is not an error.
+func flagError(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}
+
+// envOr returns the environment variable's value, or def when unset.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// lineReader reads answers to prompts, one line at a time, from stdin.
+type lineReader struct {
+	r *bufio.Reader
+	f *os.File // stdin as a file, when it is one
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	f, _ := r.(*os.File)
+	return &lineReader{r: bufio.NewReader(r), f: f}
+}
+
+// maxLine caps an answer typed at a prompt.
+const maxLine = 4096
+
+// line reads one line without its end of line.
+func (l *lineReader) line() (string, error) {
+	var b strings.Builder
+	for {
+		chunk, isPrefix, err := l.r.ReadLine()
+		b.Write(chunk)
+		if b.Len() > maxLine {
+			return "", errors.New("input line is too long")
+		}
+		if err != nil {
+			if err == io.EOF && b.Len() > 0 {
+				return b.String(), nil
+			}
+			if err == io.EOF {
+				return "", errors.New("no input (end of file)")
+			}
+			return "", err
+		}
+		if !isPrefix {
+			return b.String(), nil
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// prompt writes a question to stderr and reads the answer from stdin.
+func (c *cli) prompt(question string) (string, error) {
+	fmt.Fprint(c.stderr, question)
+	s, err := c.stdin.line()
+	if err != nil {
+		return "", fmt.Errorf("read answer: %w", err)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// errNotVerified means the user said the verifiers differ.
+var errNotVerified = errors.New("verification declined: the verifiers did not match")
+
+// verifier returns the --verify callback: it shows the verifier and asks.
+func (c *cli) verifier(enabled bool) func(string) error {
+	if !enabled {
+		return nil
+	}
+	return func(v string) error {
+		fmt.Fprintf(c.stderr, "Verifier %s.\n", v)
+		ans, err := c.prompt("Does it match the other side's verifier? [y/N] ")
+		if err != nil {
+			return err
+		}
+		switch strings.ToLower(ans) {
+		case "y", "yes":
+			return nil
+		}
+		return errNotVerified
+	}
+}

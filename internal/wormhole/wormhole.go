@@ -1,0 +1,377 @@
+// Package wormhole is the Magic Wormhole client protocol: a code, a SPAKE2
+// exchange over a mailbox server, then encrypted numbered phases.
+//
+// It speaks to the Python, Rust and Go implementations of Magic Wormhole:
+// appid lothar.com/wormhole/text-or-file-xfer, `pake` and `version`
+// phases, HKDF phase keys and secretbox bodies.
+package wormhole
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/ferrydrop/ferry/internal/mailbox"
+	"github.com/psanford/wormhole-william/wordlist"
+	"salsa.debian.org/vasudev/gospake2"
+)
+
+// AppID is the application id every Magic Wormhole file-transfer client uses.
+const AppID = "lothar.com/wormhole/text-or-file-xfer"
+
+// DefaultRelay is the public Magic Wormhole mailbox server.
+const DefaultRelay = "ws://relay.magic-wormhole.io:4000/v1"
+
+// Limits on what the peer may send through the mailbox.
+const (
+	maxPending  = 64  // numbered phases buffered ahead of the one we want
+	maxCodeLen  = 256 // bytes in a code
+	closeWithin = 3 * time.Second
+)
+
+// ErrWrongCode means the two sides did not agree on a key: the code was
+// mistyped, or someone else tried to use it.
+var ErrWrongCode = errors.New("the code was wrong, or someone else tried to use it")
+
+// Mood is what a side reports when it closes.
+type Mood = mailbox.Mood
+
+// The moods of the client protocol.
+const (
+	Happy  = mailbox.Happy
+	Lonely = mailbox.Lonely
+	Scary  = mailbox.Scary
+	Errory = mailbox.Errory
+)
+
+// Config says where and as whom to connect. The zero value uses the public
+// relay, the file-transfer appid and no app versions.
+type Config struct {
+	RelayURL    string         // mailbox server; DefaultRelay when empty
+	AppID       string         // AppID when empty
+	AppVersions map[string]any // announced in the version phase
+	Agent       [2]string      // client_version sent on bind
+	Logger      *slog.Logger   // nil: silent
+}
+
+// Wormhole is one side of one wormhole: it lives from the code to Close.
+type Wormhole struct {
+	cfg  Config
+	log  *slog.Logger
+	mb   *mailbox.Client
+	side string
+
+	code      string
+	nameplate string // claimed and not yet released
+	mailbox   string
+
+	spake    *gospake2.SPAKE2
+	key      []byte
+	peerSide string
+	peerVer  map[string]json.RawMessage
+
+	nextOut int
+	nextIn  int
+	pending map[int][]byte // numbered phases that arrived early, still encrypted
+}
+
+// Dial connects to the relay and binds.
+func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
+	if cfg.RelayURL == "" {
+		cfg.RelayURL = DefaultRelay
+	}
+	if cfg.AppID == "" {
+		cfg.AppID = AppID
+	}
+	if cfg.Agent[0] == "" {
+		cfg.Agent = [2]string{"ferry", "dev"}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mb, welcome, err := mailbox.Dial(ctx, cfg.RelayURL, log)
+	if err != nil {
+		return nil, err
+	}
+	if welcome.MOTD != "" {
+		log.Info("relay message of the day", "motd", welcome.MOTD)
+	}
+	side := make([]byte, 5)
+	rand.Read(side)
+	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}}
+	if err := mb.Bind(ctx, cfg.AppID, w.side, cfg.Agent); err != nil {
+		mb.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// AllocateCode asks the relay for a nameplate and makes a code of it and
+// `words` words from the PGP word list, then starts the key exchange.
+func (w *Wormhole) AllocateCode(ctx context.Context, words int) (string, error) {
+	if words < 1 || words > 16 {
+		return "", fmt.Errorf("a code needs 1 to 16 words, not %d", words)
+	}
+	nameplate, err := w.mb.Allocate(ctx)
+	if err != nil {
+		return "", err
+	}
+	w.nameplate = nameplate
+	code := nameplate + "-" + wordlist.ChooseWords(words)
+	return code, w.start(ctx, code, nameplate)
+}
+
+// UseCode claims the nameplate of a code typed by the user and starts the
+// key exchange.
+func (w *Wormhole) UseCode(ctx context.Context, code string) error {
+	nameplate, err := ParseCode(code)
+	if err != nil {
+		return err
+	}
+	return w.start(ctx, code, nameplate)
+}
+
+// ParseCode checks a code's shape and returns its nameplate.
+func ParseCode(code string) (string, error) {
+	if len(code) > maxCodeLen {
+		return "", fmt.Errorf("code is longer than %d bytes", maxCodeLen)
+	}
+	for _, r := range code {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return "", errors.New("code must not contain spaces or control characters")
+		}
+	}
+	nameplate, rest, ok := strings.Cut(code, "-")
+	if !ok || rest == "" || !mailbox.ValidNameplate(nameplate) {
+		return "", fmt.Errorf("code %q is not of the form NUMBER-WORD-WORD", code)
+	}
+	return nameplate, nil
+}
+
+func (w *Wormhole) start(ctx context.Context, code, nameplate string) error {
+	mbox, err := w.mb.Claim(ctx, nameplate)
+	if err != nil {
+		if errors.Is(err, mailbox.ErrCrowded) {
+			return fmt.Errorf("%w (the relay says the code is already in use by two others)", ErrWrongCode)
+		}
+		return err
+	}
+	w.code, w.nameplate, w.mailbox = code, nameplate, mbox
+	if err := w.mb.Open(ctx, mbox); err != nil {
+		return err
+	}
+	sp := gospake2.SPAKE2Symmetric(gospake2.NewPassword(code), gospake2.NewIdentityS(w.cfg.AppID))
+	w.spake = &sp
+	body, err := json.Marshal(map[string]string{"pake_v1": hex.EncodeToString(w.spake.Start())})
+	if err != nil {
+		return fmt.Errorf("encode pake message: %w", err)
+	}
+	return w.mb.Add(ctx, "pake", body)
+}
+
+// Code returns the code in use.
+func (w *Wormhole) Code() string { return w.code }
+
+// Establish waits for the other side, derives the shared key, exchanges
+// version messages and returns once both sides proved they hold the key.
+// A wrong code returns an error wrapping ErrWrongCode.
+func (w *Wormhole) Establish(ctx context.Context) error {
+	if w.spake == nil {
+		return errors.New("establish: no code yet")
+	}
+	for w.key == nil {
+		m, err := w.next(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for the other side: %w", err)
+		}
+		if m.Phase != "pake" {
+			w.stash(m)
+			continue
+		}
+		if err := w.finishPake(m); err != nil {
+			return err
+		}
+	}
+	if w.nameplate != "" {
+		if err := w.mb.Release(ctx, w.nameplate); err != nil {
+			w.log.Debug("release nameplate", "err", err)
+		}
+		w.nameplate = ""
+	}
+	ver, err := json.Marshal(map[string]any{"app_versions": w.cfg.AppVersions})
+	if err != nil {
+		return fmt.Errorf("encode version message: %w", err)
+	}
+	if err := w.mb.Add(ctx, "version", seal(phaseKey(w.key, w.side, "version"), ver)); err != nil {
+		return err
+	}
+	for w.peerVer == nil {
+		m, err := w.next(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for the other side's version: %w", err)
+		}
+		if m.Phase != "version" {
+			w.stash(m)
+			continue
+		}
+		plain, err := open(phaseKey(w.key, m.Side, "version"), m.Body)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrWrongCode, err)
+		}
+		var v struct {
+			AppVersions map[string]json.RawMessage `json:"app_versions"`
+		}
+		if err := json.Unmarshal(plain, &v); err != nil {
+			return fmt.Errorf("read the other side's version message: %w", err)
+		}
+		if v.AppVersions == nil {
+			v.AppVersions = map[string]json.RawMessage{}
+		}
+		w.peerVer = v.AppVersions
+	}
+	return nil
+}
+
+func (w *Wormhole) finishPake(m mailbox.Message) error {
+	var p struct {
+		PakeV1 string `json:"pake_v1"`
+	}
+	if err := json.Unmarshal(m.Body, &p); err != nil || p.PakeV1 == "" {
+		return fmt.Errorf("%w: the other side's pake message is malformed", ErrWrongCode)
+	}
+	msg, err := hex.DecodeString(p.PakeV1)
+	if err != nil {
+		return fmt.Errorf("%w: the other side's pake message is not hex", ErrWrongCode)
+	}
+	key, err := w.spake.Finish(msg)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrWrongCode, err)
+	}
+	w.key = key
+	w.peerSide = m.Side
+	w.log.Debug("wormhole: key established", "peer", m.Side)
+	return nil
+}
+
+// next returns the next mailbox message from the other side, skipping our
+// own echoes and, once the peer is known, any third side.
+func (w *Wormhole) next(ctx context.Context) (mailbox.Message, error) {
+	for {
+		m, err := w.mb.Next(ctx)
+		if err != nil {
+			return m, err
+		}
+		if m.Side == w.side || (w.peerSide != "" && m.Side != w.peerSide) {
+			continue
+		}
+		return m, nil
+	}
+}
+
+// stash keeps a numbered phase that arrived before we asked for it; other
+// phases (dilation, unknown ones) are ignored, as the Python client does.
+func (w *Wormhole) stash(m mailbox.Message) {
+	n, err := strconv.Atoi(m.Phase)
+	if err != nil || n < w.nextIn || strconv.Itoa(n) != m.Phase {
+		w.log.Debug("wormhole: ignoring message", "phase", m.Phase)
+		return
+	}
+	if _, dup := w.pending[n]; dup || len(w.pending) >= maxPending {
+		w.log.Debug("wormhole: dropping duplicate or excess phase", "phase", m.Phase)
+		return
+	}
+	w.pending[n] = m.Body
+}
+
+// Verifier is a hash of the shared key both sides can compare.
+func (w *Wormhole) Verifier() []byte {
+	if w.key == nil {
+		return nil
+	}
+	return DeriveKey(w.key, "wormhole:verifier", keySize)
+}
+
+// Key derives a purpose-specific key from the shared key.
+func (w *Wormhole) Key(purpose string, length int) []byte {
+	return DeriveKey(w.key, purpose, length)
+}
+
+// PeerVersions returns the app_versions the other side announced.
+func (w *Wormhole) PeerVersions() map[string]json.RawMessage { return w.peerVer }
+
+// Send encrypts and posts the next numbered phase.
+func (w *Wormhole) Send(ctx context.Context, plaintext []byte) error {
+	if w.key == nil {
+		return errors.New("send: no shared key yet")
+	}
+	phase := strconv.Itoa(w.nextOut)
+	if err := w.mb.Add(ctx, phase, seal(phaseKey(w.key, w.side, phase), plaintext)); err != nil {
+		return err
+	}
+	w.nextOut++
+	return nil
+}
+
+// SendJSON marshals v and sends it as the next phase.
+func (w *Wormhole) SendJSON(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	return w.Send(ctx, b)
+}
+
+// Receive returns the next numbered phase from the other side, in order.
+func (w *Wormhole) Receive(ctx context.Context) ([]byte, error) {
+	if w.key == nil {
+		return nil, errors.New("receive: no shared key yet")
+	}
+	for {
+		if body, ok := w.pending[w.nextIn]; ok {
+			delete(w.pending, w.nextIn)
+			phase := strconv.Itoa(w.nextIn)
+			plain, err := open(phaseKey(w.key, w.peerSide, phase), body)
+			if err != nil {
+				return nil, fmt.Errorf("%w: phase %s: %w", ErrWrongCode, phase, err)
+			}
+			w.nextIn++
+			return plain, nil
+		}
+		m, err := w.next(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("wait for the other side: %w", err)
+		}
+		w.stash(m)
+	}
+}
+
+// Close releases what is still claimed, closes the mailbox with a mood and
+// hangs up. It uses its own short deadline so it works after ctx is
+// cancelled (Ctrl-C).
+func (w *Wormhole) Close(ctx context.Context, mood Mood) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeWithin)
+	defer cancel()
+	var errs []error
+	if w.nameplate != "" {
+		errs = append(errs, w.mb.Release(ctx, w.nameplate))
+		w.nameplate = ""
+	}
+	if w.mailbox != "" {
+		errs = append(errs, w.mb.CloseMailbox(ctx, w.mailbox, mood))
+		w.mailbox = ""
+	}
+	w.mb.Close()
+	return errors.Join(errs...)
+}
+
+// PeerSeen reports whether the other side has shown up (sent its pake).
+func (w *Wormhole) PeerSeen() bool { return w.peerSide != "" }
