@@ -11,6 +11,9 @@ import (
 	"github.com/ferrydrop/ferry/internal/transfer"
 )
 
+// ErrPeer means the sender reported an error.
+var ErrPeer = errors.New("the sender stopped")
+
 // ErrUnsupported means the sender offered something this build cannot take.
 var ErrUnsupported = errors.New("the sender offered something ferry cannot receive yet")
 
@@ -50,29 +53,18 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 		}
 		switch {
 		case e.Error != nil:
-			return nil, fmt.Errorf("the sender reported an error: %s", transfer.Escape(*e.Error))
+			return nil, &transfer.Refusal{Err: fmt.Errorf("%w: %s", ErrPeer, transfer.Escape(*e.Error))}
 		case e.Offer != nil && e.Offer.Message != nil:
 			if len(*e.Offer.Message) > transfer.MaxText {
-				return nil, decline(ctx, w, fmt.Errorf("text message is larger than %d bytes", transfer.MaxText))
+				return nil, &transfer.Refusal{Reason: fmt.Sprintf("text message is larger than %d bytes", transfer.MaxText)}
 			}
 			if err := w.SendJSON(ctx, transfer.Envelope{Answer: &transfer.Answer{MessageAck: "ok"}}); err != nil {
 				return nil, err
 			}
 			return &Result{Text: *e.Offer.Message}, nil
 		case e.Offer != nil:
-			return nil, decline(ctx, w, ErrUnsupported)
+			return nil, &transfer.Refusal{Reason: ErrUnsupported.Error(), Err: ErrUnsupported}
 		}
 		// transit hints come before a file offer; nothing to do with them yet
 	}
-}
-
-type sender interface {
-	SendJSON(context.Context, any) error
-}
-
-// decline tells the sender why we refuse and returns that reason.
-func decline(ctx context.Context, w sender, reason error) error {
-	msg := reason.Error()
-	_ = w.SendJSON(ctx, transfer.Envelope{Error: &msg})
-	return reason
 }

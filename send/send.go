@@ -53,11 +53,11 @@ func Text(ctx context.Context, opts Options, text string) (err error) {
 		}
 		switch {
 		case e.Error != nil:
-			return fmt.Errorf("%w: %s", ErrRejected, transfer.Escape(*e.Error))
+			return &transfer.Refusal{Err: fmt.Errorf("%w: %s", ErrRejected, transfer.Escape(*e.Error))}
 		case e.Answer != nil && e.Answer.MessageAck == "ok":
 			return nil
 		case e.Answer != nil:
-			return fmt.Errorf("%w: unexpected answer to a text message", ErrRejected)
+			return &transfer.Refusal{Reason: "unexpected answer to a text message", Err: fmt.Errorf("%w: unexpected answer to a text message", ErrRejected)}
 		}
 		// transit hints and anything unknown are not needed for text
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/ferrydrop/ferry/internal/wormhole"
 )
@@ -30,10 +31,36 @@ func Establish(ctx context.Context, w *wormhole.Wormhole, verify func(string) er
 	}
 	if verify != nil {
 		if err := verify(hex.EncodeToString(w.Verifier())); err != nil {
-			return err
+			return &Refusal{Reason: "the other side did not confirm the verifier", Err: err}
 		}
 	}
 	return nil
+}
+
+// Refusal is a failure whose Reason is told to the other side, so it
+// stops waiting at once instead of hanging until someone presses Ctrl-C.
+type Refusal struct {
+	Reason string // sent to the peer; says nothing about local files; "" sends nothing (the peer stopped first)
+	Err    error  // the local cause, if any
+}
+
+func (r *Refusal) Error() string {
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return r.Reason
+}
+
+func (r *Refusal) Unwrap() error { return r.Err }
+
+// peerReason is what the other side is told when err ends the session,
+// and whether to tell it anything.
+func peerReason(err error) (string, bool) {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r.Reason, r.Reason != ""
+	}
+	return "the transfer failed on the other side", true
 }
 
 // Finish closes the wormhole with the mood err calls for and returns err.
@@ -47,6 +74,12 @@ func Finish(ctx context.Context, w *wormhole.Wormhole, err error) error {
 		mood = wormhole.Lonely
 	default:
 		mood = wormhole.Errory
+	}
+	if msg, tell := peerReason(err); err != nil && tell && mood == wormhole.Errory && w.Ready() {
+		// Best effort: the peer may be waiting for our next message.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = w.SendJSON(sctx, Envelope{Error: &msg})
+		cancel()
 	}
 	if cerr := w.Close(ctx, mood); cerr != nil && err == nil {
 		// The exchange itself succeeded; a failed goodbye is not worth failing for.

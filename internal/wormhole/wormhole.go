@@ -373,5 +373,8 @@ func (w *Wormhole) Close(ctx context.Context, mood Mood) error {
 	return errors.Join(errs...)
 }
 
+// Ready reports whether the key exchange finished, so Send works.
+func (w *Wormhole) Ready() bool { return w.peerVer != nil }
+
 // PeerSeen reports whether the other side has shown up (sent its pake).
 func (w *Wormhole) PeerSeen() bool { return w.peerSide != "" }

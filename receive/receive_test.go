@@ -1,0 +1,138 @@
+package receive_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/receive"
+	"github.com/ferrydrop/ferry/send"
+	"github.com/psanford/wormhole-william/rendezvous/rendezvousservertest"
+)
+
+func setup(t *testing.T) (context.Context, string) {
+	t.Helper()
+	ts := rendezvousservertest.NewServer()
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx, ts.WebSocketURL()
+}
+
+func TestTextRoundTrip(t *testing.T) {
+	ctx, url := setup(t)
+	codes := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- send.Text(ctx, send.Options{Relay: url, OnCode: func(c string) { codes <- c }}, "hé\x1b[31m")
+	}()
+	var verifier string
+	res, err := receive.Run(ctx, <-codes, receive.Options{Relay: url, Verify: func(v string) error { verifier = v; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != "hé\x1b[31m" {
+		t.Fatalf("text = %q", res.Text)
+	}
+	if len(verifier) != 64 {
+		t.Fatalf("verifier %q is not 32 bytes of hex", verifier)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyDeclined(t *testing.T) {
+	ctx, url := setup(t)
+	errc := make(chan error, 1)
+	go func() { errc <- send.Text(ctx, send.Options{Relay: url, Code: "8-a-b"}, "x") }()
+	no := errors.New("no")
+	_, err := receive.Run(ctx, "8-a-b", receive.Options{Relay: url, Verify: func(string) error { return no }})
+	if !errors.Is(err, no) {
+		t.Fatalf("Run = %v, want the verify error", err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("sender succeeded although the receiver declined")
+	}
+}
+
+// hostileSender offers whatever it is told and returns the receiver's reply.
+func hostileSender(ctx context.Context, t *testing.T, url, code string, offer transfer.Envelope) <-chan transfer.Envelope {
+	t.Helper()
+	w, err := wormhole.Dial(ctx, wormhole.Config{RelayURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.UseCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	reply := make(chan transfer.Envelope, 1)
+	go func() {
+		defer w.Close(ctx, wormhole.Happy)
+		defer close(reply)
+		if w.Establish(ctx) != nil || w.SendJSON(ctx, offer) != nil {
+			return
+		}
+		b, err := w.Receive(ctx)
+		if err != nil {
+			return
+		}
+		e, _ := transfer.ParseEnvelope(b)
+		reply <- e
+	}()
+	return reply
+}
+
+func TestDeclinesFileOfferFromClassicPeer(t *testing.T) {
+	ctx, url := setup(t)
+	reply := hostileSender(ctx, t, url, "9-a-b", transfer.Envelope{Offer: &transfer.Offer{File: []byte(`{"filename":"x","filesize":1}`)}})
+	_, err := receive.Run(ctx, "9-a-b", receive.Options{Relay: url})
+	if !errors.Is(err, receive.ErrUnsupported) {
+		t.Fatalf("Run = %v, want ErrUnsupported", err)
+	}
+	if e := <-reply; e.Error == nil {
+		t.Fatalf("sender got %+v, want an error message", e)
+	}
+}
+
+func TestRefusesOversizedText(t *testing.T) {
+	ctx, url := setup(t)
+	big := strings.Repeat("a", transfer.MaxText+1)
+	reply := hostileSender(ctx, t, url, "10-a-b", transfer.Envelope{Offer: &transfer.Offer{Message: &big}})
+	if _, err := receive.Run(ctx, "10-a-b", receive.Options{Relay: url}); err == nil {
+		t.Fatal("accepted a text over the cap")
+	}
+	if e := <-reply; e.Error == nil {
+		t.Fatalf("sender got %+v, want an error message", e)
+	}
+}
+
+func TestSenderSeesRejection(t *testing.T) {
+	ctx, url := setup(t)
+	w, err := wormhole.Dial(ctx, wormhole.Config{RelayURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(ctx, wormhole.Happy)
+	if err := w.UseCode(ctx, "11-a-b"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if w.Establish(ctx) != nil {
+			return
+		}
+		if _, err := w.Receive(ctx); err != nil {
+			return
+		}
+		msg := "no thanks"
+		w.SendJSON(ctx, transfer.Envelope{Error: &msg})
+	}()
+	err = send.Text(ctx, send.Options{Relay: url, Code: "11-a-b"}, "hello")
+	if !errors.Is(err, send.ErrRejected) || !strings.Contains(err.Error(), "no thanks") {
+		t.Fatalf("Text = %v, want a rejection naming the reason", err)
+	}
+}
