@@ -8,8 +8,10 @@ go 1.26.0
 replace salsa.debian.org/vasudev/gospake2 => ./internal/gospake2
 
 require (
+	github.com/ProtonMail/go-crypto v1.5.2 // indirect
 	github.com/VividCortex/ewma v1.2.0 // indirect
 	github.com/cheggaaa/pb/v3 v3.1.5 // indirect
+	github.com/cloudflare/circl v1.6.3 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
 	github.com/fatih/color v1.15.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
