@@ -1,0 +1,92 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Caps on a manifest from the network, checked before anything is created.
+const (
+	MaxEntries  = 10000 // top-level names
+	MaxNameLen  = 255   // bytes in one path component
+	MaxPathLen  = 4096  // bytes in a whole path inside the stream
+	MaxFiles    = 1 << 20
+	UnknownSize = -1 // Entry.Size of a stream whose length is not known (stdin)
+)
+
+// Manifest is what the receiver is shown before it accepts: how much, and
+// the names that will appear in its folder.
+type Manifest struct {
+	Files   int64   `json:"files"`   // regular files, in all folders
+	Bytes   int64   `json:"bytes"`   // their total size, or UnknownSize
+	Entries []Entry `json:"entries"` // top-level names
+}
+
+// Entry is one top-level name of a transfer.
+type Entry struct {
+	Name string `json:"name"`
+	Dir  bool   `json:"dir,omitempty"`
+	Size int64  `json:"size"` // bytes (a folder: of all its files), or UnknownSize
+}
+
+// Check validates a manifest received from the network.
+func (m *Manifest) Check() error {
+	if len(m.Entries) == 0 {
+		return errors.New("manifest lists nothing")
+	}
+	if len(m.Entries) > MaxEntries {
+		return fmt.Errorf("manifest lists %d names; ferry accepts at most %d", len(m.Entries), MaxEntries)
+	}
+	if m.Files < 0 || m.Files > MaxFiles {
+		return fmt.Errorf("manifest declares %d files", m.Files)
+	}
+	if m.Bytes < UnknownSize {
+		return fmt.Errorf("manifest declares %d bytes", m.Bytes)
+	}
+	seen := make(map[string]bool, len(m.Entries))
+	var sum int64
+	for _, e := range m.Entries {
+		if err := CheckName(e.Name); err != nil {
+			return err
+		}
+		if seen[e.Name] {
+			return fmt.Errorf("manifest lists %q twice", Escape(e.Name))
+		}
+		seen[e.Name] = true
+		if e.Size < UnknownSize || (e.Size == UnknownSize) != (m.Bytes == UnknownSize) {
+			return fmt.Errorf("manifest declares a size of %d for %q", e.Size, Escape(e.Name))
+		}
+		sum += e.Size
+		if sum < 0 {
+			return errors.New("manifest sizes overflow")
+		}
+	}
+	if m.Bytes != UnknownSize && sum != m.Bytes {
+		return fmt.Errorf("manifest sizes add up to %d, not the declared %d", sum, m.Bytes)
+	}
+	return nil
+}
+
+// CheckName validates one path component from the network: not empty, not
+// . or .., no separators, no NUL or control characters, valid UTF-8.
+func CheckName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("invalid name %q", Escape(name))
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("name %q is longer than %d bytes", Escape(name[:32])+"…", MaxNameLen)
+	case strings.ContainsAny(name, `/\`):
+		return fmt.Errorf("name %q contains a path separator", Escape(name))
+	case !utf8.ValidString(name):
+		return fmt.Errorf("name %q is not valid UTF-8", Escape(name))
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || isBidiControl(r) {
+			return fmt.Errorf("name %q contains control characters", Escape(name))
+		}
+	}
+	return nil
+}

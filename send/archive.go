@@ -1,0 +1,156 @@
+package send
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ferrydrop/ferry/internal/transfer"
+)
+
+// source is what the user asked to send: files and folders on disk.
+type source struct {
+	paths []string // as given, one per manifest entry
+	man   transfer.Manifest
+}
+
+// scan stats every path (walking folders) to build the manifest the
+// receiver sees before it accepts. Symlinks and special files inside
+// folders are skipped and reported through skip.
+func scan(paths []string, skip func(path, why string)) (*source, error) {
+	src := &source{}
+	seen := map[string]string{}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		}
+		name := filepath.Base(filepath.Clean(p))
+		if err := transfer.CheckName(name); err != nil {
+			return nil, fmt.Errorf("cannot send %s: %w", p, err)
+		}
+		if other, dup := seen[name]; dup {
+			return nil, fmt.Errorf("%s and %s would both arrive as %q", other, p, name)
+		}
+		seen[name] = p
+		e := transfer.Entry{Name: name, Dir: fi.IsDir()}
+		switch {
+		case fi.Mode().IsRegular():
+			e.Size = fi.Size()
+			src.man.Files++
+		case fi.IsDir():
+			err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if q == p {
+					return nil
+				}
+				if err := transfer.CheckName(d.Name()); err != nil {
+					return fmt.Errorf("cannot send %s: %w", q, err)
+				}
+				switch {
+				case d.Type().IsRegular():
+					info, err := d.Info()
+					if err != nil {
+						return err
+					}
+					e.Size += info.Size()
+					src.man.Files++
+				case d.IsDir():
+				default:
+					skip(q, "not a regular file or folder")
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("read folder %s: %w", p, err)
+			}
+		default:
+			return nil, fmt.Errorf("cannot send %s: not a regular file or folder", p)
+		}
+		src.paths = append(src.paths, p)
+		src.man.Entries = append(src.man.Entries, e)
+		src.man.Bytes += e.Size
+	}
+	if len(src.paths) == 0 {
+		return nil, errors.New("nothing to send")
+	}
+	return src, src.man.Check()
+}
+
+// writeTar streams every entry as tar, with modes and modification times.
+// A file whose size changed since scan fails the transfer rather than
+// disagreeing with the manifest.
+func (s *source) writeTar(w io.Writer) error {
+	tw := tar.NewWriter(w)
+	for i, p := range s.paths {
+		top := s.man.Entries[i].Name
+		err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.IsDir() && !d.Type().IsRegular() {
+				return nil // skipped in scan
+			}
+			rel, err := filepath.Rel(p, q)
+			if err != nil {
+				return err
+			}
+			name := top
+			if rel != "." {
+				name = top + "/" + filepath.ToSlash(rel)
+			}
+			return addEntry(tw, q, name, d)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry) error {
+	fi, err := d.Info()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), ModTime: fi.ModTime(), Format: tar.FormatPAX}
+	if d.IsDir() {
+		hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
+		return tw.WriteHeader(hdr)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	n, err := io.Copy(tw, f)
+	if err != nil {
+		if errors.Is(err, tar.ErrWriteTooLong) {
+			return fmt.Errorf("%s grew while it was being sent", path)
+		}
+		return fmt.Errorf("send %s: %w", path, err)
+	}
+	if n != hdr.Size {
+		return fmt.Errorf("%s shrank while it was being sent", path)
+	}
+	return nil
+}
+
+// describe is a one-line summary of a manifest, for the sender's screen.
+func describe(m transfer.Manifest) string {
+	if len(m.Entries) == 1 && !m.Entries[0].Dir {
+		return strings.TrimSpace(transfer.Escape(m.Entries[0].Name))
+	}
+	return fmt.Sprintf("%d files", m.Files)
+}
