@@ -1,0 +1,213 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+var (
+	errSlowClient   = errors.New("send queue full: client reads too slowly")
+	errDisconnected = errors.New("connection ended")
+)
+
+// conn is one client's websocket connection. The goroutine running serve
+// reads and handles the client's commands one at a time; a second
+// goroutine writes queued frames, so that a client that does not read
+// cannot hold up anyone else. When its queue overflows the client is
+// disconnected.
+type conn struct {
+	srv    *Server
+	ws     *websocket.Conn
+	addr   string // addrKey of the remote address, for per-IP limits
+	log    *slog.Logger
+	queue  sendQueue
+	cancel context.CancelCauseFunc
+
+	// Protocol state, touched only by the goroutine running serve. As in
+	// the reference server, each connection binds once and may allocate,
+	// claim, release, open and close at most once.
+	app, side   string
+	didAllocate bool
+	didClaim    bool
+	nameplate   string // what the claim named, once didClaim
+	didRelease  bool
+	hasMailbox  bool   // an open was attempted
+	mailboxID   string // what it named, once hasMailbox
+	didOpen     bool
+	listening   bool // opened and not yet closed
+	didClose    bool
+}
+
+func newConn(srv *Server, ws *websocket.Conn, addr string) *conn {
+	c := &conn{
+		srv:  srv,
+		ws:   ws,
+		addr: addr,
+		log:  srv.log.With("remote", addr),
+	}
+	c.queue.init(srv.cfg.MaxSendQueueBytes)
+	return c
+}
+
+// serve runs the connection until the client goes away, the connection
+// fails, or ctx is done (then the client is told the server is going away).
+func (c *conn) serve(ctx context.Context) {
+	shutdown := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	c.cancel = cancel
+	defer cancel(errDisconnected)
+	context.AfterFunc(ctx, func() {
+		if shutdown.Err() != nil {
+			c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
+		c.ws.CloseNow()
+	})
+
+	var wg sync.WaitGroup
+	wg.Go(func() { c.writeLoop(ctx) })
+	if c.srv.cfg.PingInterval > 0 {
+		wg.Go(func() { c.keepalive(ctx) })
+	}
+	defer wg.Wait()
+	defer func() {
+		if c.listening {
+			c.srv.state.unlisten(c.app, c.mailboxID, c)
+		}
+	}()
+
+	c.log.Debug("client connected")
+	c.sendMsg(welcomeMsg{
+		header:  newHeader("welcome", c.srv.cfg.now()),
+		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD},
+	})
+	for {
+		// The read is not bound to ctx: cancelling ctx closes the
+		// websocket (gracefully on shutdown), which ends the read.
+		_, frame, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.log.Debug("client disconnected", "err", err, "cause", context.Cause(ctx))
+			cancel(fmt.Errorf("read: %w", err))
+			return
+		}
+		c.handle(frame)
+	}
+}
+
+// writeLoop writes queued frames until ctx is done or a write fails.
+func (c *conn) writeLoop(ctx context.Context) {
+	for {
+		frame, ok := c.queue.pop(ctx)
+		if !ok {
+			return
+		}
+		// Not bound to ctx either: a cancelled write would cut off the
+		// close handshake on shutdown.
+		wctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+		err := c.ws.Write(wctx, websocket.MessageText, frame)
+		cancel()
+		if err != nil {
+			c.cancel(fmt.Errorf("write: %w", err))
+			return
+		}
+	}
+}
+
+// keepalive pings the client every cfg.PingInterval and drops it when a
+// pong does not come back within the interval, so that dead connections do
+// not keep their mailboxes from being pruned.
+func (c *conn) keepalive(ctx context.Context) {
+	interval := c.srv.cfg.PingInterval
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(context.Background(), interval)
+		err := c.ws.Ping(pctx)
+		cancel()
+		if err != nil {
+			c.cancel(fmt.Errorf("keepalive: %w", err))
+			return
+		}
+	}
+}
+
+// send queues a frame without blocking; it disconnects a client whose
+// queue is full. It implements listener.
+func (c *conn) send(frame []byte) {
+	if !c.queue.push(frame) {
+		c.cancel(errSlowClient)
+	}
+}
+
+// sendMsg encodes and queues an outbound message.
+func (c *conn) sendMsg(v any) {
+	frame, err := encode(v)
+	if err != nil {
+		c.log.Error("encode reply", "err", err)
+		return
+	}
+	c.send(frame)
+}
+
+// sendQueue is a FIFO of frames bounded by their total size.
+type sendQueue struct {
+	mu     sync.Mutex
+	frames [][]byte
+	bytes  int64
+	max    int64
+	wake   chan struct{}
+}
+
+func (q *sendQueue) init(max int64) {
+	q.max = max
+	q.wake = make(chan struct{}, 1)
+}
+
+// push appends frame, or reports false if that would exceed the bound.
+func (q *sendQueue) push(frame []byte) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.bytes+int64(len(frame)) > q.max {
+		return false
+	}
+	q.frames = append(q.frames, frame)
+	q.bytes += int64(len(frame))
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop waits for the oldest frame, or reports false once ctx is done.
+func (q *sendQueue) pop(ctx context.Context) ([]byte, bool) {
+	for ctx.Err() == nil {
+		q.mu.Lock()
+		if len(q.frames) > 0 {
+			f := q.frames[0]
+			q.frames[0] = nil
+			q.frames = q.frames[1:]
+			q.bytes -= int64(len(f))
+			q.mu.Unlock()
+			return f, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-q.wake:
+		}
+	}
+	return nil, false
+}

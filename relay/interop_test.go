@@ -1,0 +1,180 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/psanford/wormhole-william/rendezvous"
+)
+
+// TestWormholeWilliamClient drives the server with wormhole-william's
+// rendezvous client, as the Go wormhole clients (and Destiny) do.
+func TestWormholeWilliamClient(t *testing.T) {
+	_, url := startServer(t, Config{MOTD: "hello from ferry"})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+
+	a := rendezvous.NewClient(url, "aaaa0001", testApp)
+	info, err := a.Connect(ctx)
+	if err != nil {
+		t.Fatalf("A connect: %v", err)
+	}
+	if info.MOTD != "hello from ferry" {
+		t.Errorf("MOTD = %q", info.MOTD)
+	}
+	nameplate, err := a.CreateMailbox(ctx)
+	if err != nil {
+		t.Fatalf("A CreateMailbox: %v", err)
+	}
+	if nameplate != "1" {
+		t.Errorf("nameplate = %q, want 1", nameplate)
+	}
+
+	b := rendezvous.NewClient(url, "bbbb0002", testApp)
+	if _, err := b.Connect(ctx); err != nil {
+		t.Fatalf("B connect: %v", err)
+	}
+	names, err := b.ListNameplates(ctx)
+	if err != nil {
+		t.Fatalf("B ListNameplates: %v", err)
+	}
+	if len(names) != 1 || names[0] != nameplate {
+		t.Errorf("ListNameplates = %v, want [%s]", names, nameplate)
+	}
+	if err := b.AttachMailbox(ctx, nameplate); err != nil {
+		t.Fatalf("B AttachMailbox: %v", err)
+	}
+
+	aMsgs, bMsgs := a.MsgChan(ctx), b.MsgChan(ctx)
+	if err := a.AddMessage(ctx, "pake", "a1a1"); err != nil {
+		t.Fatalf("A AddMessage: %v", err)
+	}
+	if err := b.AddMessage(ctx, "pake", "b1b1"); err != nil {
+		t.Fatalf("B AddMessage: %v", err)
+	}
+	recv := func(name string, ch <-chan rendezvous.MailboxEvent, side, phase, body string) {
+		t.Helper()
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("%s: message channel closed", name)
+			}
+			if ev.Error != nil || ev.Side != side || ev.Phase != phase || ev.Body != body {
+				t.Fatalf("%s got %+v, want %s/%s/%s", name, ev, side, phase, body)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s: no message: %v", name, ctx.Err())
+		}
+	}
+	recv("B", bMsgs, "aaaa0001", "pake", "a1a1")
+	recv("A", aMsgs, "bbbb0002", "pake", "b1b1")
+	if err := a.AddMessage(ctx, "0", "a2a2"); err != nil {
+		t.Fatalf("A AddMessage: %v", err)
+	}
+	recv("B", bMsgs, "aaaa0001", "0", "a2a2")
+
+	if err := a.Close(ctx, rendezvous.Happy); err != nil {
+		t.Errorf("A Close: %v", err)
+	}
+	if err := b.Close(ctx, rendezvous.Happy); err != nil {
+		t.Errorf("B Close: %v", err)
+	}
+}
+
+// TestPythonWormholeCLI sends a text with Debian's magic-wormhole CLI
+// through the server and receives it with the same CLI.
+func TestPythonWormholeCLI(t *testing.T) {
+	bin, err := exec.LookPath("wormhole")
+	if err != nil {
+		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
+			t.Fatalf("wormhole CLI not found and FERRY_REQUIRE_PEERS=1: %v", err)
+		}
+		t.Skip("wormhole (magic-wormhole CLI) is not installed")
+	}
+	for _, tc := range []struct {
+		name string
+		code string // "" lets the sender allocate a nameplate
+	}{
+		{"given code", "7-foo-bar"},
+		{"allocated code", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, url := startServer(t, Config{})
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			home := t.TempDir()
+			command := func(out *syncBuffer, args ...string) *exec.Cmd {
+				cmd := exec.CommandContext(ctx, bin, append([]string{"--relay-url", url}, args...)...)
+				cmd.Env = append(os.Environ(), "HOME="+home, "PYTHONDONTWRITEBYTECODE=1")
+				cmd.Stdout, cmd.Stderr = out, out
+				return cmd
+			}
+			const text = "hello through the ferry relay"
+			sendArgs := []string{"send", "--text", text}
+			if tc.code != "" {
+				sendArgs = append(sendArgs, "--code", tc.code)
+			}
+			var sendOut, recvOut syncBuffer
+			sender := command(&sendOut, sendArgs...)
+			if err := sender.Start(); err != nil {
+				t.Fatal(err)
+			}
+			sendDone := make(chan error, 1)
+			go func() { sendDone <- sender.Wait() }()
+
+			// Receive once the sender has claimed its nameplate, as a
+			// person reading out the code would.
+			code := tc.code
+			codeRE := regexp.MustCompile(`Wormhole code is: (\S+)`)
+			waitFor(t, "the sender to claim its nameplate", func() bool {
+				if code == "" {
+					if m := codeRE.FindStringSubmatch(sendOut.String()); m != nil {
+						code = m[1]
+					}
+				}
+				nameplate, _, _ := strings.Cut(code, "-")
+				return code != "" && s.hasNameplate(testApp, nameplate)
+			})
+			recvErr := command(&recvOut, "receive", "--only-text", "--hide-progress", code).Run()
+			sendErr := <-sendDone
+			if recvErr != nil || sendErr != nil {
+				t.Fatalf("receive: %v\n%s\nsend: %v\n%s", recvErr, recvOut.String(), sendErr, sendOut.String())
+			}
+			if !strings.Contains(recvOut.String(), text) {
+				t.Fatalf("receiver output lacks the text:\n%s", recvOut.String())
+			}
+			// Both clients release and close, leaving nothing behind.
+			waitFor(t, "the nameplate and mailbox to be cleaned up", func() bool {
+				s.state.mu.Lock()
+				defer s.state.mu.Unlock()
+				nps, mbs := s.state.store.counts()
+				return nps == 0 && mbs == 0
+			})
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a process to write while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
