@@ -35,6 +35,7 @@ type dest struct {
 	bytes   int64
 	dirs    []dirMeta
 	present map[string]bool // top-level names the stream delivered
+	closed  bool
 }
 
 type dirMeta struct {
@@ -248,6 +249,10 @@ func (d *dest) abort() error {
 }
 
 func (d *dest) close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
 	err := d.root.RemoveAll(d.stage)
 	if cerr := d.root.Close(); err == nil {
 		err = cerr

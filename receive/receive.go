@@ -6,27 +6,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"time"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
 )
 
-// ErrPeer means the sender reported an error.
-var ErrPeer = errors.New("the sender stopped")
-
 // ErrUnsupported means the sender offered something this build cannot take.
 var ErrUnsupported = errors.New("the sender offered something ferry cannot receive yet")
 
-// Options configure a receive. The zero value uses the public relay.
+// Options configure a receive. The zero value uses the public relay and
+// refuses files (set Accept to take them).
 type Options struct {
 	Relay  string             // mailbox server URL; the public relay when empty
 	Verify func(string) error // shown the verifier (hex); an error aborts
 	Logger *slog.Logger       // nil: silent
+
+	// Accept is shown what the sender offers and says whether to take it;
+	// nil refuses every file offer.
+	Accept    func(transfer.Manifest) error
+	Out       string    // folder to land files in; "" is the current folder
+	Stdout    io.Writer // with Out == "-": where the single file's content goes
+	Overwrite bool      // replace existing names
+	Transport string    // auto, tcp, ice or relay
+	Progress  func(received, total int64)
 }
 
 // Result is what arrived.
 type Result struct {
-	Text string // the text message
+	Text     string            // a text message, or
+	Manifest transfer.Manifest // the files and folders that landed
+	Duration time.Duration
+	Path     string // which connection carried them
 }
 
 // Run receives with the code the sender gave.
@@ -42,23 +54,22 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 	if err := transfer.Establish(ctx, w, opts.Verify); err != nil {
 		return nil, err
 	}
+	ch := transfer.NewChannel(ctx, w)
 	for {
-		b, err := w.Receive(ctx)
+		e, err := ch.Next(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("wait for the sender's offer: %w", err)
 		}
-		e, err := transfer.ParseEnvelope(b)
-		if err != nil {
-			return nil, err
-		}
 		switch {
+		case e.Ferry != nil && e.Ferry.Offer != nil:
+			return receiveFiles(ctx, w, ch, *e.Ferry.Offer, opts)
 		case e.Error != nil:
-			return nil, &transfer.Refusal{Err: fmt.Errorf("%w: %s", ErrPeer, transfer.Escape(*e.Error))}
+			return nil, transfer.PeerError("the sender", *e.Error)
 		case e.Offer != nil && e.Offer.Message != nil:
 			if len(*e.Offer.Message) > transfer.MaxText {
 				return nil, &transfer.Refusal{Reason: fmt.Sprintf("text message is larger than %d bytes", transfer.MaxText)}
 			}
-			if err := w.SendJSON(ctx, transfer.Envelope{Answer: &transfer.Answer{MessageAck: "ok"}}); err != nil {
+			if err := ch.Send(ctx, transfer.Envelope{Answer: &transfer.Answer{MessageAck: "ok"}}); err != nil {
 				return nil, err
 			}
 			return &Result{Text: *e.Offer.Message}, nil

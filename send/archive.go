@@ -15,7 +15,8 @@ import (
 
 // source is what the user asked to send: files and folders on disk.
 type source struct {
-	paths []string // as given, one per manifest entry
+	paths []string  // as given, one per manifest entry
+	stdin io.Reader // instead of paths: one stream of unknown length
 	man   transfer.Manifest
 }
 

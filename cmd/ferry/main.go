@@ -72,6 +72,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type cli struct {
 	stdin          *lineReader
 	stdout, stderr io.Writer
+
+	qrPNG, relayURL string // for ferry send's code display
 }
 
 func (c *cli) errorf(format string, a ...any) {

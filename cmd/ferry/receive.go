@@ -16,6 +16,10 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	fs.SetOutput(c.stderr)
 	relay := fs.String("relay", envOr("FERRY_RELAY", wormhole.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
 	verify := fs.Bool("verify", false, "show the verifier and ask before accepting")
+	out := fs.String("out", ".", "folder to save files in (\"-\": write a single file to stdout)")
+	yes := fs.Bool("yes", false, "accept files without asking")
+	overwrite := fs.Bool("overwrite", false, "replace files and folders that already exist")
+	transport := fs.String("transport", transfer.TransportAuto, "connection to use: auto, tcp, ice or relay")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry asks for it.\n\nFlags:\n")
@@ -45,13 +49,55 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("%v", err)
 		return exitUsage
 	}
-	res, err := receive.Run(ctx, code, receive.Options{
-		Relay:  *relay,
-		Verify: c.verifier(*verify),
-		Logger: c.logger(*verbose),
-	})
+	if err := transfer.CheckTransport(*transport); err != nil {
+		c.errorf("--transport: %v", err)
+		return exitUsage
+	}
+	var bar *progress
+	opts := receive.Options{
+		Relay:     *relay,
+		Verify:    c.verifier(*verify),
+		Logger:    c.logger(*verbose),
+		Out:       *out,
+		Stdout:    c.stdout,
+		Overwrite: *overwrite,
+		Transport: *transport,
+		Accept: func(m transfer.Manifest) error {
+			fmt.Fprintf(c.stderr, "Receiving %s", describeManifest(m))
+			if !*yes {
+				ans, err := c.prompt("Accept? [y/N] ")
+				if err != nil {
+					return err
+				}
+				if a := strings.ToLower(ans); a != "y" && a != "yes" {
+					return receive.ErrDeclined
+				}
+			}
+			if isTerminal(c.stderr) {
+				bar = newProgress(c.stderr)
+			}
+			return nil
+		},
+		Progress: func(n, total int64) {
+			if bar != nil {
+				bar.update(n, total)
+			}
+		},
+	}
+	res, err := receive.Run(ctx, code, opts)
+	if bar != nil {
+		bar.clear()
+	}
 	if err != nil {
 		return c.fail(ctx, err, "receive")
+	}
+	if len(res.Manifest.Entries) > 0 {
+		where := *out
+		if where == "-" {
+			where = "stdout"
+		}
+		fmt.Fprintf(c.stderr, "Received %s over %s into %s.\n", rate(res.Manifest.Bytes, res.Duration), res.Path, where)
+		return exitOK
 	}
 	text := res.Text
 	if isTerminal(c.stdout) {

@@ -5,10 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/uri"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/send"
+	"github.com/skip2/go-qrcode"
 )
 
 func (c *cli) send(ctx context.Context, args []string) int {
@@ -19,9 +23,12 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	code := fs.String("code", "", "use this `CODE` instead of asking the relay for one")
 	words := fs.Int("code-length", 2, "`N` words in a generated code")
 	verify := fs.Bool("verify", false, "show the verifier and ask before sending")
+	transport := fs.String("transport", transfer.TransportAuto, "connection to use: auto, tcp, ice or relay")
+	qrPNG := fs.String("qr-png", "", "also write the code's QR code as a PNG to `FILE`")
+	name := fs.String("name", "", "the `NAME` stdin arrives as (with PATH \"-\")")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: ferry send [flags] --text MESSAGE\n\nFlags:\n")
+		fmt.Fprintf(c.stderr, "Usage: ferry send [flags] PATH...\n       ferry send [flags] --text MESSAGE\n\nPATH \"-\" sends stdin (name it with --name).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args)
@@ -30,17 +37,16 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	isText := false
 	fs.Visit(func(f *flag.Flag) { isText = isText || f.Name == "text" })
-	if !isText {
-		if len(pos) == 0 {
-			c.errorf("nothing to send")
-			c.hintf("ferry send --text MESSAGE")
-			return exitUsage
-		}
-		c.errorf("sending files is not supported by this build yet")
-		c.hintf("send a text message with --text MESSAGE")
+	if !isText && len(pos) == 0 {
+		c.errorf("nothing to send")
+		c.hintf("ferry send PATH... or ferry send --text MESSAGE")
 		return exitUsage
 	}
-	if len(pos) > 0 {
+	if err := transfer.CheckTransport(*transport); err != nil {
+		c.errorf("--transport: %v", err)
+		return exitUsage
+	}
+	if isText && len(pos) > 0 {
 		c.errorf("--text takes no file arguments (got %q)", pos[0])
 		return exitUsage
 	}
@@ -53,6 +59,23 @@ func (c *cli) send(ctx context.Context, args []string) int {
 			c.errorf("--code: %v", err)
 			return exitUsage
 		}
+	}
+	if *qrPNG != "" {
+		if _, err := os.Lstat(*qrPNG); err == nil {
+			c.errorf("--qr-png: %s already exists", *qrPNG)
+			return exitUsage
+		}
+	}
+	c.qrPNG, c.relayURL = *qrPNG, *relay
+	opts := send.Options{
+		Relay:     *relay,
+		Code:      *code,
+		CodeWords: *words,
+		Verify:    c.verifier(*verify),
+		Logger:    c.logger(*verbose),
+	}
+	if !isText {
+		return c.sendFiles(ctx, send.FileOptions{Options: opts, Transport: *transport, Stdin: c.stdin.r, StdinName: *name}, pos)
 	}
 	msg := *text
 	if msg == "-" {
@@ -68,23 +91,74 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		c.hintf("send it as a file instead")
 		return exitUsage
 	}
-	opts := send.Options{
-		Relay:     *relay,
-		Code:      *code,
-		CodeWords: *words,
-		Verify:    c.verifier(*verify),
-		Logger:    c.logger(*verbose),
-		OnCode: func(code string) {
-			fmt.Fprintf(c.stderr, "Sending a text message (%s).\n", byteCount(int64(len(msg))))
-			fmt.Fprintf(c.stderr, "Code: %s\n", code)
-			fmt.Fprintf(c.stderr, "On the other computer, run: ferry receive %s\n", code)
-		},
+	opts.OnCode = func(code string) {
+		fmt.Fprintf(c.stderr, "Sending a text message (%s).\n", byteCount(int64(len(msg))))
+		c.showCode(code)
 	}
 	if err := send.Text(ctx, opts, msg); err != nil {
 		return c.fail(ctx, err, "send")
 	}
 	fmt.Fprintln(c.stderr, "Text message sent.")
 	return exitOK
+}
+
+func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []string) int {
+	opts.OnSkip = func(path, why string) {
+		fmt.Fprintf(c.stderr, "ferry: skipping %s: %s\n", transfer.Escape(path), why)
+	}
+	var bar *progress
+	if isTerminal(c.stderr) {
+		bar = newProgress(c.stderr)
+		opts.Progress = bar.update
+	}
+	opts.OnCode = func(code string) {
+		fmt.Fprintf(c.stderr, "Sending %s.\n", strings.Join(paths, ", "))
+		c.showCode(code)
+	}
+	sum, err := send.Files(ctx, opts, paths)
+	if bar != nil {
+		bar.clear()
+	}
+	if err != nil {
+		return c.fail(ctx, err, "send")
+	}
+	fmt.Fprintf(c.stderr, "Sent %s over %s.\n", rate(sum.Bytes, sum.Duration), sum.Path)
+	return exitOK
+}
+
+// showCode tells the user the code to pass on, with a QR code of its
+// wormhole-transfer: URI (for phone apps) when stderr is a terminal.
+func (c *cli) showCode(code string) {
+	link := uri.Format(uri.Transfer{Code: code, Rendezvous: c.relayURL})
+	if isTerminal(c.stderr) {
+		if q, err := qrcode.New(link, qrcode.Low); err == nil {
+			fmt.Fprint(c.stderr, q.ToSmallString(false))
+		}
+	}
+	if c.qrPNG != "" {
+		if err := writeQR(c.qrPNG, link); err != nil {
+			fmt.Fprintf(c.stderr, "ferry: warning: write QR code: %v\n", err)
+		}
+	}
+	fmt.Fprintf(c.stderr, "Code: %s\n", code)
+	fmt.Fprintf(c.stderr, "On the other computer, run: ferry receive %s\n", code)
+}
+
+// writeQR writes the QR code of link as a PNG, never over an existing file.
+func writeQR(path, link string) error {
+	png, err := qrcode.Encode(link, qrcode.Medium, 512)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(png); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // byteCount formats n bytes for people: 5 bytes, 1.2 MB.

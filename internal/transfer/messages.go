@@ -9,7 +9,7 @@ import (
 )
 
 // MaxText caps a text message ferry sends or accepts.
-const MaxText = 1 << 20
+const MaxText = 256 << 10
 
 // Envelope is one numbered-phase message of the classic file-transfer
 // protocol. Exactly one field is set.
@@ -18,6 +18,7 @@ type Envelope struct {
 	Answer  *Answer         `json:"answer,omitempty"`
 	Error   *string         `json:"error,omitempty"`
 	Transit json.RawMessage `json:"transit,omitempty"`
+	Ferry   *Ferry          `json:"ferry,omitempty"` // only between two ferry peers
 }
 
 // Offer is what the sender proposes.

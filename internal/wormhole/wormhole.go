@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -78,6 +79,7 @@ type Wormhole struct {
 	peerSide string
 	peerVer  map[string]json.RawMessage
 
+	sendMu  sync.Mutex // Send may be called from several goroutines
 	nextOut int
 	nextIn  int
 	pending map[int][]byte // numbered phases that arrived early, still encrypted
@@ -313,6 +315,8 @@ func (w *Wormhole) Send(ctx context.Context, plaintext []byte) error {
 	if w.key == nil {
 		return errors.New("send: no shared key yet")
 	}
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
 	phase := strconv.Itoa(w.nextOut)
 	if err := w.mb.Add(ctx, phase, seal(phaseKey(w.key, w.side, phase), plaintext)); err != nil {
 		return err

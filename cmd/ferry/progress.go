@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ferrydrop/ferry/internal/transfer"
+)
+
+// progress draws a one-line bar with rate and ETA on a terminal.
+type progress struct {
+	w     io.Writer
+	start time.Time
+	drawn bool
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
+
+func (p *progress) update(done, total int64) {
+	el := time.Since(p.start).Seconds()
+	rate := 0.0
+	if el > 0 {
+		rate = float64(done) / el
+	}
+	line := fmt.Sprintf("%s  %s/s", byteCount(done), byteCount(int64(rate)))
+	if total > 0 {
+		frac := min(float64(done)/float64(total), 1)
+		const width = 24
+		bar := strings.Repeat("#", int(frac*width)) + strings.Repeat(".", width-int(frac*width))
+		eta := "--"
+		if rate > 0 {
+			eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+		}
+		line = fmt.Sprintf("[%s] %3.0f%%  %s of %s  %s/s  ETA %s", bar, frac*100, byteCount(done), byteCount(total), byteCount(int64(rate)), eta)
+	}
+	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
+	p.drawn = true
+}
+
+// clear removes the bar before the final line.
+func (p *progress) clear() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}
+
+// rate formats a finished transfer: "1.0 GB in 9.8s (102 MB/s)".
+func rate(n int64, d time.Duration) string {
+	s := d.Seconds()
+	if s <= 0 {
+		s = 1e-9
+	}
+	return fmt.Sprintf("%s in %s (%s/s)", byteCount(n), d.Round(time.Millisecond), byteCount(int64(float64(n)/s)))
+}
+
+// describeManifest lists what an offer holds, names escaped.
+func describeManifest(m transfer.Manifest) string {
+	var b strings.Builder
+	size := "unknown size"
+	if m.Bytes != transfer.UnknownSize {
+		size = byteCount(m.Bytes)
+	}
+	files := "1 file"
+	if m.Files != 1 {
+		files = fmt.Sprintf("%d files", m.Files)
+	}
+	fmt.Fprintf(&b, "%s, %s:\n", files, size)
+	const show = 20
+	for i, e := range m.Entries {
+		if i == show {
+			fmt.Fprintf(&b, "  … and %d more\n", len(m.Entries)-show)
+			break
+		}
+		name := transfer.Escape(e.Name)
+		if e.Dir {
+			name += "/"
+		}
+		sz := "unknown size"
+		if e.Size != transfer.UnknownSize {
+			sz = byteCount(e.Size)
+		}
+		fmt.Fprintf(&b, "  %s (%s)\n", name, sz)
+	}
+	return b.String()
+}

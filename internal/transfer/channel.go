@@ -1,0 +1,100 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ferrydrop/ferry/internal/wormhole"
+)
+
+// Caps on what the peer may queue up.
+const (
+	maxQueuedMessages   = 16
+	maxQueuedCandidates = 64
+)
+
+// Channel reads the peer's numbered phases in the background so that ICE
+// candidates, which trickle in at any time, reach the ICE agent while the
+// main flow waits for offers, answers and acknowledgements.
+type Channel struct {
+	w     *wormhole.Wormhole
+	msgs  chan Envelope
+	cands chan string
+	done  chan struct{}
+	err   error
+}
+
+// NewChannel starts reading phases; it stops when ctx ends or the mailbox
+// fails.
+func NewChannel(ctx context.Context, w *wormhole.Wormhole) *Channel {
+	c := &Channel{
+		w:     w,
+		msgs:  make(chan Envelope, maxQueuedMessages),
+		cands: make(chan string, maxQueuedCandidates),
+		done:  make(chan struct{}),
+	}
+	go c.read(ctx)
+	return c
+}
+
+func (c *Channel) read(ctx context.Context) {
+	defer close(c.done)
+	for {
+		b, err := c.w.Receive(ctx)
+		if err != nil {
+			c.err = err
+			return
+		}
+		e, err := ParseEnvelope(b)
+		if err != nil {
+			c.err = err
+			return
+		}
+		if e.Ferry != nil && e.Ferry.Candidate != nil {
+			select {
+			case c.cands <- *e.Ferry.Candidate:
+			default: // more candidates than anyone needs: drop
+			}
+			continue
+		}
+		select {
+		case c.msgs <- e:
+		case <-ctx.Done():
+			c.err = ctx.Err()
+			return
+		}
+	}
+}
+
+// Next returns the next message that is not an ICE candidate.
+func (c *Channel) Next(ctx context.Context) (Envelope, error) {
+	select {
+	case e := <-c.msgs:
+		return e, nil
+	case <-c.done:
+		select {
+		case e := <-c.msgs:
+			return e, nil
+		default:
+		}
+		if c.err == nil {
+			c.err = errors.New("mailbox closed")
+		}
+		return Envelope{}, fmt.Errorf("wait for the other side: %w", c.err)
+	case <-ctx.Done():
+		return Envelope{}, ctx.Err()
+	}
+}
+
+// Candidates delivers the peer's trickled ICE candidates.
+func (c *Channel) Candidates() <-chan string { return c.cands }
+
+// Send sends one message.
+func (c *Channel) Send(ctx context.Context, e Envelope) error { return c.w.SendJSON(ctx, e) }
+
+// PeerError turns the peer's {"error": …} into an error that is not
+// echoed back to it.
+func PeerError(who string, msg string) error {
+	return &Refusal{Err: fmt.Errorf("%s stopped: %s", who, Escape(msg))}
+}

@@ -1,0 +1,46 @@
+package transfer
+
+import "github.com/ferrydrop/ferry/internal/transit"
+
+// Ferry is a message only ferry peers exchange (both announced "ferry" in
+// app_versions). Exactly one field is set.
+type Ferry struct {
+	Offer     *FerryOffer `json:"offer,omitempty"`     // sender: what, and how to reach it
+	Accept    *Transports `json:"accept,omitempty"`    // receiver: yes, and how to reach it
+	Candidate *string     `json:"candidate,omitempty"` // a trickled ICE candidate ("" ends them)
+	Done      *Done       `json:"done,omitempty"`      // receiver: everything landed
+}
+
+// Stream kinds inside the encrypted peer stream.
+const (
+	StreamTar = "tar" // files and folders
+	StreamRaw = "raw" // one file of unknown length (stdin)
+)
+
+// FerryOffer is the sender's offer to a ferry receiver.
+type FerryOffer struct {
+	Manifest   Manifest   `json:"manifest"`
+	Stream     string     `json:"stream"`
+	Transports Transports `json:"transports"`
+}
+
+// Transports are the ways a side can be reached.
+type Transports struct {
+	TCP         []transit.Hint `json:"tcp,omitempty"`
+	ICE         *ICEParams     `json:"ice,omitempty"`
+	Fingerprint string         `json:"fingerprint,omitempty"` // hex SHA-256 of the QUIC certificate
+}
+
+// ICEParams are a side's ICE credentials.
+type ICEParams struct {
+	Ufrag string `json:"ufrag"`
+	Pwd   string `json:"pwd"`
+}
+
+// Done is the receiver's final acknowledgement, sent over the encrypted
+// mailbox channel once the stream authenticated and the files are in
+// place.
+type Done struct {
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}

@@ -1,0 +1,180 @@
+package send
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ferrydrop/ferry/crypto"
+	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/transit"
+)
+
+// FileOptions add what a file transfer needs to Options.
+type FileOptions struct {
+	Options
+	Transport string                  // auto, tcp, ice or relay (transfer.Transport*)
+	OnSkip    func(path, why string)  // told of things inside folders that are not sent
+	Progress  func(sent, total int64) // called as bytes go out; may be nil
+	Stdin     io.Reader               // the content when a path is "-"
+	StdinName string                  // the name it arrives as
+}
+
+// Summary describes a finished transfer.
+type Summary struct {
+	Files    int64
+	Bytes    int64
+	Duration time.Duration
+	Path     string // which connection carried it
+}
+
+// Files sends files and folders to a ferry receiver and returns once the
+// receiver confirmed everything landed.
+func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary, err error) {
+	src, stream, err := prepare(opts, paths)
+	if err != nil {
+		return nil, err
+	}
+	w, err := open(ctx, opts.Options)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = transfer.Finish(ctx, w, err) }()
+	if err := transfer.Establish(ctx, w, opts.Verify); err != nil {
+		return nil, err
+	}
+	if !transfer.IsFerry(w.PeerVersions()) {
+		return nil, &transfer.Refusal{Reason: "this ferry cannot send files to a classic Magic Wormhole client yet",
+			Err: errors.New("the receiver is a classic Magic Wormhole client; ferry cannot send files to it yet")}
+	}
+	ch := transfer.NewChannel(ctx, w)
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, Logger: opts.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer link.Close()
+	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream, Transports: tr}
+	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Offer: &offer}}); err != nil {
+		return nil, err
+	}
+	var peer transfer.Transports
+	for {
+		e, err := ch.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if e.Error != nil {
+			return nil, transfer.PeerError("the receiver", *e.Error)
+		}
+		if e.Ferry != nil && e.Ferry.Accept != nil {
+			peer = *e.Ferry.Accept
+			break
+		}
+	}
+	conn, err := link.Connect(ctx, w, transit.Sender, peer)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	start := time.Now()
+	if err := src.stream(ctx, conn, w.Key("ferry/stream/v1", 32), stream, opts); err != nil {
+		return nil, err
+	}
+	for {
+		e, err := ch.Next(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("wait for the receiver's confirmation: %w", err)
+		}
+		if e.Error != nil {
+			return nil, transfer.PeerError("the receiver", *e.Error)
+		}
+		if e.Ferry != nil && e.Ferry.Done != nil {
+			d := e.Ferry.Done
+			if d.Files != src.man.Files || (src.man.Bytes != transfer.UnknownSize && d.Bytes != src.man.Bytes) {
+				return nil, fmt.Errorf("the receiver confirmed %d files and %d bytes, not what was sent", d.Files, d.Bytes)
+			}
+			return &Summary{Files: d.Files, Bytes: d.Bytes, Duration: time.Since(start), Path: conn.Path}, nil
+		}
+	}
+}
+
+// prepare checks the paths before anyone connects.
+func prepare(opts FileOptions, paths []string) (*source, string, error) {
+	if len(paths) == 1 && paths[0] == "-" {
+		if opts.StdinName == "" {
+			return nil, "", errors.New("sending stdin needs a name for it (--name)")
+		}
+		if err := transfer.CheckName(opts.StdinName); err != nil {
+			return nil, "", fmt.Errorf("--name: %w", err)
+		}
+		src := &source{stdin: opts.Stdin, man: transfer.Manifest{Files: 1, Bytes: transfer.UnknownSize,
+			Entries: []transfer.Entry{{Name: opts.StdinName, Size: transfer.UnknownSize}}}}
+		return src, transfer.StreamRaw, nil
+	}
+	for _, p := range paths {
+		if p == "-" {
+			return nil, "", errors.New(`"-" (stdin) cannot be sent together with other paths`)
+		}
+	}
+	skip := opts.OnSkip
+	if skip == nil {
+		skip = func(string, string) {}
+	}
+	src, err := scan(paths, skip)
+	return src, transfer.StreamTar, err
+}
+
+// stream encrypts the content onto conn.
+func (s *source) stream(ctx context.Context, conn io.Writer, pakeKey []byte, kind string, opts FileOptions) error {
+	key, err := crypto.StreamKey(pakeKey, "send")
+	if err != nil {
+		return err
+	}
+	enc, err := crypto.Encrypt(conn, key)
+	if err != nil {
+		return err
+	}
+	out := io.Writer(enc)
+	if opts.Progress != nil {
+		out = &counter{w: enc, total: s.man.Bytes, report: opts.Progress}
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if c, ok := conn.(io.Closer); ok {
+			c.Close() // unblocks a write stuck on a dead peer
+		}
+	})
+	defer stop()
+	if kind == transfer.StreamRaw {
+		_, err = io.Copy(out, s.stdin)
+	} else {
+		err = s.writeTar(out)
+	}
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("finish the encrypted stream: %w", err)
+	}
+	return nil
+}
+
+// counter reports progress; tar headers count too, so it is approximate.
+type counter struct {
+	w      io.Writer
+	n      int64
+	total  int64
+	report func(int64, int64)
+	last   time.Time
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if now := time.Now(); now.Sub(c.last) > 100*time.Millisecond {
+		c.last = now
+		c.report(c.n, c.total)
+	}
+	return n, err
+}
