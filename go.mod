@@ -8,6 +8,7 @@ go 1.26.0
 replace salsa.debian.org/vasudev/gospake2 => ./internal/gospake2
 
 require (
+	filippo.io/edwards25519 v1.2.0 // indirect
 	github.com/ProtonMail/go-crypto v1.5.2 // indirect
 	github.com/VividCortex/ewma v1.2.0 // indirect
 	github.com/cheggaaa/pb/v3 v3.1.5 // indirect
