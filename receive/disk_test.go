@@ -245,8 +245,10 @@ func TestNoOverwrite(t *testing.T) {
 
 func TestRaw(t *testing.T) {
 	out, _ := dirs(t)
-	d, _ := openDest(out, file("s", transfer.UnknownSize), false)
-	d.man.Bytes = transfer.UnknownSize
+	d, err := openDest(out, file("s", transfer.UnknownSize), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := d.writeRaw(strings.NewReader("streamed")); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +259,10 @@ func TestRaw(t *testing.T) {
 		t.Fatalf("got %q", b)
 	}
 	out2, _ := dirs(t)
-	d, _ = openDest(out2, file("s", 3), false)
+	d, err = openDest(out2, file("s", 3), false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := d.writeRaw(strings.NewReader("longer")); err == nil {
 		t.Fatal("raw stream longer than declared accepted")
 	}

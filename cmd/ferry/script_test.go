@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,8 +42,8 @@ func TestScripts(t *testing.T) {
 			env.Values[relayKey{}] = make([]*relayProc, 1)
 			return nil
 		},
+		Condition: peerInstalled,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"need":       cmdNeed,
 			"startrelay": cmdStartRelay,
 			"stoprelay":  cmdStopRelay,
 			"waitlog":    cmdWaitLog,
@@ -50,17 +51,21 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// need PROGRAM...: skip (or, with FERRY_REQUIRE_PEERS=1, fail) unless
-// every program is installed.
-func cmdNeed(ts *testscript.TestScript, neg bool, args []string) {
-	for _, p := range args {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
-				ts.Fatalf("%s is not installed and FERRY_REQUIRE_PEERS=1", p)
-			}
-			ts.Skip(fmt.Sprintf("%s is not installed", p))
-		}
+// peerInstalled is the condition [peer:PROGRAM]: whether a real peer
+// program is installed. Scripts say "[!peer:wormhole] skip"; with
+// FERRY_REQUIRE_PEERS=1 (as in CI) a missing peer is an error instead.
+func peerInstalled(cond string) (bool, error) {
+	prog, ok := strings.CutPrefix(cond, "peer:")
+	if !ok {
+		return false, fmt.Errorf("unknown condition %q", cond)
 	}
+	if _, err := exec.LookPath(prog); err != nil {
+		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
+			return false, fmt.Errorf("%s is not installed and FERRY_REQUIRE_PEERS=1", prog)
+		}
+		return false, nil
+	}
+	return true, nil
 }
 
 type relayProc struct{ cmd *exec.Cmd }

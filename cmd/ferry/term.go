@@ -59,6 +59,9 @@ func isTerminal(w any) bool {
 func (c *cli) prompt(question string) (string, error) {
 	fmt.Fprint(c.stderr, question)
 	s, err := c.stdin.line()
+	if c.stdin.f == nil || !term.IsTerminal(int(c.stdin.f.Fd())) {
+		fmt.Fprintln(c.stderr) // the answer was not echoed: end the line
+	}
 	if err != nil {
 		return "", fmt.Errorf("read answer: %w", err)
 	}

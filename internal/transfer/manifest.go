@@ -59,6 +59,9 @@ func (m *Manifest) Check() error {
 		if e.Size < UnknownSize || (e.Size == UnknownSize) != (m.Bytes == UnknownSize) {
 			return fmt.Errorf("manifest declares a size of %d for %q", e.Size, Escape(e.Name))
 		}
+		if e.Size == UnknownSize {
+			continue
+		}
 		sum += e.Size
 		if sum < 0 {
 			return errors.New("manifest sizes overflow")

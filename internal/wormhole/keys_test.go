@@ -16,7 +16,14 @@ func TestKeysMatchPython(t *testing.T) {
 		t.Fatal(err)
 	}
 	var vecs []struct {
-		Key, Side, Phase, PhaseKey, Verifier, TransitKey, Body, Plaintext string
+		Key        string `json:"key"`
+		Side       string `json:"side"`
+		Phase      string `json:"phase"`
+		PhaseKey   string `json:"phase_key"`
+		Verifier   string `json:"verifier"`
+		TransitKey string `json:"transit_key"`
+		Body       string `json:"body"`
+		Plaintext  string `json:"plaintext"`
 	}
 	if err := json.Unmarshal(raw, &vecs); err != nil {
 		t.Fatal(err)
