@@ -95,7 +95,7 @@ func (d *dest) extractTar(r io.Reader) error {
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if !entry.Dir {
-				return fmt.Errorf("stream has a folder %q where the manifest declared a file", transfer.Escape(name))
+				return fmt.Errorf("stream has a folder \"%s\" where the manifest declared a file", transfer.Escape(name))
 			}
 			if err := d.root.MkdirAll(staged, 0o700); err != nil {
 				return fmt.Errorf("create folder %s: %w", transfer.Escape(name), err)
@@ -103,13 +103,13 @@ func (d *dest) extractTar(r io.Reader) error {
 			d.dirs = append(d.dirs, dirMeta{name: staged, mode: fs.FileMode(hdr.Mode) & fs.ModePerm, mtime: hdr.ModTime})
 		case tar.TypeReg:
 			if !entry.Dir && name != top {
-				return fmt.Errorf("stream puts %q inside the file %q", transfer.Escape(name), transfer.Escape(top))
+				return fmt.Errorf("stream puts \"%s\" inside the file \"%s\"", transfer.Escape(name), transfer.Escape(top))
 			}
 			if err := d.writeFile(staged, name, hdr, tr); err != nil {
 				return err
 			}
 		default:
-			return fmt.Errorf("refusing %q: links and special files are not accepted", transfer.Escape(name))
+			return fmt.Errorf("refusing \"%s\": links and special files are not accepted", transfer.Escape(name))
 		}
 		d.present[top] = true
 	}
@@ -122,16 +122,16 @@ func (d *dest) checkPath(p string) (string, error) {
 	}
 	clean := strings.TrimSuffix(p, "/")
 	if clean == "" || strings.HasPrefix(clean, "/") || path.Clean(clean) != clean {
-		return "", fmt.Errorf("refusing path %q: not a plain relative path", transfer.Escape(p))
+		return "", fmt.Errorf("refusing path \"%s\": not a plain relative path", transfer.Escape(p))
 	}
 	for _, part := range strings.Split(clean, "/") {
 		if err := transfer.CheckName(part); err != nil {
-			return "", fmt.Errorf("refusing path %q: %w", transfer.Escape(p), err)
+			return "", fmt.Errorf("refusing path \"%s\": %w", transfer.Escape(p), err)
 		}
 	}
 	top, _, _ := strings.Cut(clean, "/")
 	if _, ok := d.tops[top]; !ok {
-		return "", fmt.Errorf("refusing %q: not under a name the sender declared", transfer.Escape(p))
+		return "", fmt.Errorf("refusing \"%s\": not under a name the sender declared", transfer.Escape(p))
 	}
 	return clean, nil
 }
@@ -212,7 +212,7 @@ func (d *dest) checkComplete() error {
 	}
 	for name := range d.tops {
 		if !d.present[name] {
-			return fmt.Errorf("stream lacks %q, which the sender declared", transfer.Escape(name))
+			return fmt.Errorf("stream lacks \"%s\", which the sender declared", transfer.Escape(name))
 		}
 	}
 	return nil

@@ -26,7 +26,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		return nil, &transfer.Refusal{Reason: "the offer was malformed", Err: fmt.Errorf("refusing the offer: %w", err)}
 	}
 	if offer.Stream != transfer.StreamTar && offer.Stream != transfer.StreamRaw {
-		return nil, &transfer.Refusal{Reason: "unknown stream kind", Err: fmt.Errorf("refusing the offer: unknown stream kind %q", transfer.Escape(offer.Stream))}
+		return nil, &transfer.Refusal{Reason: "unknown stream kind", Err: fmt.Errorf("refusing the offer: unknown stream kind \"%s\"", transfer.Escape(offer.Stream))}
 	}
 	if opts.Accept == nil {
 		return nil, &transfer.Refusal{Reason: "the receiver takes no files", Err: ErrDeclined}

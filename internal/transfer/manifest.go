@@ -53,11 +53,11 @@ func (m *Manifest) Check() error {
 			return err
 		}
 		if seen[e.Name] {
-			return fmt.Errorf("manifest lists %q twice", Escape(e.Name))
+			return fmt.Errorf("manifest lists \"%s\" twice", Escape(e.Name))
 		}
 		seen[e.Name] = true
 		if e.Size < UnknownSize || (e.Size == UnknownSize) != (m.Bytes == UnknownSize) {
-			return fmt.Errorf("manifest declares a size of %d for %q", e.Size, Escape(e.Name))
+			return fmt.Errorf("manifest declares a size of %d for \"%s\"", e.Size, Escape(e.Name))
 		}
 		if e.Size == UnknownSize {
 			continue
@@ -78,17 +78,17 @@ func (m *Manifest) Check() error {
 func CheckName(name string) error {
 	switch {
 	case name == "" || name == "." || name == "..":
-		return fmt.Errorf("invalid name %q", Escape(name))
+		return fmt.Errorf("invalid name \"%s\"", Escape(name))
 	case len(name) > MaxNameLen:
-		return fmt.Errorf("name %q is longer than %d bytes", Escape(name[:32])+"…", MaxNameLen)
+		return fmt.Errorf("name \"%s\" is longer than %d bytes", Escape(name[:32])+"…", MaxNameLen)
 	case strings.ContainsAny(name, `/\`):
-		return fmt.Errorf("name %q contains a path separator", Escape(name))
+		return fmt.Errorf("name \"%s\" contains a path separator", Escape(name))
 	case !utf8.ValidString(name):
-		return fmt.Errorf("name %q is not valid UTF-8", Escape(name))
+		return fmt.Errorf("name \"%s\" is not valid UTF-8", Escape(name))
 	}
 	for _, r := range name {
 		if unicode.IsControl(r) || isBidiControl(r) {
-			return fmt.Errorf("name %q contains control characters", Escape(name))
+			return fmt.Errorf("name \"%s\" contains control characters", Escape(name))
 		}
 	}
 	return nil
