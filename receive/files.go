@@ -39,7 +39,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		return nil, &transfer.Refusal{Reason: "the receiver cannot store the transfer", Err: err}
 	}
 	defer sink.abort()
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, Logger: opts.Logger})
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Accept: &tr}}); err != nil {
 		return nil, err
 	}
-	conn, err := link.Connect(ctx, w, transit.Receiver, offer.Transports)
+	conn, err := link.Connect(ctx, w, ch, transit.Receiver, offer.Transports)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/nat"
 )
 
 // ErrUnsupported means the sender offered something this build cannot take.
@@ -29,7 +30,8 @@ type Options struct {
 	Out       string    // folder to land files in; "" is the current folder
 	Stdout    io.Writer // with Out == "-": where the single file's content goes
 	Overwrite bool      // replace existing names
-	Transport string    // auto, tcp, ice or relay
+	Transport string     // auto, tcp, ice or relay
+	NAT       nat.Config // STUN and TURN servers for ICE
 	Progress  func(received, total int64)
 }
 

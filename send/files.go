@@ -10,12 +10,14 @@ import (
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
+	"github.com/ferrydrop/ferry/nat"
 )
 
 // FileOptions add what a file transfer needs to Options.
 type FileOptions struct {
 	Options
 	Transport string                  // auto, tcp, ice or relay (transfer.Transport*)
+	NAT       nat.Config              // STUN and TURN servers for ICE
 	OnSkip    func(path, why string)  // told of things inside folders that are not sent
 	Progress  func(sent, total int64) // called as bytes go out; may be nil
 	Stdin     io.Reader               // the content when a path is "-"
@@ -50,7 +52,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 			Err: errors.New("the receiver is a classic Magic Wormhole client; ferry cannot send files to it yet")}
 	}
 	ch := transfer.NewChannel(ctx, w)
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, Logger: opts.Logger})
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +75,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 			break
 		}
 	}
-	conn, err := link.Connect(ctx, w, transit.Sender, peer)
+	conn, err := link.Connect(ctx, w, ch, transit.Sender, peer)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	yes := fs.Bool("yes", false, "accept files without asking")
 	overwrite := fs.Bool("overwrite", false, "replace files and folders that already exist")
 	transport := fs.String("transport", transfer.TransportAuto, "connection to use: auto, tcp, ice or relay")
+	natf := addNATFlags(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry asks for it.\n\nFlags:\n")
@@ -53,6 +54,11 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("--transport: %v", err)
 		return exitUsage
 	}
+	natCfg, err := natf.config()
+	if err != nil {
+		c.errorf("%v", err)
+		return exitUsage
+	}
 	var bar *progress
 	opts := receive.Options{
 		Relay:     *relay,
@@ -62,6 +68,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		Stdout:    c.stdout,
 		Overwrite: *overwrite,
 		Transport: *transport,
+		NAT:       natCfg,
 		Accept: func(m transfer.Manifest) error {
 			fmt.Fprintf(c.stderr, "Receiving %s", describeManifest(m))
 			if !*yes {

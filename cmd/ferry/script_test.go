@@ -38,6 +38,9 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			// Nothing in a test may reach the public relay.
 			env.Setenv("FERRY_RELAY", "ws://127.0.0.1:1/v1")
+			// ...nor a public STUN server, nor a non-loopback address.
+			env.Setenv("FERRY_STUN", "none")
+			env.Setenv("FERRY_ICE_LOOPBACK", "1")
 			env.Setenv("HOME", env.WorkDir)
 			env.Values[relayKey{}] = make([]*relayProc, 1)
 			return nil

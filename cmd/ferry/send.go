@@ -24,6 +24,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	words := fs.Int("code-length", 2, "`N` words in a generated code")
 	verify := fs.Bool("verify", false, "show the verifier and ask before sending")
 	transport := fs.String("transport", transfer.TransportAuto, "connection to use: auto, tcp, ice or relay")
+	natf := addNATFlags(fs)
 	qrPNG := fs.String("qr-png", "", "also write the code's QR code as a PNG to `FILE`")
 	name := fs.String("name", "", "the `NAME` stdin arrives as (with PATH \"-\")")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
@@ -44,6 +45,11 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	if err := transfer.CheckTransport(*transport); err != nil {
 		c.errorf("--transport: %v", err)
+		return exitUsage
+	}
+	natCfg, err := natf.config()
+	if err != nil {
+		c.errorf("%v", err)
 		return exitUsage
 	}
 	if isText && len(pos) > 0 {
@@ -75,7 +81,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		Logger:    c.logger(*verbose),
 	}
 	if !isText {
-		return c.sendFiles(ctx, send.FileOptions{Options: opts, Transport: *transport, Stdin: c.stdin.r, StdinName: *name}, pos)
+		return c.sendFiles(ctx, send.FileOptions{Options: opts, Transport: *transport, NAT: natCfg, Stdin: c.stdin.r, StdinName: *name}, pos)
 	}
 	msg := *text
 	if msg == "-" {

@@ -29,6 +29,8 @@ import (
 const (
 	maxFrame  = 4 << 20 // bytes in one websocket frame
 	maxQueued = 256     // mailbox messages waiting for Next
+
+	writeTimeout = 30 * time.Second // one frame to the relay
 )
 
 // Mood is what a side reports when it closes its mailbox.
@@ -315,9 +317,22 @@ func (c *Client) command(ctx context.Context, typ, want string, msg map[string]a
 		c.mu.Unlock()
 	}()
 	c.log.Debug("mailbox: tx", "type", typ)
-	if err := c.conn.Write(ctx, websocket.MessageText, data); err != nil {
+	if err := ctx.Err(); err != nil {
+		return frame{}, err
+	}
+	// coder/websocket closes the whole connection when a write's context
+	// ends; one caller giving up must not hang up on everyone else.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	err = c.conn.Write(wctx, websocket.MessageText, data)
+	cancel()
+	if err != nil {
 		return frame{}, fmt.Errorf("send %s to relay: %w", typ, err)
 	}
+	// Once the frame is out, the command has happened whatever the caller's
+	// context says: wait for its answer so that, say, a numbered phase is
+	// never reported unsent after the relay took it.
+	timeout := time.NewTimer(writeTimeout)
+	defer timeout.Stop()
 	select {
 	case f := <-w.result:
 		if f.Type == "error" {
@@ -326,8 +341,8 @@ func (c *Client) command(ctx context.Context, typ, want string, msg map[string]a
 		return f, nil
 	case <-c.done:
 		return frame{}, c.Err()
-	case <-ctx.Done():
-		return frame{}, ctx.Err()
+	case <-timeout.C:
+		return frame{}, fmt.Errorf("relay did not answer %s within %v", typ, writeTimeout)
 	}
 }
 

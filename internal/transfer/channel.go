@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/nat"
 )
 
 // Caps on what the peer may queue up.
@@ -20,7 +21,7 @@ const (
 type Channel struct {
 	w     *wormhole.Wormhole
 	msgs  chan Envelope
-	cands chan string
+	cands chan nat.Signal
 	done  chan struct{}
 	err   error
 }
@@ -31,7 +32,7 @@ func NewChannel(ctx context.Context, w *wormhole.Wormhole) *Channel {
 	c := &Channel{
 		w:     w,
 		msgs:  make(chan Envelope, maxQueuedMessages),
-		cands: make(chan string, maxQueuedCandidates),
+		cands: make(chan nat.Signal, maxQueuedCandidates),
 		done:  make(chan struct{}),
 	}
 	go c.read(ctx)
@@ -51,9 +52,9 @@ func (c *Channel) read(ctx context.Context) {
 			c.err = err
 			return
 		}
-		if e.Ferry != nil && e.Ferry.Candidate != nil {
+		if e.Ferry != nil && e.Ferry.ICE != nil {
 			select {
-			case c.cands <- *e.Ferry.Candidate:
+			case c.cands <- *e.Ferry.ICE:
 			default: // more candidates than anyone needs: drop
 			}
 			continue
@@ -88,7 +89,7 @@ func (c *Channel) Next(ctx context.Context) (Envelope, error) {
 }
 
 // Candidates delivers the peer's trickled ICE candidates.
-func (c *Channel) Candidates() <-chan string { return c.cands }
+func (c *Channel) Candidates() <-chan nat.Signal { return c.cands }
 
 // Send sends one message.
 func (c *Channel) Send(ctx context.Context, e Envelope) error { return c.w.SendJSON(ctx, e) }

@@ -1,14 +1,17 @@
 package transfer
 
-import "github.com/ferrydrop/ferry/internal/transit"
+import (
+	"github.com/ferrydrop/ferry/internal/transit"
+	"github.com/ferrydrop/ferry/nat"
+)
 
 // Ferry is a message only ferry peers exchange (both announced "ferry" in
 // app_versions). Exactly one field is set.
 type Ferry struct {
-	Offer     *FerryOffer `json:"offer,omitempty"`     // sender: what, and how to reach it
-	Accept    *Transports `json:"accept,omitempty"`    // receiver: yes, and how to reach it
-	Candidate *string     `json:"candidate,omitempty"` // a trickled ICE candidate ("" ends them)
-	Done      *Done       `json:"done,omitempty"`      // receiver: everything landed
+	Offer  *FerryOffer `json:"offer,omitempty"`  // sender: what, and how to reach it
+	Accept *Transports `json:"accept,omitempty"` // receiver: yes, and how to reach it
+	ICE    *nat.Signal `json:"ice,omitempty"`    // trickled ICE candidates
+	Done   *Done       `json:"done,omitempty"`   // receiver: everything landed
 }
 
 // Stream kinds inside the encrypted peer stream.

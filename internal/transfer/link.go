@@ -2,22 +2,32 @@ package transfer
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/nat"
 )
 
 // Transport choices for --transport.
 const (
 	TransportAuto  = "auto"  // race everything, prefer direct TCP
 	TransportTCP   = "tcp"   // direct TCP only
-	TransportICE   = "ice"   // ICE (host/server-reflexive pairs) with QUIC only
-	TransportRelay = "relay" // ICE through a TURN relay only
+	TransportICE   = "ice"   // ICE with QUIC (host and server-reflexive pairs)
+	TransportRelay = "relay" // ICE with QUIC through a TURN server only
 )
+
+// tcpGrace is how long an ICE connection waits for a direct TCP one that
+// may still win: kernel TCP on a LAN is the fastest path.
+const tcpGrace = 300 * time.Millisecond
+
+// chosen is the byte the sender writes on the connection it picked.
+const chosen = 'G'
 
 // CheckTransport validates a --transport value.
 func CheckTransport(t string) error {
@@ -30,20 +40,24 @@ func CheckTransport(t string) error {
 
 // LinkOptions say how a side may connect to its peer.
 type LinkOptions struct {
-	Transport string // TransportAuto when empty
-	ListenTCP string // where to listen for direct connections; ":0" when empty
+	Transport string     // TransportAuto when empty
+	ListenTCP string     // where to listen for direct connections; ":0" when empty
+	NAT       nat.Config // STUN and TURN servers for ICE
 	Logger    *slog.Logger
 }
 
 // Link is one side's half of the connection race.
 type Link struct {
-	opts LinkOptions
-	log  *slog.Logger
-	tcp  *transit.Listener
+	opts  LinkOptions
+	log   *slog.Logger
+	tcp   *transit.Listener
+	agent *nat.Agent
+	id    *nat.Identity
+	local chan nat.Signal // our trickled ICE candidates, until sent
 }
 
 // PrepareLink opens what the peer will connect to and returns how to
-// reach it.
+// reach it. In auto mode a path that cannot be set up is left out.
 func PrepareLink(ctx context.Context, opts LinkOptions) (*Link, Transports, error) {
 	if opts.Transport == "" {
 		opts.Transport = TransportAuto
@@ -58,26 +72,67 @@ func PrepareLink(ctx context.Context, opts LinkOptions) (*Link, Transports, erro
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	auto := opts.Transport == TransportAuto
 	var tr Transports
-	if opts.Transport == TransportAuto || opts.Transport == TransportTCP {
+	if auto || opts.Transport == TransportTCP {
 		ln, err := transit.Listen(ctx, opts.ListenTCP)
 		if err != nil {
 			return nil, tr, err
 		}
-		l.tcp = ln
-		tr.TCP = ln.Hints()
+		l.tcp, tr.TCP = ln, ln.Hints()
 	}
-	if opts.Transport == TransportICE || opts.Transport == TransportRelay {
-		l.Close()
-		return nil, tr, fmt.Errorf("transport %q is not available in this build", opts.Transport)
+	if opts.Transport != TransportTCP {
+		ice, err := l.prepareICE(opts.Transport == TransportRelay)
+		if err != nil && !auto {
+			l.Close()
+			return nil, tr, err
+		}
+		if err != nil {
+			l.log.Debug("link: ICE unavailable", "err", err)
+		}
+		tr.ICE = ice
+		if ice != nil {
+			tr.Fingerprint = hex.EncodeToString(l.id.Fingerprint())
+		}
 	}
 	return l, tr, nil
+}
+
+func (l *Link) prepareICE(relayOnly bool) (*ICEParams, error) {
+	cfg := l.opts.NAT
+	cfg.RelayOnly = relayOnly
+	cfg.Logger = l.log
+	agent, err := nat.NewAgent(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("set up ICE: %w", err)
+	}
+	id, err := nat.NewIdentity()
+	if err != nil {
+		agent.Close()
+		return nil, fmt.Errorf("set up ICE: %w", err)
+	}
+	l.agent, l.id = agent, id
+	l.local = make(chan nat.Signal, maxQueuedCandidates)
+	err = agent.Gather(func(s nat.Signal) {
+		select {
+		case l.local <- s:
+		default: // more candidates than the peer will take anyway
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gather ICE candidates: %w", err)
+	}
+	creds := <-l.local // Gather emits the credentials first, synchronously
+	return &ICEParams{Ufrag: creds.Ufrag, Pwd: creds.Pwd}, nil
 }
 
 // Close releases listeners and agents.
 func (l *Link) Close() error {
 	if l.tcp != nil {
-		return l.tcp.Close()
+		l.tcp.Close()
+	}
+	if l.agent != nil {
+		l.agent.Close()
 	}
 	return nil
 }
@@ -88,23 +143,199 @@ type Conn struct {
 	Path string // "direct tcp", "ice host", "ice relay", …
 }
 
-// Connect races every path both sides offered and returns the winner.
-func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, role transit.Role, peer Transports) (*Conn, error) {
-	key := w.Key("ferry/transit/v1", 32)
-	if l.tcp == nil || len(peer.TCP) == 0 {
-		return nil, errors.New("the two sides have no transport in common")
-	}
-	c, err := transit.Connect(ctx, transit.Config{Key: key, Role: role, Listener: l.tcp, Peer: peer.TCP, Logger: l.log})
-	if err != nil {
-		return nil, fmt.Errorf("connect to the other side: %w", err)
-	}
-	l.log.Debug("link: connected", "path", "direct tcp", "remote", c.RemoteAddr())
-	return &Conn{ReadWriteCloser: c, Path: "direct tcp"}, nil
+type attempt struct {
+	conn *Conn
+	err  error
 }
 
-// CloseWrite half-closes a TCP connection so the peer sees the end.
-func CloseWrite(c io.ReadWriteCloser) {
-	if tc, ok := c.(interface{ CloseWrite() error }); ok {
-		tc.CloseWrite()
+// Connect races every path both sides offered. The sender picks the
+// winner (direct TCP if it connects within tcpGrace of ICE) and marks it
+// with one byte; the receiver takes the connection that carries the mark.
+func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, role transit.Role, peer Transports) (*Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan attempt, 2)
+	n := 0
+	if l.tcp != nil && len(peer.TCP) > 0 {
+		n++
+		go func() {
+			c, err := transit.Connect(ctx, transit.Config{Key: w.Key("ferry/transit/v1", 32), Role: role,
+				Listener: l.tcp, Peer: peer.TCP, Logger: l.log})
+			if err != nil {
+				results <- attempt{err: fmt.Errorf("direct tcp: %w", err)}
+				return
+			}
+			results <- attempt{conn: &Conn{ReadWriteCloser: c, Path: "direct tcp"}}
+		}()
+	}
+	if l.agent != nil && peer.ICE != nil {
+		n++
+		go func() { results <- l.connectICE(ctx, ch, role, peer) }()
+	}
+	if n == 0 {
+		return nil, errors.New("the two sides have no transport in common (see --transport)")
+	}
+	if role == transit.Sender {
+		return l.pick(ctx, results, n)
+	}
+	return l.follow(ctx, results, n)
+}
+
+func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, peer Transports) attempt {
+	fp, err := hex.DecodeString(peer.Fingerprint)
+	if err != nil || len(fp) == 0 {
+		return attempt{err: errors.New("ice: the other side sent no usable certificate fingerprint")}
+	}
+	if err := l.agent.Apply(nat.Signal{Ufrag: peer.ICE.Ufrag, Pwd: peer.ICE.Pwd}); err != nil {
+		return attempt{err: fmt.Errorf("ice: %w", err)}
+	}
+	go func() { // trickle ours out
+		for {
+			select {
+			case s := <-l.local:
+				if ch.Send(ctx, Envelope{Ferry: &Ferry{ICE: &s}}) != nil {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { // and theirs in
+		for {
+			select {
+			case s := <-ch.Candidates():
+				if err := l.agent.Apply(s); err != nil {
+					l.log.Debug("link: refusing peer candidate", "err", err)
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	pc, err := l.agent.Connect(ctx, role == transit.Sender)
+	if err != nil {
+		return attempt{err: fmt.Errorf("ice: %w", err)}
+	}
+	var st *nat.Stream
+	if role == transit.Sender {
+		st, err = nat.Dial(ctx, pc, l.id, fp)
+	} else {
+		st, err = nat.Accept(ctx, pc, l.id, fp)
+	}
+	if err != nil {
+		return attempt{err: fmt.Errorf("ice: quic: %w", err)}
+	}
+	local, remote := l.agent.SelectedPair()
+	path := "ice " + string(local)
+	switch {
+	case local == nat.Relay || remote == nat.Relay:
+		path = "ice relay (turn)"
+	case local != remote:
+		path = fmt.Sprintf("ice %s/%s", local, remote)
+	}
+	return attempt{conn: &Conn{ReadWriteCloser: st, Path: path}}
+}
+
+// pick is the sender's choice.
+func (l *Link) pick(ctx context.Context, results <-chan attempt, n int) (*Conn, error) {
+	var best *Conn
+	var errs []error
+	var grace <-chan time.Time
+	for n > 0 && (best == nil || best.Path != "direct tcp") {
+		select {
+		case a := <-results:
+			n--
+			switch {
+			case a.err != nil:
+				errs = append(errs, a.err)
+			case best == nil || a.conn.Path == "direct tcp":
+				if best != nil {
+					best.Close()
+				}
+				best = a.conn
+				grace = time.After(tcpGrace)
+			default:
+				a.conn.Close()
+			}
+		case <-grace:
+			n = 0
+		case <-ctx.Done():
+			if best != nil {
+				best.Close()
+			}
+			return nil, ctx.Err()
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("connect to the other side: %w", errors.Join(errs...))
+	}
+	go closeLate(results, n)
+	if _, err := best.Write([]byte{chosen}); err != nil {
+		best.Close()
+		return nil, fmt.Errorf("connect to the other side: %w", err)
+	}
+	l.log.Debug("link: chose", "path", best.Path)
+	return best, nil
+}
+
+// follow is the receiver's side of pick: the first connection to carry
+// the sender's mark wins; the others are closed.
+func (l *Link) follow(ctx context.Context, results <-chan attempt, n int) (*Conn, error) {
+	marked := make(chan *Conn, n)
+	var errs []error
+	var open []*Conn
+	pending, reading := n, 0
+	for {
+		select {
+		case a := <-results:
+			pending--
+			if a.err != nil {
+				errs = append(errs, a.err)
+			} else {
+				open = append(open, a.conn)
+				reading++
+				go func(c *Conn) {
+					b := make([]byte, 1)
+					if _, err := io.ReadFull(c, b); err == nil && b[0] == chosen {
+						marked <- c
+						return
+					}
+					marked <- nil
+				}(a.conn)
+			}
+			if pending == 0 && reading == 0 {
+				return nil, fmt.Errorf("connect to the other side: %w", errors.Join(errs...))
+			}
+		case c := <-marked:
+			if c == nil {
+				if reading--; reading == 0 && pending == 0 {
+					return nil, errors.New("connect to the other side: the sender chose no connection")
+				}
+				continue
+			}
+			for _, o := range open {
+				if o != c {
+					o.Close()
+				}
+			}
+			go closeLate(results, pending)
+			l.log.Debug("link: sender chose", "path", c.Path)
+			return c, nil
+		case <-ctx.Done():
+			for _, o := range open {
+				o.Close()
+			}
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// closeLate closes connections that finish after the race was decided.
+func closeLate(results <-chan attempt, n int) {
+	for range n {
+		if a := <-results; a.conn != nil {
+			a.conn.Close()
+		}
 	}
 }

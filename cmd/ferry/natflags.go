@@ -1,0 +1,47 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/ferrydrop/ferry/nat"
+)
+
+// defaultSTUN are public STUN servers used when neither --stun nor
+// FERRY_STUN says otherwise.
+const defaultSTUN = "stun:stun.l.google.com:19302,stun:stun.cloudflare.com:3478"
+
+// natFlags are the ICE settings of send and receive.
+type natFlags struct {
+	stun, turn, turnUser, turnPass *string
+}
+
+func addNATFlags(fs *flag.FlagSet) natFlags {
+	return natFlags{
+		stun:     fs.String("stun", envOr("FERRY_STUN", defaultSTUN), "STUN server `URLs`, comma-separated, or \"none\" (env FERRY_STUN)"),
+		turn:     fs.String("turn", envOr("FERRY_TURN", ""), "TURN server `URL` such as turn:relay.example:3479 (env FERRY_TURN)"),
+		turnUser: fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "TURN user name (env FERRY_TURN_USER)"),
+		turnPass: fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "TURN password (env FERRY_TURN_PASS)"),
+	}
+}
+
+// config builds the nat.Config the flags describe.
+func (f natFlags) config() (nat.Config, error) {
+	var cfg nat.Config
+	if s := strings.TrimSpace(*f.stun); s != "" && s != "none" {
+		for _, u := range strings.Split(s, ",") {
+			cfg.STUN = append(cfg.STUN, strings.TrimSpace(u))
+		}
+	}
+	if *f.turn != "" {
+		if *f.turnUser == "" || *f.turnPass == "" {
+			return cfg, fmt.Errorf("--turn needs --turn-user and --turn-pass")
+		}
+		cfg.TURN = []nat.TURNServer{{URL: *f.turn, Username: *f.turnUser, Password: *f.turnPass}}
+	}
+	// Two peers on one machine (tests, demos) connect over loopback only.
+	cfg.LoopbackOnly = os.Getenv("FERRY_ICE_LOOPBACK") == "1"
+	return cfg, nil
+}

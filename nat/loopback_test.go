@@ -1,0 +1,96 @@
+package nat
+
+import (
+	"io"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// loopbackPair connects two agents on the real network, restricted to
+// 127.0.0.1, and checks that they selected a host pair over loopback.
+func loopbackPair(tb testing.TB) (*Agent, *Agent, PacketConn, PacketConn) {
+	tb.Helper()
+	ctx := testContext(tb, 20*time.Second)
+	a := newTestAgent(tb, Config{LoopbackOnly: true})
+	b := newTestAgent(tb, Config{LoopbackOnly: true})
+	pcA, pcB := connectAgents(tb, ctx, a, b)
+	for _, pc := range []PacketConn{pcA, pcB} {
+		for _, addr := range []string{pc.LocalAddr().String(), pc.RemoteAddr().String()} {
+			ap, err := netip.ParseAddrPort(addr)
+			if err != nil || !ap.Addr().IsLoopback() {
+				tb.Fatalf("selected address %q is not loopback (%v)", addr, err)
+			}
+		}
+	}
+	for _, ag := range []*Agent{a, b} {
+		if l, r := ag.SelectedPair(); l != Host || r != Host {
+			tb.Fatalf("selected pair %s/%s, want host/host", l, r)
+		}
+	}
+	return a, b, pcA, pcB
+}
+
+func TestLoopbackTransfer(t *testing.T) {
+	size := int64(64 << 20)
+	if testing.Short() || raceEnabled {
+		size = 8 << 20
+	}
+	_, _, pcA, pcB := loopbackPair(t)
+	sA, sB := quicPair(t, testContext(t, 10*time.Second), pcA, pcB)
+	transfer(t, sA, sB, size)
+}
+
+// TestLoopbackReverse sends from the accepting side, to the dialing side.
+func TestLoopbackReverse(t *testing.T) {
+	_, _, pcA, pcB := loopbackPair(t)
+	sA, sB := quicPair(t, testContext(t, 10*time.Second), pcA, pcB)
+	transfer(t, sB, sA, 1<<20)
+}
+
+// TestCloseReleasesAgent checks that closing the stream closes the agent's
+// socket: a later Connect reports the agent closed.
+func TestCloseReleasesAgent(t *testing.T) {
+	a, _, pcA, pcB := loopbackPair(t)
+	sA, sB := quicPair(t, testContext(t, 10*time.Second), pcA, pcB)
+	transfer(t, sA, sB, 1000)
+	select {
+	case <-a.failed:
+	default:
+		t.Fatal("agent still open after its stream was closed")
+	}
+	if _, err := pcA.WriteTo([]byte{0x40, 1, 2, 3}, nil); err == nil {
+		t.Fatal("write on a closed session's PacketConn succeeded")
+	}
+}
+
+func BenchmarkLoopbackQUIC(b *testing.B) {
+	const size = 256 << 20
+	_, _, pcA, pcB := loopbackPair(b)
+	sA, sB := quicPair(b, testContext(b, 10*time.Second), pcA, pcB)
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(i * 7)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, sB)
+		done <- err
+	}()
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		for sent := 0; sent < size; sent += len(buf) {
+			if _, err := sA.Write(buf); err != nil {
+				b.Fatalf("write: %v", err)
+			}
+		}
+	}
+	if err := sA.CloseWrite(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatalf("read: %v", err)
+	}
+	b.StopTimer()
+}

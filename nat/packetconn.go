@@ -1,0 +1,59 @@
+package nat
+
+import (
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/pion/ice/v4"
+)
+
+// PacketConn is a datagram path to a single peer: what Agent.Connect returns
+// and what Dial and Accept run QUIC over. ReadFrom always reports
+// RemoteAddr, and WriteTo ignores its address and sends to the peer.
+type PacketConn interface {
+	net.PacketConn
+	RemoteAddr() net.Addr
+}
+
+// icePacketConn adapts an ICE connection (a stream of datagrams over the
+// selected candidate pair, which may change) to a PacketConn with fixed
+// addresses, as quic-go expects of a peer that does not migrate.
+type icePacketConn struct {
+	conn   *ice.Conn
+	agent  *Agent
+	local  net.Addr
+	remote net.Addr
+}
+
+func newPacketConn(conn *ice.Conn, a *Agent) *icePacketConn {
+	return &icePacketConn{conn: conn, agent: a, local: conn.LocalAddr(), remote: conn.RemoteAddr()}
+}
+
+func (c *icePacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, err := c.conn.Read(p)
+		if errors.Is(err, io.ErrShortBuffer) {
+			continue // an oversized datagram, already dropped: not QUIC
+		}
+		return n, c.remote, err
+	}
+}
+
+func (c *icePacketConn) WriteTo(p []byte, _ net.Addr) (int, error) { return c.conn.Write(p) }
+
+// Close closes the whole agent: the connection's lifetime is the agent's.
+func (c *icePacketConn) Close() error { return c.agent.Close() }
+
+func (c *icePacketConn) LocalAddr() net.Addr                { return c.local }
+func (c *icePacketConn) RemoteAddr() net.Addr               { return c.remote }
+func (c *icePacketConn) SetDeadline(t time.Time) error      { return c.conn.SetDeadline(t) }
+func (c *icePacketConn) SetReadDeadline(t time.Time) error  { return c.conn.SetReadDeadline(t) }
+func (c *icePacketConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+// SetReadBuffer and SetWriteBuffer do nothing: the agent sized the real
+// socket's buffers when it opened it. quic-go calls them and would otherwise
+// print a warning on the standard logger.
+func (c *icePacketConn) SetReadBuffer(int) error  { return nil }
+func (c *icePacketConn) SetWriteBuffer(int) error { return nil }

@@ -1,0 +1,202 @@
+package nat
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Flow-control windows. quic-go's defaults (6 MiB per stream, 15 MiB per
+// connection at most) cap a single stream at window/RTT; these let one
+// stream fill a fast path with tens of milliseconds of latency.
+const (
+	initialStreamWindow = 16 << 20
+	maxStreamWindow     = 32 << 20
+	initialConnWindow   = 24 << 20
+	maxConnWindow       = 48 << 20
+)
+
+// hello is the first byte each side writes on the stream. The dialer's makes
+// the stream visible to the acceptor (QUIC streams appear with their first
+// data); the acceptor's tells the dialer that the acceptor has verified the
+// dialer's certificate, which in TLS 1.3 happens after the dialer's
+// handshake has already completed.
+const hello byte = 0xfe
+
+// QUIC application error codes sent in CONNECTION_CLOSE.
+const (
+	codeDone    quic.ApplicationErrorCode = 0 // orderly shutdown
+	codeAborted quic.ApplicationErrorCode = 1 // shutdown did not complete, or a failure
+)
+
+// ErrHello reports a peer that opened the session with unexpected bytes.
+var ErrHello = errors.New("nat: unexpected session greeting")
+
+func quicConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:           10 * time.Second,
+		MaxIdleTimeout:                 30 * time.Second,
+		KeepAlivePeriod:                10 * time.Second,
+		InitialStreamReceiveWindow:     initialStreamWindow,
+		MaxStreamReceiveWindow:         maxStreamWindow,
+		InitialConnectionReceiveWindow: initialConnWindow,
+		MaxConnectionReceiveWindow:     maxConnWindow,
+		MaxIncomingStreams:             1, // the session stream
+		MaxIncomingUniStreams:          1, // the shutdown confirmation
+	}
+}
+
+// Dial runs the client side of a QUIC session over pc (from the controlling
+// or the controlled agent: QUIC roles are independent of ICE roles, but the
+// two peers must pick opposite ones). It authenticates with id, accepts only
+// the certificate whose fingerprint is peerFingerprint, and returns the
+// session's single bidirectional stream. Dial owns pc from then on: it is
+// closed when Dial fails or when the stream is closed.
+func Dial(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []byte) (*Stream, error) {
+	if err := checkFingerprint(peerFingerprint); err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	tr := &quic.Transport{Conn: pc}
+	conf := id.tlsConfig(false, bytes.Clone(peerFingerprint), nil)
+	conn, err := tr.Dial(ctx, pc.RemoteAddr(), conf, quicConfig())
+	if err != nil {
+		closeTransport(tr, pc)
+		return nil, fmt.Errorf("nat: quic handshake: %w", err)
+	}
+	str, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		closeConn(conn, tr, pc)
+		return nil, fmt.Errorf("nat: open quic stream: %w", err)
+	}
+	s := newStream(conn, str, tr, pc)
+	err = withContext(ctx, str, func() error {
+		if _, err := str.Write([]byte{hello}); err != nil {
+			return err
+		}
+		return readHello(str)
+	})
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("nat: quic greeting: %w", err)
+	}
+	return s, nil
+}
+
+// Accept runs the server side of a QUIC session over pc; see Dial. A peer
+// presenting any certificate other than the pinned one makes it fail at once.
+func Accept(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []byte) (*Stream, error) {
+	if err := checkFingerprint(peerFingerprint); err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	// A connection attempt that fails its handshake never reaches
+	// Listener.Accept; learn about it from the certificate check and from
+	// the connection's context, and give up rather than wait for ctx.
+	failed := make(chan error, 1)
+	fail := func(err error) {
+		select {
+		case failed <- err:
+		default:
+		}
+	}
+	tr := &quic.Transport{
+		Conn: pc,
+		ConnContext: func(cctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
+			context.AfterFunc(cctx, func() { fail(context.Cause(cctx)) })
+			return cctx, nil
+		},
+	}
+	ln, err := tr.Listen(id.tlsConfig(true, bytes.Clone(peerFingerprint), fail), quicConfig())
+	if err != nil {
+		closeTransport(tr, pc)
+		return nil, fmt.Errorf("nat: quic listen: %w", err)
+	}
+	conn, err := acceptOne(ctx, ln, failed)
+	_ = ln.Close() // one session per agent; the accepted one lives on
+	if err != nil {
+		closeTransport(tr, pc)
+		return nil, fmt.Errorf("nat: quic handshake: %w", err)
+	}
+	str, err := conn.AcceptStream(ctx)
+	if err != nil {
+		closeConn(conn, tr, pc)
+		return nil, fmt.Errorf("nat: accept quic stream: %w", err)
+	}
+	s := newStream(conn, str, tr, pc)
+	err = withContext(ctx, str, func() error {
+		if err := readHello(str); err != nil {
+			return err
+		}
+		_, err := str.Write([]byte{hello})
+		return err
+	})
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("nat: quic greeting: %w", err)
+	}
+	return s, nil
+}
+
+func acceptOne(ctx context.Context, ln *quic.Listener, failed <-chan error) (*quic.Conn, error) {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		conn *quic.Conn
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept(actx)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.conn, r.err
+	case err := <-failed:
+		cancel()
+		if r := <-done; r.conn != nil {
+			_ = r.conn.CloseWithError(codeAborted, "")
+		}
+		if err == nil {
+			err = errors.New("connection attempt failed")
+		}
+		return nil, err
+	}
+}
+
+func readHello(r io.Reader) error {
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return err
+	}
+	if b[0] != hello {
+		return ErrHello
+	}
+	return nil
+}
+
+// withContext runs f, which does stream I/O, and interrupts it when ctx ends.
+func withContext(ctx context.Context, str *quic.Stream, f func() error) error {
+	stop := context.AfterFunc(ctx, func() { _ = str.SetDeadline(time.Now()) })
+	err := f()
+	if !stop() {
+		return ctx.Err()
+	}
+	return err
+}
+
+func closeTransport(tr *quic.Transport, pc PacketConn) {
+	_ = tr.Close()
+	_ = pc.Close()
+}
+
+func closeConn(conn *quic.Conn, tr *quic.Transport, pc PacketConn) {
+	_ = conn.CloseWithError(codeAborted, "")
+	closeTransport(tr, pc)
+}

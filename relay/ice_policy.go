@@ -1,0 +1,279 @@
+package relay
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	"github.com/pion/turn/v5"
+)
+
+var (
+	errICETCPRelay  = errors.New("relay: TCP relaying is not offered")
+	errICEFamily    = errors.New("relay: relay address family not offered")
+	errICERelayDown = errors.New("relay: TURN server is closing")
+)
+
+// iceRelays is the TURN server's turn.RelayAddressGenerator: one UDP socket
+// per allocation on a system-picked port of bindIP, advertised as relayIP.
+// It refuses TCP relays (RFC 6062) and allocations of the other address
+// family, and keeps every socket it made so that Close can close them
+// synchronously (pion closes them in the background after Server.Close).
+type iceRelays struct {
+	relayIP net.IP
+	bind    string
+	network string // "udp4" or "udp6"
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*iceRelayConn]struct{}
+}
+
+var _ turn.RelayAddressGenerator = (*iceRelays)(nil)
+
+func newICERelays(relayIP, bindIP netip.Addr) *iceRelays {
+	network := "udp4"
+	if relayIP.Is6() {
+		network = "udp6"
+	}
+	return &iceRelays{
+		relayIP: net.IP(relayIP.AsSlice()),
+		bind:    bindIP.String(),
+		network: network,
+		conns:   map[*iceRelayConn]struct{}{},
+	}
+}
+
+func (r *iceRelays) Validate() error { return nil }
+
+func (r *iceRelays) AllocatePacketConn(c turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	if c.Network != r.network {
+		return nil, nil, fmt.Errorf("%w: %s", errICEFamily, c.Network)
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(context.Background(), r.network, net.JoinHostPort(r.bind, strconv.Itoa(c.RequestedPort)))
+	if err != nil {
+		return nil, nil, err
+	}
+	local, ok := pc.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		_ = pc.Close()
+		return nil, nil, fmt.Errorf("relay: unexpected relay socket address %v", pc.LocalAddr())
+	}
+	rc := &iceRelayConn{PacketConn: pc, owner: r}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		_ = pc.Close()
+		return nil, nil, errICERelayDown
+	}
+	r.conns[rc] = struct{}{}
+	r.mu.Unlock()
+	return rc, &net.UDPAddr{IP: r.relayIP, Port: local.Port}, nil
+}
+
+func (r *iceRelays) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, errICETCPRelay
+}
+
+func (r *iceRelays) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+	return nil, errICETCPRelay
+}
+
+// closeAll closes every relay socket and refuses new ones.
+func (r *iceRelays) closeAll() {
+	r.mu.Lock()
+	r.closed = true
+	conns := r.conns
+	r.conns = map[*iceRelayConn]struct{}{}
+	r.mu.Unlock()
+	for c := range conns {
+		_ = c.Close()
+	}
+}
+
+// count is the number of open relay sockets.
+func (r *iceRelays) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
+// iceRelayConn is a relay socket that leaves its iceRelays when closed;
+// closing it again is a no-op.
+type iceRelayConn struct {
+	net.PacketConn
+	owner *iceRelays
+	once  sync.Once
+	err   error
+}
+
+func (c *iceRelayConn) Close() error {
+	c.once.Do(func() {
+		// Close before leaving the set: closeAll must either find the
+		// socket (and wait in once.Do for this close) or find it closed.
+		c.err = c.PacketConn.Close()
+		c.owner.mu.Lock()
+		delete(c.owner.conns, c)
+		c.owner.mu.Unlock()
+	})
+	return c.err
+}
+
+// iceQuota bounds live TURN allocations per client address (addrKey: an
+// IPv4 address or an IPv6 /64) and overall. pion asks allow (its
+// QuotaHandler) before creating an allocation and reports created and
+// deleted allocations through its EventHandler. The check and the count
+// cannot race: pion handles the requests arriving on one listening socket
+// one at a time, and allow and created run within the handling of the same
+// Allocate request (the TURN server has a single UDP listener); deleted may
+// run concurrently but only lowers counts.
+type iceQuota struct {
+	perIP int // < 0: unlimited
+	total int // < 0: unlimited
+	log   *slog.Logger
+
+	mu  sync.Mutex
+	n   map[string]int
+	all int
+}
+
+func (q *iceQuota) allow(user, _ string, src net.Addr) bool {
+	key := addrKey(src.String())
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.total >= 0 && q.all >= q.total:
+		q.log.Warn("TURN allocation refused: server full", "client", src.String(), "user", user, "allocations", q.all)
+		return false
+	case q.perIP >= 0 && q.n[key] >= q.perIP:
+		q.log.Info("TURN allocation refused: too many from this address", "client", src.String(), "user", user, "allocations", q.n[key])
+		return false
+	}
+	return true
+}
+
+func (q *iceQuota) created(src net.Addr) {
+	key := addrKey(src.String())
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.n[key]++
+	q.all++
+}
+
+func (q *iceQuota) deleted(src net.Addr) {
+	key := addrKey(src.String())
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n[key] > 0 {
+		q.all--
+		if q.n[key]--; q.n[key] == 0 {
+			delete(q.n, key)
+		}
+	}
+}
+
+// used is the number of live allocations counted against src's address.
+func (q *iceQuota) used(src string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n[addrKey(src)]
+}
+
+// icePeerPolicy decides which peer addresses TURN clients may get
+// permissions (and so relay) to; it is pion's PermissionHandler, consulted
+// for CreatePermission, ChannelBind and Connect. Datagrams are relayed only
+// to and from peers with a permission.
+type icePeerPolicy struct {
+	loopback  bool // relay to loopback peers
+	private   bool // relay to private-range peers
+	broadcast map[netip.Addr]bool
+	log       *slog.Logger
+}
+
+func newICEPeerPolicy(relayIP netip.Addr, log *slog.Logger) *icePeerPolicy {
+	return &icePeerPolicy{
+		loopback:  relayIP.IsLoopback(),
+		private:   relayIP.IsLoopback() || icePrivate(relayIP),
+		broadcast: iceBroadcasts(),
+		log:       log,
+	}
+}
+
+// allow is the turn.PermissionHandler.
+func (p *icePeerPolicy) allow(client net.Addr, peer net.IP) bool {
+	if p.allowed(peer) {
+		return true
+	}
+	p.log.Info("TURN peer refused", "client", client.String(), "peer", peer.String())
+	return false
+}
+
+func (p *icePeerPolicy) allowed(peer net.IP) bool {
+	a, ok := netip.AddrFromSlice(peer)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	switch {
+	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(),
+		a.IsLinkLocalUnicast(),       // including 169.254.169.254, the cloud metadata service
+		a.Is4() && a.As4()[0] == 0,   // 0.0.0.0/8, "this network"
+		a.Is4() && a.As4()[0] >= 240, // 240.0.0.0/4, reserved, and 255.255.255.255
+		p.broadcast[a]:
+		return false
+	case a.IsLoopback():
+		return p.loopback
+	case icePrivate(a):
+		return p.private
+	}
+	return true
+}
+
+// iceCGNAT is the shared address space of carrier-grade NATs (RFC 6598).
+var iceCGNAT = netip.MustParsePrefix("100.64.0.0/10")
+
+// icePrivate reports whether a is in a private range: RFC 1918, RFC 6598
+// (CGNAT) or an IPv6 unique local address.
+func icePrivate(a netip.Addr) bool {
+	return a.IsPrivate() || iceCGNAT.Contains(a)
+}
+
+// iceBroadcasts returns the directed broadcast addresses of this host's
+// IPv4 networks.
+func iceBroadcasts() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip4 := ipn.IP.To4()
+		if ip4 == nil {
+			continue
+		}
+		ones, bits := ipn.Mask.Size()
+		if bits == 128 { // an IPv4 mask in IPv6 form
+			ones -= 96
+		} else if bits != 32 {
+			continue
+		}
+		if ones < 0 || ones >= 31 { // /31 and /32 have no broadcast address
+			continue
+		}
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(ip4)|(1<<(32-ones)-1))
+		out[netip.AddrFrom4(b)] = true
+	}
+	return out
+}
