@@ -27,9 +27,9 @@ type Options struct {
 	// Accept is shown what the sender offers and says whether to take it;
 	// nil refuses every file offer.
 	Accept    func(transfer.Manifest) error
-	Out       string    // folder to land files in; "" is the current folder
-	Stdout    io.Writer // with Out == "-": where the single file's content goes
-	Overwrite bool      // replace existing names
+	Out       string     // folder to land files in; "" is the current folder
+	Stdout    io.Writer  // with Out == "-": where the single file's content goes
+	Overwrite bool       // replace existing names
 	Transport string     // auto, tcp, ice or relay
 	NAT       nat.Config // STUN and TURN servers for ICE
 	Progress  func(received, total int64)

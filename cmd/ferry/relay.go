@@ -15,6 +15,12 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	listen := fs.String("listen", ":4000", "serve the mailbox websocket on `ADDR` (at /v1)")
 	data := fs.String("data", "", "keep nameplates and mailboxes in `DIR` so they survive a restart (default: in memory)")
 	motd := fs.String("motd", "", "message of the day sent to clients")
+	stunListen := fs.String("stun-listen", "", "also answer STUN on UDP `ADDR` (e.g. :3478)")
+	turnListen := fs.String("turn-listen", "", "also run a TURN server on UDP `ADDR` (e.g. :3479); needs --turn-ip and credentials")
+	turnIP := fs.String("turn-ip", "", "the public `IP` the TURN server advertises for relayed traffic")
+	turnUser := fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "static TURN user name (env FERRY_TURN_USER)")
+	turnPass := fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "static TURN password (env FERRY_TURN_PASS)")
+	turnSecret := fs.String("turn-secret", envOr("FERRY_TURN_SECRET", ""), "shared `SECRET` for time-limited TURN credentials (env FERRY_TURN_SECRET)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1.\n\nFlags:\n")
@@ -40,6 +46,25 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		return exitFailure
 	}
 	fmt.Fprintf(c.stderr, "ferry: relay listening on ws://%s/v1\n", ln.Addr())
+	if *stunListen != "" || *turnListen != "" {
+		ice, err := relay.StartICE(ctx, relay.ICEConfig{
+			STUNListen: *stunListen, TURNListen: *turnListen, RelayIP: *turnIP,
+			User: *turnUser, Password: *turnPass, SharedSecret: *turnSecret,
+			Logger: c.logger(*verbose),
+		})
+		if err != nil {
+			ln.Close()
+			c.errorf("start STUN/TURN: %v", err)
+			return exitFailure
+		}
+		defer ice.Close()
+		if a := ice.STUNAddr(); a != nil {
+			fmt.Fprintf(c.stderr, "ferry: STUN on stun:%s\n", a)
+		}
+		if a := ice.TURNAddr(); a != nil {
+			fmt.Fprintf(c.stderr, "ferry: TURN on turn:%s?transport=udp\n", a)
+		}
+	}
 	if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
 		c.errorf("relay: %v", err)
 		return exitFailure

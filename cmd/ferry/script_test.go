@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -50,6 +54,8 @@ func TestScripts(t *testing.T) {
 			"startrelay": cmdStartRelay,
 			"stoprelay":  cmdStopRelay,
 			"waitlog":    cmdWaitLog,
+			"mkfile":     cmdMkfile,
+			"samefile":   cmdSamefile,
 		},
 	})
 }
@@ -73,15 +79,24 @@ func peerInstalled(cond string) (bool, error) {
 
 type relayProc struct{ cmd *exec.Cmd }
 
-// startrelay [-port N] ferry|reference [ARGS...]: start `ferry relay` or
-// the reference Python mailbox server on loopback, wait until it listens,
-// and point FERRY_RELAY at it (RELAY_PORT holds the port).
+// startrelay [-port N] [-ice] ferry|reference [ARGS...]: start `ferry
+// relay` or the reference Python mailbox server on loopback, wait until it
+// listens, and point FERRY_RELAY at it (RELAY_PORT holds the port). With
+// -ice, ferry relay also serves STUN and TURN, and FERRY_STUN, FERRY_TURN,
+// FERRY_TURN_USER and FERRY_TURN_PASS point at them.
 func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
-	port := 0
-	if len(args) >= 2 && args[0] == "-port" {
-		p, err := strconv.Atoi(args[1])
-		ts.Check(err)
-		port, args = p, args[2:]
+	port, ice := 0, false
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch {
+		case args[0] == "-port" && len(args) >= 2:
+			p, err := strconv.Atoi(args[1])
+			ts.Check(err)
+			port, args = p, args[2:]
+		case args[0] == "-ice":
+			ice, args = true, args[1:]
+		default:
+			ts.Fatalf("startrelay: unknown option %s", args[0])
+		}
 	}
 	if len(args) < 1 {
 		ts.Fatalf("usage: startrelay [-port N] ferry|reference [ARGS...]")
@@ -94,7 +109,18 @@ func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
 	switch args[0] {
 	case "ferry":
 		bin := lookPathIn(ts, "ferry")
-		cmd = exec.Command(bin, append([]string{"relay", "--listen", addr}, args[1:]...)...)
+		extra := args[1:]
+		if ice {
+			stun, turn := freeUDPPort(ts), freeUDPPort(ts)
+			extra = append(extra, "--stun-listen", fmt.Sprintf("127.0.0.1:%d", stun),
+				"--turn-listen", fmt.Sprintf("127.0.0.1:%d", turn), "--turn-ip", "127.0.0.1",
+				"--turn-user", "ferry-test", "--turn-pass", "not-a-secret")
+			ts.Setenv("FERRY_STUN", fmt.Sprintf("stun:127.0.0.1:%d", stun))
+			ts.Setenv("FERRY_TURN", fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", turn))
+			ts.Setenv("FERRY_TURN_USER", "ferry-test")
+			ts.Setenv("FERRY_TURN_PASS", "not-a-secret")
+		}
+		cmd = exec.Command(bin, append([]string{"relay", "--listen", addr}, extra...)...)
 	case "reference":
 		cmd = exec.Command("twist3", append([]string{"wormhole-mailbox",
 			"--port", fmt.Sprintf("tcp:%d:interface=127.0.0.1", port),
@@ -175,6 +201,63 @@ func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s has no line matching %q:\n%s", args[0], args[1], b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeUDPPort(ts *testscript.TestScript) int {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	ts.Check(err)
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// mkfile NAME SIZE: write SIZE bytes (K, M, G suffixes) of pseudo-random
+// data, streamed, so large files cost no memory.
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: mkfile NAME SIZE")
+	}
+	size := parseSize(ts, args[1])
+	f, err := os.Create(ts.MkAbs(args[0]))
+	ts.Check(err)
+	r := rand.NewChaCha8([32]byte{1}) // an io.Reader
+	_, err = io.CopyN(f, r, size)
+	ts.Check(err)
+	ts.Check(f.Close())
+}
+
+func parseSize(ts *testscript.TestScript, s string) int64 {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	ts.Check(err)
+	return n * mult
+}
+
+// samefile A B: the two files have the same content (compared by SHA-256,
+// streamed).
+func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: samefile A B")
+	}
+	sum := func(name string) string {
+		f, err := os.Open(ts.MkAbs(name))
+		ts.Check(err)
+		defer f.Close()
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		ts.Check(err)
+		return hex.EncodeToString(h.Sum(nil))
+	}
+	if a, b := sum(args[0]), sum(args[1]); (a == b) == neg {
+		ts.Fatalf("%s and %s: sha256 %s vs %s", args[0], args[1], a, b)
 	}
 }
 
