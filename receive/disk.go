@@ -36,6 +36,7 @@ type dest struct {
 	dirs    []dirMeta
 	present map[string]bool // top-level names the stream delivered
 	closed  bool
+	buf     []byte // copy buffer, shared by every file
 }
 
 type dirMeta struct {
@@ -150,7 +151,7 @@ func (d *dest) writeFile(staged, name string, hdr *tar.Header, tr io.Reader) err
 	if err != nil {
 		return fmt.Errorf("create %s: %w", transfer.Escape(name), err)
 	}
-	n, err := io.Copy(f, io.LimitReader(tr, hdr.Size))
+	n, err := transfer.Copy(f, io.LimitReader(tr, hdr.Size), d.copyBuf())
 	d.bytes += n
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -188,7 +189,7 @@ func (d *dest) writeRaw(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", transfer.Escape(e.Name), err)
 	}
-	n, err := io.Copy(f, io.LimitReader(r, limit))
+	n, err := transfer.Copy(f, io.LimitReader(r, limit), nil)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -258,4 +259,11 @@ func (d *dest) close() error {
 		err = cerr
 	}
 	return err
+}
+
+func (d *dest) copyBuf() []byte {
+	if d.buf == nil {
+		d.buf = make([]byte, transfer.CopyBufferSize)
+	}
+	return d.buf
 }

@@ -79,7 +79,7 @@ func (p *pipeSink) copy(r io.Reader, size int64) error {
 	if size != transfer.UnknownSize {
 		limit = size + 1
 	}
-	n, err := io.Copy(p.w, io.LimitReader(r, limit))
+	n, err := transfer.Copy(p.w, io.LimitReader(r, limit), nil)
 	p.n = n
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)

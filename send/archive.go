@@ -90,6 +90,7 @@ func scan(paths []string, skip func(path, why string)) (*source, error) {
 // disagreeing with the manifest.
 func (s *source) writeTar(w io.Writer) error {
 	tw := tar.NewWriter(w)
+	buf := make([]byte, transfer.CopyBufferSize)
 	for i, p := range s.paths {
 		top := s.man.Entries[i].Name
 		err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
@@ -107,7 +108,7 @@ func (s *source) writeTar(w io.Writer) error {
 			if rel != "." {
 				name = top + "/" + filepath.ToSlash(rel)
 			}
-			return addEntry(tw, q, name, d)
+			return addEntry(tw, q, name, d, buf)
 		})
 		if err != nil {
 			return err
@@ -116,7 +117,7 @@ func (s *source) writeTar(w io.Writer) error {
 	return tw.Close()
 }
 
-func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry) error {
+func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry, buf []byte) error {
 	fi, err := d.Info()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
@@ -135,7 +136,7 @@ func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry) error {
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	n, err := io.Copy(tw, f)
+	n, err := transfer.Copy(tw, f, buf)
 	if err != nil {
 		if errors.Is(err, tar.ErrWriteTooLong) {
 			return fmt.Errorf("%s grew while it was being sent", path)

@@ -149,7 +149,7 @@ func (s *source) stream(ctx context.Context, conn io.Writer, pakeKey []byte, kin
 	})
 	defer stop()
 	if kind == transfer.StreamRaw {
-		_, err = io.Copy(out, s.stdin)
+		_, err = transfer.Copy(out, s.stdin, nil)
 	} else {
 		err = s.writeTar(out)
 	}
