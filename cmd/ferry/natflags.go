@@ -16,6 +16,7 @@ const defaultSTUN = "stun:stun.l.google.com:19302,stun:stun.cloudflare.com:3478"
 // natFlags are the ICE settings of send and receive.
 type natFlags struct {
 	stun, turn, turnUser, turnPass *string
+	mdns                           *bool
 }
 
 func addNATFlags(fs *flag.FlagSet) natFlags {
@@ -24,6 +25,7 @@ func addNATFlags(fs *flag.FlagSet) natFlags {
 		turn:     fs.String("turn", envOr("FERRY_TURN", ""), "TURN server `URL` such as turn:relay.example:3479 (env FERRY_TURN)"),
 		turnUser: fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "TURN user name (env FERRY_TURN_USER)"),
 		turnPass: fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "TURN password (env FERRY_TURN_PASS)"),
+		mdns:     fs.Bool("mdns", false, "hide local addresses behind mDNS .local names in ICE candidates"),
 	}
 }
 
@@ -41,6 +43,7 @@ func (f natFlags) config() (nat.Config, error) {
 		}
 		cfg.TURN = []nat.TURNServer{{URL: *f.turn, Username: *f.turnUser, Password: *f.turnPass}}
 	}
+	cfg.MDNS = *f.mdns
 	// Two peers on one machine (tests, demos) connect over loopback only.
 	cfg.LoopbackOnly = os.Getenv("FERRY_ICE_LOOPBACK") == "1"
 	return cfg, nil
