@@ -123,7 +123,7 @@ func (tc *transitConn) refuse(msg string) {
 	if cw, ok := tc.c.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	tc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	tc.c.SetReadDeadline(time.Now().Add(time.Second))
 	io.CopyN(io.Discard, tc.c, 64<<10)
 }
 
