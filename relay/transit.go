@@ -146,6 +146,9 @@ func NewTransit(cfg TransitConfig) *TransitServer {
 func (s *TransitServer) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// Whyever Serve returns, its connections end first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer ln.Close()

@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -124,10 +126,13 @@ func TestTransitTimeouts(t *testing.T) {
 }
 
 // TestTransitTrafficKeepsPair checks that a pair that keeps moving bytes,
-// in either direction, outlives IdleTimeout.
+// in either direction, outlives IdleTimeout (and the handshake and pair
+// timeouts).
 func TestTransitTrafficKeepsPair(t *testing.T) {
 	const idleTimeout = time.Second
-	r := startTransit(t, TransitConfig{IdleTimeout: idleTimeout})
+	// The handshake's and the wait's deadlines must not outlive them.
+	r := startTransit(t, TransitConfig{IdleTimeout: idleTimeout,
+		HandshakeTimeout: 100 * time.Millisecond, PairTimeout: 100 * time.Millisecond})
 	a, b := pair(t, r.addr)
 	start := time.Now()
 	for i := 0; time.Since(start) < 3*idleTimeout; i++ {
@@ -177,5 +182,47 @@ func TestTransitListenerError(t *testing.T) {
 	ln.Close()
 	if err := NewTransit(TransitConfig{}).Serve(t.Context(), ln); err == nil {
 		t.Errorf("Serve on a closed listener returned nil")
+	}
+}
+
+// failingListener accepts n connections, then fails for good.
+type failingListener struct {
+	net.Listener
+	n int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.n == 0 {
+		return nil, errors.New("listener broke")
+	}
+	l.n--
+	return l.Listener.Accept()
+}
+
+// TestTransitListenerFailsWithConns checks that when accepting fails,
+// Serve closes the connections it has and returns the error.
+func TestTransitListenerFailsWithConns(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewTransit(TransitConfig{})
+	c := dialTransit(t, ln.Addr().String())
+	send(t, c, handshake(newToken(t), "aaaaaaaaaaaaaaaa"))
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(t.Context(), &failingListener{Listener: ln, n: 1}) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "listener broke") {
+			t.Errorf("Serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its listener failed")
+	}
+	if got := readToEnd(t, c); got != "" {
+		t.Errorf("read %q", got)
+	}
+	if st := s.Stats(); !idle(st) {
+		t.Errorf("after Serve returned: %+v", st)
 	}
 }

@@ -47,8 +47,9 @@ func newTransitPair(s *TransitServer, w, tc *transitConn) *transitPair {
 // that no relayed byte can reach it ahead of its "ok".
 func (p *transitPair) start() {
 	defer close(p.ready)
-	// The waiting connection's wait is over.
+	// The handshake and the wait are over: no more read deadlines.
 	p.conns[0].c.SetReadDeadline(time.Time{})
+	p.conns[1].c.SetReadDeadline(time.Time{})
 	for _, tc := range []*transitConn{p.conns[1], p.conns[0]} {
 		tc.c.SetWriteDeadline(time.Now().Add(p.s.cfg.WriteTimeout))
 		_, err := io.WriteString(tc.c, "ok\n")
