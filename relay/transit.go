@@ -43,9 +43,9 @@ type TransitConfig struct {
 	// WriteTimeout bounds writing the server's own short replies
 	// ("ok\n", "bad handshake\n", "impatient\n"). Default 10s.
 	WriteTimeout time.Duration
-	// BufferBytes is the size of each connection's copy buffer, so a pair
-	// costs constant memory however much it carries. Default 16 KiB,
-	// minimum 256 bytes.
+	// BufferBytes is the size of each paired connection's copy buffer,
+	// so a pair costs constant memory however much it carries. Default
+	// 16 KiB, minimum 256 bytes.
 	BufferBytes int
 }
 

@@ -31,7 +31,9 @@ type transitConn struct {
 func (tc *transitConn) serve(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { tc.c.Close() })
 	defer stop()
-	buf := make([]byte, tc.s.cfg.BufferBytes)
+	// Until a partner comes, a connection needs only a line's worth of
+	// buffer; junk and waiting connections cost little memory.
+	buf := make([]byte, handshakeBufBytes)
 	if p := tc.run(buf); p != nil {
 		// The connection stays open (and counted) while its partner may
 		// still write to it.
@@ -74,7 +76,7 @@ func (tc *transitConn) run(buf []byte) *transitPair {
 		// This connection completed the pair: it tells both "ok".
 		log.Info("transit: paired", "waited", time.Since(p.conns[0].started).Round(time.Millisecond))
 		p.start()
-		tc.relay(p, buf, 0, nil)
+		tc.relay(p, nil, nil)
 		return p
 	}
 	log.Debug("transit: waiting for partner")
@@ -108,7 +110,7 @@ func (tc *transitConn) run(buf []byte) *transitPair {
 	if isTimeout(err) {
 		err = nil
 	}
-	tc.relay(p, buf, n, err)
+	tc.relay(p, buf[:n], err)
 	return p
 }
 
@@ -128,9 +130,10 @@ func (tc *transitConn) refuse(msg string) {
 }
 
 // relay copies what this connection sends to its partner until it ends,
-// starting with n bytes already in buf and the error that came with
-// them.
-func (tc *transitConn) relay(p *transitPair, buf []byte, n int, err error) {
+// starting with the bytes already read and the error that came with them.
+func (tc *transitConn) relay(p *transitPair, first []byte, err error) {
+	buf := make([]byte, tc.s.cfg.BufferBytes)
+	n := copy(buf, first)
 	i := 0
 	if p.conns[1] == tc {
 		i = 1
@@ -215,10 +218,12 @@ const (
 	relayToken   = 64 // hex digits
 	relaySide    = 16 // hex digits
 	maxRelayLine = len(relayPrefix) + relayToken + len(relaySided) + relaySide + 1
+
+	handshakeBufBytes = 256
 )
 
-// readRelayHandshake reads the handshake line, using buf (at least
-// maxRelayLine+1 bytes). It rejects the line as soon as it can no longer
+// readRelayHandshake reads the handshake line, using buf (more than
+// maxRelayLine bytes). It rejects the line as soon as it can no longer
 // become a handshake, so it never reads much more than maxRelayLine bytes.
 func readRelayHandshake(r io.Reader, buf []byte) (token, side string, res int, err error) {
 	n := 0

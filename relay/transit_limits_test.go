@@ -17,8 +17,8 @@ func TestTransitConfigDefaults(t *testing.T) {
 	if cfg.BufferBytes != minTransitBufferBytes {
 		t.Errorf("BufferBytes = %d, want the minimum %d", cfg.BufferBytes, minTransitBufferBytes)
 	}
-	if cfg.BufferBytes <= maxRelayLine {
-		t.Errorf("the buffer (%d) must hold a whole handshake line (%d)", cfg.BufferBytes, maxRelayLine)
+	if handshakeBufBytes <= maxRelayLine {
+		t.Errorf("the handshake buffer (%d) must hold more than a handshake line (%d)", handshakeBufBytes, maxRelayLine)
 	}
 }
 
