@@ -67,6 +67,8 @@ func (tc *transitConn) run(buf []byte) *transitPair {
 	}
 	tc.token, tc.side = token, side
 	log = log.With("token", describeToken(token, side))
+	// The wait for a partner starts now (pairing clears the deadline).
+	tc.c.SetReadDeadline(time.Now().Add(s.cfg.PairTimeout))
 	p, why := s.match(tc)
 	if why != "" {
 		log.Debug("transit: connection refused", "reason", why)
@@ -80,7 +82,6 @@ func (tc *transitConn) run(buf []byte) *transitPair {
 		return p
 	}
 	log.Debug("transit: waiting for partner")
-	tc.c.SetReadDeadline(time.Now().Add(s.cfg.PairTimeout))
 	n, err := tc.c.Read(buf)
 	s.mu.Lock()
 	p, dropped := tc.pair, tc.dropped
