@@ -21,9 +21,10 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	turnUser := fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "static TURN user name (env FERRY_TURN_USER)")
 	turnPass := fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "static TURN password (env FERRY_TURN_PASS)")
 	turnSecret := fs.String("turn-secret", envOr("FERRY_TURN_SECRET", ""), "shared `SECRET` for time-limited TURN credentials (env FERRY_TURN_SECRET)")
+	transitListen := fs.String("transit-listen", "", "also run a transit relay for classic clients on TCP `ADDR` (e.g. :4001)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1.\n\nFlags:\n")
+		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1, and with --transit-listen\na transit relay (\"please relay\" over TCP) for classic clients.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args)
@@ -65,9 +66,37 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 			fmt.Fprintf(c.stderr, "ferry: TURN on turn:%s?transport=udp\n", a)
 		}
 	}
+	var waitTransit func() error
+	if *transitListen != "" {
+		tln, err := net.Listen("tcp", *transitListen)
+		if err != nil {
+			ln.Close()
+			c.errorf("listen on %s: %v", *transitListen, err)
+			return exitFailure
+		}
+		fmt.Fprintf(c.stderr, "ferry: transit relay on tcp:%s\n", tln.Addr())
+		transit := relay.NewTransit(relay.TransitConfig{Logger: c.logger(*verbose)})
+		tctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() {
+			err := transit.Serve(tctx, tln)
+			cancel() // a transit relay that fails stops the mailbox too
+			errc <- err
+		}()
+		waitTransit = func() error { cancel(); return <-errc }
+		ctx = tctx
+	}
+	code := exitOK
 	if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
 		c.errorf("relay: %v", err)
-		return exitFailure
+		code = exitFailure
 	}
-	return exitOK
+	if waitTransit != nil {
+		if err := waitTransit(); err != nil {
+			c.errorf("transit relay: %v", err)
+			code = exitFailure
+		}
+	}
+	return code
 }

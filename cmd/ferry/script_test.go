@@ -77,15 +77,21 @@ func peerInstalled(cond string) (bool, error) {
 	return true, nil
 }
 
-type relayProc struct{ cmd *exec.Cmd }
+type relayProc struct {
+	cmd     *exec.Cmd
+	transit *relayProc // the reference transit relay, run beside the reference mailbox
+}
 
-// startrelay [-port N] [-ice] ferry|reference [ARGS...]: start `ferry
-// relay` or the reference Python mailbox server on loopback, wait until it
-// listens, and point FERRY_RELAY at it (RELAY_PORT holds the port). With
-// -ice, ferry relay also serves STUN and TURN, and FERRY_STUN, FERRY_TURN,
-// FERRY_TURN_USER and FERRY_TURN_PASS point at them.
+// startrelay [-port N] [-ice] [-transit] ferry|reference [ARGS...]: start
+// `ferry relay` or the reference Python mailbox server on loopback, wait
+// until it listens, and point FERRY_RELAY at it (RELAY_PORT holds the
+// port). With -ice, ferry relay also serves STUN and TURN, and FERRY_STUN,
+// FERRY_TURN, FERRY_TURN_USER and FERRY_TURN_PASS point at them. With
+// -transit, ferry relay also runs its transit relay, or the reference
+// transit relay runs beside the reference mailbox, and FERRY_TRANSIT
+// (tcp:127.0.0.1:PORT) and TRANSIT_PORT point at it.
 func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
-	port, ice := 0, false
+	port, ice, transit := 0, false, false
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch {
 		case args[0] == "-port" && len(args) >= 2:
@@ -94,6 +100,8 @@ func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
 			port, args = p, args[2:]
 		case args[0] == "-ice":
 			ice, args = true, args[1:]
+		case args[0] == "-transit":
+			transit, args = true, args[1:]
 		default:
 			ts.Fatalf("startrelay: unknown option %s", args[0])
 		}
@@ -105,6 +113,10 @@ func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
 		port = freePort(ts)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	transitAddr := ""
+	if transit {
+		transitAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(ts)))
+	}
 	var cmd *exec.Cmd
 	switch args[0] {
 	case "ferry":
@@ -119,6 +131,9 @@ func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Setenv("FERRY_TURN", fmt.Sprintf("turn:127.0.0.1:%d?transport=udp", turn))
 			ts.Setenv("FERRY_TURN_USER", "ferry-test")
 			ts.Setenv("FERRY_TURN_PASS", "not-a-secret")
+		}
+		if transit {
+			extra = append(extra, "--transit-listen", transitAddr)
 		}
 		cmd = exec.Command(bin, append([]string{"relay", "--listen", addr}, extra...)...)
 	case "reference":
@@ -135,17 +150,17 @@ func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(cmd.Start())
 	p := &relayProc{cmd: cmd}
 	ts.Defer(func() { p.stop(); logf.Close() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
+	if transit && args[0] == "reference" {
+		p.transit = startReferenceTransit(ts, transitAddr)
+	}
+	waitListen(ts, args[0]+" relay", addr, logf.Name())
+	if transit {
+		if p.transit == nil {
+			waitListen(ts, "ferry transit relay", transitAddr, logf.Name())
 		}
-		if time.Now().After(deadline) {
-			ts.Fatalf("%s relay did not listen on %s: %v\n%s", args[0], addr, err, ts.ReadFile(logf.Name()))
-		}
-		time.Sleep(50 * time.Millisecond)
+		ts.Setenv("FERRY_TRANSIT", "tcp:"+transitAddr)
+		_, tport, _ := net.SplitHostPort(transitAddr)
+		ts.Setenv("TRANSIT_PORT", tport)
 	}
 	ts.Setenv("FERRY_RELAY", "ws://"+addr+"/v1")
 	ts.Setenv("RELAY_PORT", strconv.Itoa(port))
@@ -170,6 +185,9 @@ func cmdStopRelay(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 func (p *relayProc) stop() {
+	if p.transit != nil {
+		p.transit.stop()
+	}
 	if p.cmd.ProcessState != nil {
 		return
 	}
