@@ -47,7 +47,8 @@ func (d *dest) writeZip(r io.Reader, size int64) error {
 		return fmt.Errorf("create folder %s: %w", transfer.Escape(top.Name), err)
 	}
 	d.present[top.Name] = true
-	seen := make(map[string]bool, len(zr.File))
+	d.dirs = append(d.dirs, dirMeta{name: path.Join(d.stage, top.Name), mode: 0o755})
+	seen := make(map[string]byte, len(zr.File))
 	for _, zf := range zr.File {
 		if err := d.extractZipEntry(zf, top.Name, seen); err != nil {
 			return err
@@ -56,19 +57,41 @@ func (d *dest) writeZip(r io.Reader, size int64) error {
 	return nil
 }
 
-func (d *dest) extractZipEntry(zf *zip.File, top string, seen map[string]bool) error {
+// Kinds of names in a zip: a file, a folder entry, a folder implied by a
+// deeper name.
+const (
+	zipFile     = 'f'
+	zipDir      = 'd'
+	zipImplicit = 'i'
+)
+
+func (d *dest) extractZipEntry(zf *zip.File, top string, seen map[string]byte) error {
 	name, err := d.checkPath(top + "/" + zf.Name)
 	if err != nil || name == top {
 		return fmt.Errorf("refusing zip entry \"%s\": not a plain relative path", transfer.Escape(zf.Name))
 	}
-	if seen[name] {
+	mode := zf.Mode()
+	isDir := strings.HasSuffix(zf.Name, "/") || mode.IsDir()
+	if k := seen[name]; k == zipFile || k == zipDir || (k == zipImplicit && !isDir) {
 		return fmt.Errorf("refusing zip entry \"%s\": the name appears twice", transfer.Escape(zf.Name))
 	}
-	seen[name] = true
+	seen[name] = zipFile
+	if isDir {
+		seen[name] = zipDir
+	}
+	// Folders that only appear in deeper names get the usual mode.
+	for p := path.Dir(name); p != top && p != "."; p = path.Dir(p) {
+		if seen[p] == zipFile {
+			return fmt.Errorf("refusing zip entry \"%s\": it is inside a file", transfer.Escape(zf.Name))
+		}
+		if seen[p] == 0 {
+			seen[p] = zipImplicit
+			d.dirs = append(d.dirs, dirMeta{name: path.Join(d.stage, p), mode: 0o755})
+		}
+	}
 	staged := path.Join(d.stage, name)
-	mode := zf.Mode()
 	switch {
-	case strings.HasSuffix(zf.Name, "/") || mode.IsDir():
+	case isDir:
 		if err := d.root.MkdirAll(staged, 0o700); err != nil {
 			return fmt.Errorf("create folder %s: %w", transfer.Escape(name), err)
 		}

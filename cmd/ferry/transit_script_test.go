@@ -18,7 +18,7 @@ func withTransitCmds(cmds map[string]func(*testscript.TestScript, bool, []string
 	return cmds
 }
 
-// starttransit: start the reference transit relay (twist3 transitrelay) on
+// starttransit [-port N]: start the reference transit relay (twist3 transitrelay) on
 // loopback, wait until it listens, and point FERRY_TRANSIT at it
 // (tcp:127.0.0.1:PORT, a form both ferry's --transit and the Python
 // client's --transit-helper take). Its usage log, one JSON line per
@@ -26,10 +26,18 @@ func withTransitCmds(cmds map[string]func(*testscript.TestScript, bool, []string
 // $WORK/transit-usage.log, so a script can check the relay carried a
 // transfer.
 func cmdStartTransit(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 0 {
-		ts.Fatalf("usage: starttransit")
+	port := 0
+	if len(args) == 2 && args[0] == "-port" {
+		p, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		port, args = p, nil
 	}
-	port := freePort(ts)
+	if len(args) != 0 {
+		ts.Fatalf("usage: starttransit [-port N]")
+	}
+	if port == 0 {
+		port = freePort(ts)
+	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	work := ts.Getenv("WORK")
 	logf, err := os.Create(filepath.Join(work, "transit.log"))
