@@ -363,6 +363,12 @@ func (r *race) try(ctx context.Context, c net.Conn, path string) {
 			return
 		}
 	}
+	// Unhook the cancellation before handing c over: Connect's caller
+	// keeps c after ctx ends.
+	if !stop() {
+		c.Close()
+		return
+	}
 	c.SetDeadline(time.Time{})
 	r.log.Debug("transit: connected", "remote", c.RemoteAddr(), "path", path)
 	r.won <- winner{c, path}
