@@ -67,7 +67,10 @@ const (
 
 func (d *dest) extractZipEntry(zf *zip.File, top string, seen map[string]byte) error {
 	name, err := d.checkPath(top + "/" + zf.Name)
-	if err != nil || name == top {
+	if err != nil {
+		return fmt.Errorf("refusing zip entry \"%s\": %w", transfer.Escape(zf.Name), err)
+	}
+	if name == top {
 		return fmt.Errorf("refusing zip entry \"%s\": not a plain relative path", transfer.Escape(zf.Name))
 	}
 	mode := zf.Mode()
