@@ -44,19 +44,6 @@ func classicManifest(offer *transfer.Offer) (man transfer.Manifest, wire int64, 
 	return man, 0, ErrUnsupported
 }
 
-// classicMode maps --transport to a classic link mode.
-func classicMode(transport string) (string, error) {
-	switch transport {
-	case "", transfer.TransportAuto:
-		return classic.ModeAuto, nil
-	case transfer.TransportTCP:
-		return classic.ModeDirect, nil
-	case transfer.TransportRelay:
-		return classic.ModeRelay, nil
-	}
-	return "", fmt.Errorf("a classic Magic Wormhole sender cannot use --transport %s (use auto, tcp or relay)", transport)
-}
-
 // receiveClassic takes a classic sender's file or folder offer: the user
 // accepts, then we answer file_ack, connect over transit (direct or
 // through the relay), read exactly the offered bytes as records, land
@@ -69,7 +56,7 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 	if err != nil {
 		return nil, &transfer.Refusal{Reason: "the offer was malformed", Err: fmt.Errorf("refusing the offer: %w", err)}
 	}
-	mode, err := classicMode(opts.Transport)
+	mode, err := classic.ModeFor(opts.Transport)
 	if err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver cannot take this transfer", Err: err}
 	}

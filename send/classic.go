@@ -21,19 +21,6 @@ import (
 // maxAck caps the receiver's final record.
 const maxAck = 4 << 10
 
-// classicMode maps --transport to a classic link mode.
-func classicMode(transport string) (string, error) {
-	switch transport {
-	case "", transfer.TransportAuto:
-		return classic.ModeAuto, nil
-	case transfer.TransportTCP:
-		return classic.ModeDirect, nil
-	case transfer.TransportRelay:
-		return classic.ModeRelay, nil
-	}
-	return "", fmt.Errorf("a classic Magic Wormhole client cannot use --transport %s (use auto, tcp or relay)", transport)
-}
-
 // classicFiles sends one file or folder to a classic Magic Wormhole
 // client with the file-transfer v1 protocol over transit, and returns
 // once the receiver acknowledged the content's SHA-256.
@@ -48,7 +35,7 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	if len(src.paths) != 1 {
 		return nil, refuse(errors.New("a classic Magic Wormhole client takes one file or folder at a time (put them in a folder)"))
 	}
-	mode, err := classicMode(opts.Transport)
+	mode, err := classic.ModeFor(opts.Transport)
 	if err != nil {
 		return nil, refuse(err)
 	}

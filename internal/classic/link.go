@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
 )
 
@@ -40,6 +41,21 @@ const (
 	ModeDirect = "direct" // direct TCP only
 	ModeRelay  = "relay"  // the transit relay only: no listener, no direct hints
 )
+
+// ModeFor maps ferry's --transport to a classic link mode: auto races
+// direct TCP and the relay, tcp is direct only, relay is the transit relay
+// only. Classic clients have no ICE.
+func ModeFor(transport string) (string, error) {
+	switch transport {
+	case "", transfer.TransportAuto:
+		return ModeAuto, nil
+	case transfer.TransportTCP:
+		return ModeDirect, nil
+	case transfer.TransportRelay:
+		return ModeRelay, nil
+	}
+	return "", fmt.Errorf("a classic Magic Wormhole client cannot use --transport %s (use auto, tcp or relay)", transfer.Escape(transport))
+}
 
 // LinkOptions say how a side may connect to a classic peer.
 type LinkOptions struct {
@@ -126,7 +142,9 @@ func (l *Link) Connect(ctx context.Context, transitKey []byte, role transit.Role
 		}
 		ips := transit.FilterHints(relays)
 		for _, ap := range ips[:min(len(ips), MaxPeerRelays)] {
-			cfg.Relays = append(cfg.Relays, ap.String())
+			if ap.String() != l.opts.Relay {
+				cfg.Relays = append(cfg.Relays, ap.String())
+			}
 		}
 	}
 	if cfg.Listener == nil && len(cfg.Peer) == 0 && len(cfg.Relays) == 0 {
