@@ -158,3 +158,22 @@ func TestParseRelay(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRecords measures sealing and opening ChunkSize records.
+func BenchmarkRecords(b *testing.B) {
+	k, _ := RecordKeys(testKey, true)
+	chunk := make([]byte, ChunkSize)
+	var buf bytes.Buffer
+	b.SetBytes(ChunkSize)
+	b.ReportAllocs()
+	w := NewRecordWriter(&buf, k)
+	r := NewRecordReader(&buf, k)
+	for b.Loop() {
+		if err := w.WriteRecord(chunk); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.ReadRecord(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
