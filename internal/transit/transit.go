@@ -27,6 +27,7 @@ import (
 // Limits on what a peer may make us do.
 const (
 	MaxHints         = 16 // peer hints we dial; the rest are ignored
+	MaxRelays        = 8  // transit relays we dial
 	handshakeTimeout = 10 * time.Second
 )
 
@@ -216,7 +217,8 @@ func Race(ctx context.Context, cfg Config) (net.Conn, string, error) {
 	}
 	side := make([]byte, 8)
 	rand.Read(side)
-	for _, addr := range dedupe(cfg.Relays) {
+	relays := dedupe(cfg.Relays)
+	for _, addr := range relays[:min(len(relays), MaxRelays)] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
