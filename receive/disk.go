@@ -35,6 +35,7 @@ type dest struct {
 	bytes   int64
 	dirs    []dirMeta
 	present map[string]bool // top-level names the stream delivered
+	scratch string          // a temporary file beside stage (a classic zip), removed on close
 	closed  bool
 	buf     []byte // copy buffer, shared by every file
 }
@@ -106,7 +107,7 @@ func (d *dest) extractTar(r io.Reader) error {
 			if !entry.Dir && name != top {
 				return fmt.Errorf("stream puts \"%s\" inside the file \"%s\"", transfer.Escape(name), transfer.Escape(top))
 			}
-			if err := d.writeFile(staged, name, hdr, tr); err != nil {
+			if err := d.writeFile(staged, name, hdr.Size, fs.FileMode(hdr.Mode)&fs.ModePerm, hdr.ModTime, tr); err != nil {
 				return err
 			}
 		default:
@@ -137,8 +138,8 @@ func (d *dest) checkPath(p string) (string, error) {
 	return clean, nil
 }
 
-func (d *dest) writeFile(staged, name string, hdr *tar.Header, tr io.Reader) error {
-	if hdr.Size < 0 || (d.man.Bytes != transfer.UnknownSize && hdr.Size > d.man.Bytes-d.bytes) {
+func (d *dest) writeFile(staged, name string, size int64, mode fs.FileMode, mtime time.Time, r io.Reader) error {
+	if size < 0 || (d.man.Bytes != transfer.UnknownSize && size > d.man.Bytes-d.bytes) {
 		return fmt.Errorf("%s is larger than the sender declared", transfer.Escape(name))
 	}
 	if d.files++; d.files > d.man.Files {
@@ -151,7 +152,7 @@ func (d *dest) writeFile(staged, name string, hdr *tar.Header, tr io.Reader) err
 	if err != nil {
 		return fmt.Errorf("create %s: %w", transfer.Escape(name), err)
 	}
-	n, err := transfer.Copy(f, io.LimitReader(tr, hdr.Size), d.copyBuf())
+	n, err := transfer.Copy(f, io.LimitReader(r, size), d.copyBuf())
 	d.bytes += n
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -159,14 +160,14 @@ func (d *dest) writeFile(staged, name string, hdr *tar.Header, tr io.Reader) err
 	if err != nil {
 		return fmt.Errorf("write %s: %w", transfer.Escape(name), err)
 	}
-	if n != hdr.Size {
-		return fmt.Errorf("%s: stream ended after %d of %d bytes", transfer.Escape(name), n, hdr.Size)
+	if n != size {
+		return fmt.Errorf("%s: stream ended after %d of %d bytes", transfer.Escape(name), n, size)
 	}
-	if err := d.root.Chmod(staged, fs.FileMode(hdr.Mode)&fs.ModePerm); err != nil {
+	if err := d.root.Chmod(staged, mode); err != nil {
 		return fmt.Errorf("set mode of %s: %w", transfer.Escape(name), err)
 	}
-	if !hdr.ModTime.IsZero() {
-		if err := d.root.Chtimes(staged, hdr.ModTime, hdr.ModTime); err != nil {
+	if !mtime.IsZero() {
+		if err := d.root.Chtimes(staged, mtime, mtime); err != nil {
 			return fmt.Errorf("set time of %s: %w", transfer.Escape(name), err)
 		}
 	}
@@ -254,6 +255,9 @@ func (d *dest) close() error {
 		return nil
 	}
 	d.closed = true
+	if d.scratch != "" {
+		d.root.Remove(d.scratch)
+	}
 	err := d.root.RemoveAll(d.stage)
 	if cerr := d.root.Close(); err == nil {
 		err = cerr

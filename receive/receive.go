@@ -4,6 +4,7 @@ package receive
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,12 +28,15 @@ type Options struct {
 	// Accept is shown what the sender offers and says whether to take it;
 	// nil refuses every file offer.
 	Accept    func(transfer.Manifest) error
-	Out       string     // folder to land files in; "" is the current folder
-	Stdout    io.Writer  // with Out == "-": where the single file's content goes
-	Overwrite bool       // replace existing names
-	Transport string     // auto, tcp, ice or relay
-	NAT       nat.Config // STUN and TURN servers for ICE
-	Progress  func(received, total int64)
+	Out       string    // folder to land files in; "" is the current folder
+	Stdout    io.Writer // with Out == "-": where the single file's content goes
+	Overwrite bool      // replace existing names
+	Transport string    // auto, tcp, ice or relay
+	// TransitRelay is the transit relay (HOST:PORT) offered to classic
+	// senders; "" offers none.
+	TransitRelay string
+	NAT          nat.Config // STUN and TURN servers for ICE
+	Progress     func(received, total int64)
 }
 
 // Result is what arrived.
@@ -57,6 +61,15 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 		return nil, err
 	}
 	ch := transfer.NewChannel(ctx, w)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if transfer.IsFerry(w.PeerVersions()) {
+		opts.Logger.Debug("the sender is ferry", "protocol", "ferry")
+	} else {
+		opts.Logger.Debug("the sender is a classic Magic Wormhole client", "protocol", "classic")
+	}
+	var peerTransit json.RawMessage
 	for {
 		e, err := ch.Next(ctx)
 		if err != nil {
@@ -76,8 +89,9 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 			}
 			return &Result{Text: *e.Offer.Message}, nil
 		case e.Offer != nil:
-			return nil, &transfer.Refusal{Reason: ErrUnsupported.Error(), Err: ErrUnsupported}
+			return receiveClassic(ctx, w, ch, e.Offer, peerTransit, opts)
+		case e.Transit != nil:
+			peerTransit = e.Transit // a classic sender's hints come before its offer
 		}
-		// transit hints come before a file offer; nothing to do with them yet
 	}
 }

@@ -87,12 +87,14 @@ func hostileSender(ctx context.Context, t *testing.T, url, code string, offer tr
 	return reply
 }
 
-func TestDeclinesFileOfferFromClassicPeer(t *testing.T) {
+// TestDeclinesFileOfferWithoutAccept: with no Accept, a classic file
+// offer is refused and the sender told.
+func TestDeclinesFileOfferWithoutAccept(t *testing.T) {
 	ctx, url := setup(t)
 	reply := hostileSender(ctx, t, url, "9-a-b", transfer.Envelope{Offer: &transfer.Offer{File: []byte(`{"filename":"x","filesize":1}`)}})
 	_, err := receive.Run(ctx, "9-a-b", receive.Options{Relay: url})
-	if !errors.Is(err, receive.ErrUnsupported) {
-		t.Fatalf("Run = %v, want ErrUnsupported", err)
+	if !errors.Is(err, receive.ErrDeclined) {
+		t.Fatalf("Run = %v, want ErrDeclined", err)
 	}
 	if e := <-reply; e.Error == nil {
 		t.Fatalf("sender got %+v, want an error message", e)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/ferrydrop/ferry/crypto"
@@ -16,12 +17,15 @@ import (
 // FileOptions add what a file transfer needs to Options.
 type FileOptions struct {
 	Options
-	Transport string                  // auto, tcp, ice or relay (transfer.Transport*)
-	NAT       nat.Config              // STUN and TURN servers for ICE
-	OnSkip    func(path, why string)  // told of things inside folders that are not sent
-	Progress  func(sent, total int64) // called as bytes go out; may be nil
-	Stdin     io.Reader               // the content when a path is "-"
-	StdinName string                  // the name it arrives as
+	Transport string // auto, tcp, ice or relay (transfer.Transport*)
+	// TransitRelay is the transit relay (HOST:PORT) offered to classic
+	// receivers; "" offers none.
+	TransitRelay string
+	NAT          nat.Config              // STUN and TURN servers for ICE
+	OnSkip       func(path, why string)  // told of things inside folders that are not sent
+	Progress     func(sent, total int64) // called as bytes go out; may be nil
+	Stdin        io.Reader               // the content when a path is "-"
+	StdinName    string                  // the name it arrives as
 }
 
 // Summary describes a finished transfer.
@@ -35,6 +39,9 @@ type Summary struct {
 // Files sends files and folders to a ferry receiver and returns once the
 // receiver confirmed everything landed.
 func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	src, stream, err := prepare(opts, paths)
 	if err != nil {
 		return nil, err
@@ -48,9 +55,10 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return nil, err
 	}
 	if !transfer.IsFerry(w.PeerVersions()) {
-		return nil, &transfer.Refusal{Reason: "this ferry cannot send files to a classic Magic Wormhole client yet",
-			Err: errors.New("the receiver is a classic Magic Wormhole client; ferry cannot send files to it yet")}
+		opts.Logger.Debug("the receiver is a classic Magic Wormhole client", "protocol", "classic")
+		return classicFiles(ctx, w, opts, src)
 	}
+	opts.Logger.Debug("the receiver is ferry", "protocol", "ferry")
 	ch := transfer.NewChannel(ctx, w)
 	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, Logger: opts.Logger})
 	if err != nil {

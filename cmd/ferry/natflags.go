@@ -48,3 +48,11 @@ func (f natFlags) config() (nat.Config, error) {
 	cfg.LoopbackOnly = os.Getenv("FERRY_ICE_LOOPBACK") == "1"
 	return cfg, nil
 }
+
+// Usage of --transport and --transit, shared by send and receive.
+const (
+	transportUsage = "connection to use: auto, tcp (direct only), ice, or relay (ferry peers: TURN only; " +
+		"classic Magic Wormhole peers: the transit relay only)"
+	transitUsage = "transit relay `HOST:PORT` (also tcp:HOST:PORT) for classic Magic Wormhole peers, " +
+		"or \"none\" (env FERRY_TRANSIT)"
+)

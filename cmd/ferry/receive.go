@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ferrydrop/ferry/internal/classic"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
@@ -19,7 +20,8 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	out := fs.String("out", ".", "folder to save files in (\"-\": write a single file to stdout)")
 	yes := fs.Bool("yes", false, "accept files without asking")
 	overwrite := fs.Bool("overwrite", false, "replace files and folders that already exist")
-	transport := fs.String("transport", transfer.TransportAuto, "connection to use: auto, tcp, ice or relay")
+	transport := fs.String("transport", transfer.TransportAuto, transportUsage)
+	transitf := fs.String("transit", envOr("FERRY_TRANSIT", classic.DefaultRelay), transitUsage)
 	natf := addNATFlags(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
@@ -59,16 +61,22 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("%v", err)
 		return exitUsage
 	}
+	transitRelay, err := classic.ParseRelay(*transitf)
+	if err != nil {
+		c.errorf("--transit: %v", err)
+		return exitUsage
+	}
 	var bar *progress
 	opts := receive.Options{
-		Relay:     *relay,
-		Verify:    c.verifier(*verify),
-		Logger:    c.logger(*verbose),
-		Out:       *out,
-		Stdout:    c.stdout,
-		Overwrite: *overwrite,
-		Transport: *transport,
-		NAT:       natCfg,
+		Relay:        *relay,
+		Verify:       c.verifier(*verify),
+		Logger:       c.logger(*verbose),
+		Out:          *out,
+		Stdout:       c.stdout,
+		Overwrite:    *overwrite,
+		Transport:    *transport,
+		TransitRelay: transitRelay,
+		NAT:          natCfg,
 		Accept: func(m transfer.Manifest) error {
 			fmt.Fprintf(c.stderr, "Receiving %s", describeManifest(m))
 			if !*yes {

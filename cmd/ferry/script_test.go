@@ -45,18 +45,19 @@ func TestScripts(t *testing.T) {
 			// ...nor a public STUN server, nor a non-loopback address.
 			env.Setenv("FERRY_STUN", "none")
 			env.Setenv("FERRY_ICE_LOOPBACK", "1")
+			env.Setenv("FERRY_TRANSIT", "tcp:127.0.0.1:1") // nor the public transit relay
 			env.Setenv("HOME", env.WorkDir)
 			env.Values[relayKey{}] = make([]*relayProc, 1)
 			return nil
 		},
 		Condition: peerInstalled,
-		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+		Cmds: withTransitCmds(map[string]func(*testscript.TestScript, bool, []string){
 			"startrelay": cmdStartRelay,
 			"stoprelay":  cmdStopRelay,
 			"waitlog":    cmdWaitLog,
 			"mkfile":     cmdMkfile,
 			"samefile":   cmdSamefile,
-		},
+		}),
 	})
 }
 

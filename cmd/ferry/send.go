@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ferrydrop/ferry/internal/classic"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/uri"
 	"github.com/ferrydrop/ferry/internal/wormhole"
@@ -23,7 +24,8 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	code := fs.String("code", "", "use this `CODE` instead of asking the relay for one")
 	words := fs.Int("code-length", 2, "`N` words in a generated code")
 	verify := fs.Bool("verify", false, "show the verifier and ask before sending")
-	transport := fs.String("transport", transfer.TransportAuto, "connection to use: auto, tcp, ice or relay")
+	transport := fs.String("transport", transfer.TransportAuto, transportUsage)
+	transitf := fs.String("transit", envOr("FERRY_TRANSIT", classic.DefaultRelay), transitUsage)
 	natf := addNATFlags(fs)
 	qrPNG := fs.String("qr-png", "", "also write the code's QR code as a PNG to `FILE`")
 	name := fs.String("name", "", "the `NAME` stdin arrives as (with PATH \"-\")")
@@ -50,6 +52,11 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	natCfg, err := natf.config()
 	if err != nil {
 		c.errorf("%v", err)
+		return exitUsage
+	}
+	transitRelay, err := classic.ParseRelay(*transitf)
+	if err != nil {
+		c.errorf("--transit: %v", err)
 		return exitUsage
 	}
 	if isText && len(pos) > 0 {
@@ -81,7 +88,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		Logger:    c.logger(*verbose),
 	}
 	if !isText {
-		return c.sendFiles(ctx, send.FileOptions{Options: opts, Transport: *transport, NAT: natCfg, Stdin: c.stdin.r, StdinName: *name}, pos)
+		return c.sendFiles(ctx, send.FileOptions{Options: opts, Transport: *transport, TransitRelay: transitRelay, NAT: natCfg, Stdin: c.stdin.r, StdinName: *name}, pos)
 	}
 	msg := *text
 	if msg == "-" {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -26,6 +27,7 @@ import (
 // Limits on what a peer may make us do.
 const (
 	MaxHints         = 16 // peer hints we dial; the rest are ignored
+	MaxRelays        = 8  // transit relays we dial
 	handshakeTimeout = 10 * time.Second
 )
 
@@ -147,9 +149,24 @@ type Config struct {
 	Role     Role      // sender or receiver
 	Listener *Listener // ours; may be nil
 	Peer     []Hint    // the other side's hints
-	Dial     DialFunc  // nil: a plain TCP dial
-	Logger   *slog.Logger
+	// Relays are transit relays ("host:port") both sides may meet at;
+	// the caller filters the peer's. They are dialed after RelayDelay
+	// when direct paths exist, at once otherwise.
+	Relays     []string
+	RelayDelay time.Duration
+	Dial       DialFunc // nil: a plain TCP dial
+	Logger     *slog.Logger
 }
+
+// DefaultRelayDelay gives direct connections a head start over relays,
+// as the Python client does.
+const DefaultRelayDelay = 2 * time.Second
+
+// Paths a connection can take.
+const (
+	PathDirect = "direct tcp"
+	PathRelay  = "relay"
+)
 
 // DialFunc opens a TCP connection (tests and relays substitute their own).
 type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
@@ -157,6 +174,12 @@ type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
 // Connect races our listener against dials to every peer hint and returns
 // the first connection whose handshake proves the peer holds the key.
 func Connect(ctx context.Context, cfg Config) (net.Conn, error) {
+	c, _, err := Race(ctx, cfg)
+	return c, err
+}
+
+// Race is Connect that also says which path won (PathDirect or PathRelay).
+func Race(ctx context.Context, cfg Config) (net.Conn, string, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -168,14 +191,15 @@ func Connect(ctx context.Context, cfg Config) (net.Conn, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &race{key: cfg.Key, role: cfg.Role, won: make(chan net.Conn, 1), log: log}
+	r := &race{key: cfg.Key, role: cfg.Role, won: make(chan winner, 1), log: log}
 	var wg sync.WaitGroup
 	if cfg.Listener != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.accept(ctx, cfg.Listener.ln) }()
 		context.AfterFunc(ctx, func() { cfg.Listener.ln.Close() })
 	}
-	for _, ap := range FilterHints(cfg.Peer) {
+	peer := FilterHints(cfg.Peer)
+	for _, ap := range peer {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -184,27 +208,94 @@ func Connect(ctx context.Context, cfg Config) (net.Conn, error) {
 				log.Debug("transit: dial failed", "addr", ap, "err", err)
 				return
 			}
-			r.try(ctx, c)
+			r.try(ctx, c, PathDirect)
+		}()
+	}
+	delay := time.Duration(0)
+	if cfg.Listener != nil || len(peer) > 0 {
+		delay = cfg.RelayDelay
+	}
+	side := make([]byte, 8)
+	rand.Read(side)
+	relays := dedupe(cfg.Relays)
+	for _, addr := range relays[:min(len(relays), MaxRelays)] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.relay(ctx, dial, addr, hex.EncodeToString(side), delay)
 		}()
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
-	case c := <-r.won:
-		return c, nil
+	case w := <-r.won:
+		return w.c, w.path, nil
 	case <-done:
 		select {
-		case c := <-r.won:
-			return c, nil
+		case w := <-r.won:
+			return w.c, w.path, nil
 		default:
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		}
-		return nil, errors.New("no direct connection to the other side succeeded")
+		return nil, "", errors.New("no connection to the other side succeeded")
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, "", ctx.Err()
 	}
+}
+
+func dedupe(addrs []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range addrs {
+		if !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// relay meets the peer at a transit relay: "please relay TOKEN for side
+// SIDE\n", answered "ok\n" once the peer asked with the same token; then
+// the usual handshake runs through it.
+func (r *race) relay(ctx context.Context, dial DialFunc, addr, side string, delay time.Duration) {
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return
+		}
+	}
+	c, err := dial(ctx, addr)
+	if err != nil {
+		r.log.Debug("transit: relay dial failed", "addr", addr, "err", err)
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	line := "please relay " + hex.EncodeToString(derive(r.key, "transit_relay_token")) + " for side " + side + "\n"
+	if _, err := io.WriteString(c, line); err != nil {
+		stop()
+		c.Close()
+		return
+	}
+	// The relay answers only once the peer arrived; ctx bounds the wait.
+	ok := make([]byte, 3)
+	_, err = io.ReadFull(c, ok)
+	stop()
+	if err != nil || string(ok) != "ok\n" {
+		r.log.Debug("transit: relay refused", "addr", addr, "reply", string(ok), "err", err)
+		c.Close()
+		return
+	}
+	r.log.Debug("transit: relay paired", "addr", addr)
+	r.try(ctx, c, PathRelay)
+}
+
+type winner struct {
+	c    net.Conn
+	path string
 }
 
 type race struct {
@@ -213,7 +304,7 @@ type race struct {
 	log  *slog.Logger
 	mu   sync.Mutex
 	done bool
-	won  chan net.Conn
+	won  chan winner
 }
 
 func (r *race) accept(ctx context.Context, ln net.Listener) {
@@ -225,12 +316,12 @@ func (r *race) accept(ctx context.Context, ln net.Listener) {
 			return
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); r.try(ctx, c) }()
+		go func() { defer wg.Done(); r.try(ctx, c, PathDirect) }()
 	}
 }
 
 // try runs the handshake on c and, for the first to finish, hands c over.
-func (r *race) try(ctx context.Context, c net.Conn) {
+func (r *race) try(ctx context.Context, c net.Conn, path string) {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 	defer stop()
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
@@ -274,7 +365,13 @@ func (r *race) try(ctx context.Context, c net.Conn) {
 			return
 		}
 	}
+	// Unhook the cancellation before handing c over: Connect's caller
+	// keeps c after ctx ends.
+	if !stop() {
+		c.Close()
+		return
+	}
 	c.SetDeadline(time.Time{})
-	r.log.Debug("transit: connected", "remote", c.RemoteAddr())
-	r.won <- c
+	r.log.Debug("transit: connected", "remote", c.RemoteAddr(), "path", path)
+	r.won <- winner{c, path}
 }

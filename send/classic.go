@@ -1,0 +1,148 @@
+package send
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ferrydrop/ferry/internal/classic"
+	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/transit"
+	"github.com/ferrydrop/ferry/internal/wormhole"
+)
+
+// maxAck caps the receiver's final record.
+const maxAck = 4 << 10
+
+// classicFiles sends one file or folder to a classic Magic Wormhole
+// client with the file-transfer v1 protocol over transit, and returns
+// once the receiver acknowledged the content's SHA-256.
+func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, src *source) (*Summary, error) {
+	log := opts.Logger
+	refuse := func(err error) error {
+		return &transfer.Refusal{Reason: "the sender cannot send this to a classic Magic Wormhole client", Err: err}
+	}
+	if src.stdin != nil {
+		return nil, refuse(errors.New("a classic Magic Wormhole client needs the size up front; stdin cannot be sent to it (save it to a file first)"))
+	}
+	if len(src.paths) != 1 {
+		return nil, refuse(errors.New("a classic Magic Wormhole client takes one file or folder at a time (put them in a folder)"))
+	}
+	mode, err := classic.ModeFor(opts.Transport)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	entry := src.man.Entries[0]
+	var offer transfer.Offer
+	var content io.Reader
+	var size int64
+	if entry.Dir {
+		z, err := zipFolder(src.paths[0])
+		if err != nil {
+			return nil, refuse(err)
+		}
+		defer z.Close()
+		d := classic.DirectoryOffer{Mode: classic.ZipMode, Dirname: entry.Name, Zipsize: z.size, Numbytes: z.numbytes, Numfiles: z.numfiles}
+		offer.Directory, _ = json.Marshal(d)
+		content, size = z.f, z.size
+		log.Debug("classic: zipped folder", "files", z.numfiles, "bytes", z.numbytes, "zipsize", z.size)
+	} else {
+		f, err := os.Open(src.paths[0])
+		if err != nil {
+			return nil, refuse(fmt.Errorf("open %s: %w", src.paths[0], err))
+		}
+		defer f.Close()
+		offer.File, _ = json.Marshal(classic.FileOffer{Filename: entry.Name, Filesize: entry.Size})
+		content, size = f, entry.Size
+	}
+	link, ours, err := classic.Prepare(ctx, classic.LinkOptions{Mode: mode, Relay: opts.TransitRelay, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer link.Close()
+	ch := transfer.NewChannel(ctx, w)
+	if err := ch.Send(ctx, transfer.Envelope{Transit: ours}); err != nil {
+		return nil, err
+	}
+	if err := ch.Send(ctx, transfer.Envelope{Offer: &offer}); err != nil {
+		return nil, err
+	}
+	var peer json.RawMessage
+	for {
+		e, err := ch.Next(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("wait for the receiver's answer: %w", err)
+		}
+		if e.Error != nil {
+			return nil, transfer.PeerError("the receiver", *e.Error)
+		}
+		if e.Transit != nil {
+			peer = e.Transit
+			continue
+		}
+		if e.Answer != nil {
+			if e.Answer.FileAck != "ok" {
+				return nil, &transfer.Refusal{Reason: "unexpected answer to a file offer", Err: fmt.Errorf("%w: unexpected answer to a file offer", ErrRejected)}
+			}
+			break
+		}
+	}
+	key := w.Key(classic.TransitKeyPurpose, 32)
+	conn, path, err := link.Connect(ctx, key, transit.Sender, peer)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	start := time.Now()
+	mine, theirs := classic.RecordKeys(key, true)
+	h := sha256.New()
+	var out io.Writer = classic.NewRecordWriter(conn, mine)
+	if opts.Progress != nil {
+		out = &counter{w: out, total: size, report: opts.Progress}
+	}
+	buf := make([]byte, classic.ChunkSize)
+	n, err := io.CopyBuffer(io.MultiWriter(out, h), struct{ io.Reader }{io.LimitReader(content, size)}, buf)
+	if err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	if n != size {
+		return nil, fmt.Errorf("send: %s shrank while it was being sent", src.paths[0])
+	}
+	if err := readAck(conn, theirs, h.Sum(nil)); err != nil {
+		return nil, err
+	}
+	files := src.man.Files
+	return &Summary{Files: files, Bytes: src.man.Bytes, Duration: time.Since(start), Path: "classic transit (" + path + ")"}, nil
+}
+
+// readAck reads the receiver's final record, {"ack":"ok","sha256":HEX},
+// and checks the hash against what was sent.
+func readAck(conn io.Reader, key *[32]byte, sum []byte) error {
+	rr := classic.NewRecordReader(conn, key)
+	rr.Limit(maxAck)
+	rec, err := rr.ReadRecord()
+	if err != nil {
+		return fmt.Errorf("wait for the receiver's confirmation: %w", err)
+	}
+	var ack classic.Ack
+	if err := json.Unmarshal(rec, &ack); err != nil {
+		return fmt.Errorf("read the receiver's confirmation: %w", err)
+	}
+	if ack.Ack != "ok" {
+		return fmt.Errorf("the receiver did not confirm the transfer (%s)", transfer.Escape(ack.Ack))
+	}
+	got, err := hex.DecodeString(ack.SHA256)
+	if ack.SHA256 != "" && (err != nil || subtle.ConstantTimeCompare(got, sum) != 1) {
+		return errors.New("the receiver got different content than was sent (SHA-256 mismatch)")
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package send_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferrydrop/ferry/internal/classic"
+	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/transit"
+	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/send"
+	"github.com/psanford/wormhole-william/rendezvous/rendezvousservertest"
+)
+
+// classicReceiver plays a classic Magic Wormhole receiver over the real
+// mailbox protocol: it accepts the offer, reads the content over transit
+// and answers with ack (given the content's real SHA-256 in hex). It
+// returns the offer and the content it got.
+type classicReceiver struct {
+	ack func(sum string) []byte
+}
+
+type received struct {
+	offer   transfer.Offer
+	content []byte
+}
+
+func (r classicReceiver) run(ctx context.Context, t *testing.T, url, code string) <-chan received {
+	t.Helper()
+	w, err := wormhole.Dial(ctx, wormhole.Config{RelayURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.UseCode(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan received, 1)
+	go func() {
+		defer close(got)
+		defer w.Close(ctx, wormhole.Happy)
+		if w.Establish(ctx) != nil {
+			return
+		}
+		var peer json.RawMessage
+		var offer *transfer.Offer
+		for offer == nil {
+			b, err := w.Receive(ctx)
+			if err != nil {
+				return
+			}
+			e, _ := transfer.ParseEnvelope(b)
+			if e.Transit != nil {
+				peer = e.Transit
+			}
+			offer = e.Offer
+		}
+		var size int64
+		if offer.File != nil {
+			var f classic.FileOffer
+			json.Unmarshal(offer.File, &f)
+			size = f.Filesize
+		} else {
+			var d classic.DirectoryOffer
+			json.Unmarshal(offer.Directory, &d)
+			size = d.Zipsize
+		}
+		ln, err := transit.Listen(ctx, "127.0.0.1:0")
+		if err != nil {
+			return
+		}
+		defer ln.Close()
+		hints := classic.Transit{}
+		for _, h := range ln.Hints() {
+			hints.Hints = append(hints.Hints, classic.Hint{Type: classic.DirectTCP, Hostname: h.Hostname, Port: h.Port})
+		}
+		raw, _ := json.Marshal(hints)
+		if w.SendJSON(ctx, transfer.Envelope{Transit: raw}) != nil || w.SendJSON(ctx, transfer.Envelope{Answer: &transfer.Answer{FileAck: "ok"}}) != nil {
+			return
+		}
+		direct, _, _ := classic.ParseTransit(peer)
+		key := w.Key(classic.TransitKeyPurpose, 32)
+		conn, err := transit.Connect(ctx, transit.Config{Key: key, Role: transit.Receiver, Listener: ln, Peer: direct})
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		mine, theirs := classic.RecordKeys(key, false)
+		content, err := io.ReadAll(classic.NewReader(classic.NewRecordReader(conn, theirs), size))
+		if err != nil {
+			return
+		}
+		sum := sha256.Sum256(content)
+		classic.NewRecordWriter(conn, mine).WriteRecord(r.ack(hex.EncodeToString(sum[:])))
+		got <- received{offer: *offer, content: content}
+		io.Copy(io.Discard, conn) // until the sender hangs up
+	}()
+	return got
+}
+
+func honestAck(sum string) []byte {
+	b, _ := json.Marshal(classic.Ack{Ack: "ok", SHA256: sum})
+	return b
+}
+
+func setup(t *testing.T) (context.Context, string) {
+	t.Helper()
+	ts := rendezvousservertest.NewServer()
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx, ts.WebSocketURL()
+}
+
+func TestClassicFileAndFolder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "report.txt")
+	body := strings.Repeat("quarterly numbers\n", 10000)
+	os.WriteFile(file, []byte(body), 0o644)
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
+	os.WriteFile(filepath.Join(tree, "sub", "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(tree, "a.txt"), []byte("a"), 0o644)
+
+	ctx, url := setup(t)
+	got := classicReceiver{ack: honestAck}.run(ctx, t, url, "30-classic-file")
+	sum, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "30-classic-file"}, Transport: "tcp"}, []string{file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Path != "classic transit (direct tcp)" {
+		t.Fatalf("path %q", sum.Path)
+	}
+	r := <-got
+	if string(r.content) != body || !bytes.Contains(r.offer.File, []byte(`"filename":"report.txt"`)) {
+		t.Fatalf("receiver got offer %s and %d bytes", r.offer.File, len(r.content))
+	}
+
+	ctx, url = setup(t)
+	got = classicReceiver{ack: honestAck}.run(ctx, t, url, "31-classic-folder")
+	if _, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "31-classic-folder"}}, []string{tree}); err != nil {
+		t.Fatal(err)
+	}
+	r = <-got
+	var d classic.DirectoryOffer
+	json.Unmarshal(r.offer.Directory, &d)
+	if d.Mode != classic.ZipMode || d.Dirname != "tree" || d.Numfiles != 2 || d.Numbytes != 11 || d.Zipsize != int64(len(r.content)) {
+		t.Fatalf("folder offer %+v, %d bytes of zip", d, len(r.content))
+	}
+	zr, err := zip.NewReader(bytes.NewReader(r.content), int64(len(r.content)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]os.FileMode{}
+	for _, f := range zr.File {
+		names[f.Name] = f.Mode()
+		if f.Method != zip.Deflate {
+			t.Errorf("%s is not deflated", f.Name)
+		}
+	}
+	if len(names) != 2 || names["sub/run.sh"].Perm() != 0o755 || names["a.txt"].Perm() != 0o644 {
+		t.Fatalf("zip holds %v", names)
+	}
+}
+
+// TestClassicBadAck: the sender fails unless the receiver's last record
+// confirms the content it sent.
+func TestClassicBadAck(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, []byte("content"), 0o644)
+	for name, ack := range map[string]func(string) []byte{
+		"wrong sha256": func(string) []byte { return honestAck(strings.Repeat("00", 32)) },
+		"not hex":      func(string) []byte { return honestAck("zz") },
+		"not ok":       func(sum string) []byte { b, _ := json.Marshal(classic.Ack{Ack: "no", SHA256: sum}); return b },
+		"not json":     func(string) []byte { return []byte("ok") },
+		"huge record":  func(string) []byte { return make([]byte, 1<<20) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, url := setup(t)
+			classicReceiver{ack: ack}.run(ctx, t, url, "32-bad-ack")
+			_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "32-bad-ack"}, Transport: "tcp"}, []string{file})
+			if err == nil {
+				t.Fatal("the sender succeeded without a valid confirmation")
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestClassicRefusals: what a classic receiver cannot take is refused
+// before any content moves, and the receiver is told.
+func TestClassicRefusals(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("a"), 0o644)
+	os.WriteFile(b, []byte("b"), 0o644)
+	ctx, url := setup(t)
+	classicReceiver{ack: honestAck}.run(ctx, t, url, "33-two-files")
+	_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "33-two-files"}}, []string{a, b})
+	if err == nil || !strings.Contains(err.Error(), "one file or folder at a time") {
+		t.Fatalf("two files: %v", err)
+	}
+	ctx, url = setup(t)
+	classicReceiver{ack: honestAck}.run(ctx, t, url, "34-ice")
+	_, err = send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "34-ice"}, Transport: transfer.TransportICE}, []string{a})
+	if err == nil || !strings.Contains(err.Error(), "cannot use --transport ice") {
+		t.Fatalf("ice: %v", err)
+	}
+}

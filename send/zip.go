@@ -1,0 +1,91 @@
+package send
+
+import (
+	"archive/zip"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// zipped is a folder packed for a classic receiver, which needs the
+// archive's size in the offer: so it is written to a temporary file first.
+type zipped struct {
+	f        *os.File
+	size     int64 // of the zip file
+	numfiles int64
+	numbytes int64
+}
+
+// zipFolder packs dir's regular files (paths relative to dir, as the
+// Python client does; symlinks and special files are left out, as scan
+// reported) into a deflated zip in a temporary file.
+func zipFolder(dir string) (*zipped, error) {
+	f, err := os.CreateTemp("", "ferry-*.zip")
+	if err != nil {
+		return nil, fmt.Errorf("create temporary zip file: %w", err)
+	}
+	os.Remove(f.Name()) // only the open file is needed; nothing is left behind
+	z := &zipped{f: f}
+	if err := z.fill(dir); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("zip %s: %w", dir, err)
+	}
+	if z.size, err = f.Seek(0, io.SeekEnd); err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("zip %s: %w", dir, err)
+	}
+	return z, nil
+}
+
+func (z *zipped) fill(dir string) error {
+	zw := zip.NewWriter(z.f)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr, err := zip.FileInfoHeader(fi)
+		if err != nil {
+			return err
+		}
+		hdr.Name, hdr.Method = filepath.ToSlash(rel), zip.Deflate
+		w, err := zw.CreateHeader(hdr)
+		if err != nil {
+			return err
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(w, src)
+		src.Close()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		z.numfiles++
+		z.numbytes += n
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// Close removes the temporary zip.
+func (z *zipped) Close() error { return z.f.Close() }
