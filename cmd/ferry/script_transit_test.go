@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,19 +14,25 @@ import (
 )
 
 // startReferenceTransit starts Debian's magic-wormhole-transit-relay
-// (`twist3 transitrelay`) on addr, logging to relay-transit.log, and waits
-// until it listens. The caller stops it.
+// (`twist3 transitrelay`) on addr and waits until it listens. It logs to
+// relay-transit.log, and its usage log, one JSON line per relayed pair with
+// "total_bytes", goes to transit-usage.log, so a script can check that the
+// relay carried a transfer. The caller stops it.
 func startReferenceTransit(ts *testscript.TestScript, addr string) *relayProc {
 	_, port, err := net.SplitHostPort(addr)
 	ts.Check(err)
-	logf, err := os.Create(filepath.Join(ts.Getenv("WORK"), "relay-transit.log"))
+	work := ts.Getenv("WORK")
+	logf, err := os.Create(filepath.Join(work, "relay-transit.log"))
 	ts.Check(err)
-	cmd := exec.Command("twist3", "transitrelay", "--port", fmt.Sprintf("tcp:%s:interface=127.0.0.1", port))
-	cmd.Stdout, cmd.Stderr, cmd.Dir = logf, logf, ts.Getenv("WORK")
+	usage, err := os.Create(filepath.Join(work, "transit-usage.log"))
+	ts.Check(err)
+	cmd := exec.Command("twist3", "transitrelay", "--port", fmt.Sprintf("tcp:%s:interface=127.0.0.1", port), "--log-fd=3")
+	cmd.Stdout, cmd.Stderr, cmd.Dir = logf, logf, work
+	cmd.ExtraFiles = []*os.File{usage}
 	cmd.Env = os.Environ()
 	ts.Check(cmd.Start())
 	p := &relayProc{cmd: cmd}
-	ts.Defer(func() { p.stop(); logf.Close() })
+	ts.Defer(func() { p.stop(); logf.Close(); usage.Close() })
 	// It logs this once it listens. (A probe connection would do, but the
 	// reference relay logs a traceback for a connection that closes
 	// without a handshake.)
@@ -54,4 +61,33 @@ func waitListen(ts *testscript.TestScript, what, addr, logName string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// withTransitCmds adds the classic-transfer commands to the script
+// commands.
+func withTransitCmds(cmds map[string]func(*testscript.TestScript, bool, []string)) map[string]func(*testscript.TestScript, bool, []string) {
+	cmds["starttransit"] = cmdStartTransit
+	return cmds
+}
+
+// starttransit [-port N]: start the reference transit relay alone (see
+// startReferenceTransit) on loopback and point FERRY_TRANSIT at it
+// (tcp:127.0.0.1:PORT, a form both ferry's --transit and the Python
+// client's --transit-helper take).
+func cmdStartTransit(ts *testscript.TestScript, neg bool, args []string) {
+	port := 0
+	if len(args) == 2 && args[0] == "-port" {
+		p, err := strconv.Atoi(args[1])
+		ts.Check(err)
+		port, args = p, nil
+	}
+	if len(args) != 0 {
+		ts.Fatalf("usage: starttransit [-port N]")
+	}
+	if port == 0 {
+		port = freePort(ts)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	startReferenceTransit(ts, addr)
+	ts.Setenv("FERRY_TRANSIT", "tcp:"+addr)
 }
