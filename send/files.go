@@ -60,7 +60,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	}
 	opts.Logger.Debug("the receiver is ferry", "protocol", "ferry")
 	ch := transfer.NewChannel(ctx, w)
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, Logger: opts.Logger})
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

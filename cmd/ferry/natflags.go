@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/nat"
 )
 
@@ -51,8 +53,17 @@ func (f natFlags) config() (nat.Config, error) {
 
 // Usage of --transport and --transit, shared by send and receive.
 const (
-	transportUsage = "connection to use: auto, tcp (direct only), ice, or relay (ferry peers: TURN only; " +
-		"classic Magic Wormhole peers: the transit relay only)"
-	transitUsage = "transit relay `HOST:PORT` (also tcp:HOST:PORT) for classic Magic Wormhole peers, " +
-		"or \"none\" (env FERRY_TRANSIT)"
+	transportUsage = "connection to use: auto, tcp (direct only), ice, or relay (only through a relay: " +
+		"TURN or the transit relay between ferry peers, the transit relay with classic Magic Wormhole peers)"
+	transitUsage = "transit relay `HOST:PORT` (also tcp:HOST:PORT), for classic Magic Wormhole peers and as " +
+		"the last resort between ferry peers, or \"none\" (env FERRY_TRANSIT)"
 )
+
+// checkRelayOnly refuses --transport relay with no relay to use, before
+// anyone waits for a peer.
+func checkRelayOnly(transport string, cfg nat.Config, transitRelay string) error {
+	if transport == transfer.TransportRelay && len(cfg.TURN) == 0 && transitRelay == "" {
+		return errors.New("--transport relay needs a relay: a TURN server (--turn) or a transit relay (--transit)")
+	}
+	return nil
+}

@@ -66,6 +66,10 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("--transit: %v", err)
 		return exitUsage
 	}
+	if err := checkRelayOnly(*transport, natCfg, transitRelay); err != nil {
+		c.errorf("%v", err)
+		return exitUsage
+	}
 	var bar *progress
 	opts := receive.Options{
 		Relay:        *relay,

@@ -59,6 +59,10 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		c.errorf("--transit: %v", err)
 		return exitUsage
 	}
+	if err := checkRelayOnly(*transport, natCfg, transitRelay); err != nil {
+		c.errorf("%v", err)
+		return exitUsage
+	}
 	if isText && len(pos) > 0 {
 		c.errorf("--text takes no file arguments (got %q)", pos[0])
 		return exitUsage

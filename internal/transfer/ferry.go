@@ -31,6 +31,7 @@ type FerryOffer struct {
 type Transports struct {
 	TCP         []transit.Hint `json:"tcp,omitempty"`
 	ICE         *ICEParams     `json:"ice,omitempty"`
+	Relays      []string       `json:"relays,omitempty"`      // transit relays, HOST:PORT
 	Fingerprint string         `json:"fingerprint,omitempty"` // hex SHA-256 of the QUIC certificate
 }
 

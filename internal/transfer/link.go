@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/transit"
@@ -21,6 +23,30 @@ const (
 	TransportICE   = "ice"   // ICE with QUIC (host and server-reflexive pairs)
 	TransportRelay = "relay" // ICE with QUIC through a TURN server only
 )
+
+// Paths a connection can take, besides "ice host", "ice srflx" and the like.
+const (
+	PathDirect       = transit.PathDirect // direct TCP
+	pathTransitRelay = "transit relay"    // TCP through a transit relay
+	pathICERelay     = "ice relay (turn)" // QUIC through a TURN relay
+)
+
+// maxPeerRelays caps the transit relays we dial on the peer's say-so.
+const maxPeerRelays = 2
+
+// rank orders paths: direct TCP (kernel TCP on a LAN is the fastest),
+// then ICE, then relays, the transit relay last.
+func rank(path string) int {
+	switch path {
+	case PathDirect:
+		return 4
+	case pathICERelay:
+		return 2
+	case pathTransitRelay:
+		return 1
+	}
+	return 3
+}
 
 // tcpGrace is how long an ICE connection waits for a direct TCP one that
 // may still win: kernel TCP on a LAN is the fastest path.
@@ -43,7 +69,10 @@ type LinkOptions struct {
 	Transport string     // TransportAuto when empty
 	ListenTCP string     // where to listen for direct connections; ":0" when empty
 	NAT       nat.Config // STUN and TURN servers for ICE
-	Logger    *slog.Logger
+	// TransitRelay is a transit relay (HOST:PORT) where both sides may
+	// meet when neither a direct connection nor ICE works; "" for none.
+	TransitRelay string
+	Logger       *slog.Logger
 }
 
 // Link is one side's half of the connection race.
@@ -81,8 +110,16 @@ func PrepareLink(ctx context.Context, opts LinkOptions) (*Link, Transports, erro
 		}
 		l.tcp, tr.TCP = ln, ln.Hints()
 	}
+	if (auto || opts.Transport == TransportRelay) && opts.TransitRelay != "" {
+		tr.Relays = []string{opts.TransitRelay}
+	}
 	if opts.Transport != TransportTCP {
 		ice, err := l.prepareICE(opts.Transport == TransportRelay)
+		if err != nil && opts.Transport == TransportRelay && len(tr.Relays) > 0 {
+			// no TURN server: the transit relay is the relay
+			l.log.Debug("link: no TURN relay", "err", err)
+			err = nil
+		}
 		if err != nil && !auto {
 			l.Close()
 			return nil, tr, err
@@ -156,16 +193,23 @@ func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 	defer cancel()
 	results := make(chan attempt, 2)
 	n := 0
+	cfg := transit.Config{Key: w.Key("ferry/transit/v1", 32), Role: role, Logger: l.log,
+		RelayDelay: transit.DefaultRelayDelay, Relays: l.relays(peer)}
 	if l.tcp != nil && len(peer.TCP) > 0 {
+		cfg.Listener, cfg.Peer = l.tcp, peer.TCP
+	}
+	if cfg.Listener != nil || len(cfg.Relays) > 0 {
 		n++
 		go func() {
-			c, err := transit.Connect(ctx, transit.Config{Key: w.Key("ferry/transit/v1", 32), Role: role,
-				Listener: l.tcp, Peer: peer.TCP, Logger: l.log})
+			c, path, err := transit.Race(ctx, cfg)
 			if err != nil {
-				results <- attempt{err: fmt.Errorf("direct tcp: %w", err)}
+				results <- attempt{err: fmt.Errorf("tcp: %w", err)}
 				return
 			}
-			results <- attempt{conn: &Conn{ReadWriteCloser: c, Path: "direct tcp"}}
+			if path == transit.PathRelay {
+				path = pathTransitRelay
+			}
+			results <- attempt{conn: &Conn{ReadWriteCloser: c, Path: path}}
 		}()
 	}
 	if l.agent != nil && peer.ICE != nil {
@@ -179,6 +223,30 @@ func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 		return l.pick(ctx, results, n)
 	}
 	return l.follow(ctx, results, n)
+}
+
+// relays are the transit relays both sides offered: ours, and the peer's
+// when they are IP addresses (never a DNS look-up on the peer's say-so),
+// at most maxPeerRelays of them.
+func (l *Link) relays(peer Transports) []string {
+	if t := l.opts.Transport; t != TransportAuto && t != TransportRelay {
+		return nil
+	}
+	var out []string
+	if l.opts.TransitRelay != "" {
+		out = append(out, l.opts.TransitRelay)
+	}
+	var hints []transit.Hint
+	for _, r := range peer.Relays[:min(len(peer.Relays), maxPeerRelays)] {
+		host, port, err := net.SplitHostPort(r)
+		if p, perr := strconv.Atoi(port); err == nil && perr == nil {
+			hints = append(hints, transit.Hint{Hostname: host, Port: p})
+		}
+	}
+	for _, ap := range transit.FilterHints(hints) {
+		out = append(out, ap.String())
+	}
+	return out
 }
 
 func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, peer Transports) attempt {
@@ -230,7 +298,7 @@ func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, p
 	path := "ice " + string(local)
 	switch {
 	case local == nat.Relay || remote == nat.Relay:
-		path = "ice relay (turn)"
+		path = pathICERelay
 	case local != remote:
 		path = fmt.Sprintf("ice %s/%s", local, remote)
 	}
@@ -242,14 +310,14 @@ func (l *Link) pick(ctx context.Context, results <-chan attempt, n int) (*Conn, 
 	var best *Conn
 	var errs []error
 	var grace <-chan time.Time
-	for n > 0 && (best == nil || best.Path != "direct tcp") {
+	for n > 0 && (best == nil || best.Path != PathDirect) {
 		select {
 		case a := <-results:
 			n--
 			switch {
 			case a.err != nil:
 				errs = append(errs, a.err)
-			case best == nil || a.conn.Path == "direct tcp":
+			case best == nil || rank(a.conn.Path) > rank(best.Path):
 				if best != nil {
 					best.Close()
 				}
