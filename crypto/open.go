@@ -161,6 +161,10 @@ func Open(src io.Reader, opts OpenOptions) (*Message, error) {
 			return nil, err
 		case errors.Is(err, pgperrors.ErrKeyIncorrect) && symmetric:
 			return nil, ErrWrongPassphrase
+		case errors.As(err, new(pgperrors.DecryptWithSessionKeyError)) && symmetric:
+			// A wrong passphrase yields a wrong session key, whose
+			// "plaintext" does not parse (RFC 4880 has no key check).
+			return nil, fmt.Errorf("%w (or the message is damaged)", ErrWrongPassphrase)
 		case errors.Is(err, pgperrors.ErrKeyIncorrect):
 			return nil, ErrNoKey
 		}
