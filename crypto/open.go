@@ -29,6 +29,7 @@ var (
 	ErrNeedPassphrase     = errors.New("the message needs a passphrase")
 	ErrNotEncryptedMsg    = errors.New("the message is not encrypted")
 	ErrDamaged            = errors.New("the message is damaged or was tampered with")
+	ErrNotOpenPGP         = errors.New("not an OpenPGP message")
 	ErrBadSignature       = errors.New("bad signature")
 	ErrUnknownSigner      = errors.New("signed by an unknown key")
 	ErrNotSigned          = errors.New("the message is not signed")
@@ -173,7 +174,10 @@ func Open(src io.Reader, opts OpenOptions) (*Message, error) {
 		if errors.As(err, &ue) {
 			return nil, fmt.Errorf("unsupported message: %w", err)
 		}
-		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.As(err, &se) || errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w (%v)", ErrNotOpenPGP, err)
+		}
+		if errors.As(err, new(pgperrors.DecryptWithSessionKeyError)) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 		}
 		return nil, fmt.Errorf("open message: %w", err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"strconv"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ func emailCmds() map[string]func(*testscript.TestScript, bool, []string) {
 	return map[string]func(*testscript.TestScript, bool, []string){
 		"ptyexec": cmdPtyExec,
 		"nopart":  cmdNoPart,
+		"flipbit": cmdFlipBit,
 	}
 }
 
@@ -102,4 +104,25 @@ func cmdNoPart(ts *testscript.TestScript, neg bool, args []string) {
 	if (len(m) > 0) != neg {
 		ts.Fatalf("temporary files in %s: %v", args[0], m)
 	}
+}
+
+// flipbit FILE OFFSET: flip the lowest bit of the byte at OFFSET (from the
+// end when negative).
+func cmdFlipBit(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: flipbit FILE OFFSET")
+	}
+	name := ts.MkAbs(args[0])
+	b, err := os.ReadFile(name)
+	ts.Check(err)
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if off < 0 {
+		off += len(b)
+	}
+	if off < 0 || off >= len(b) {
+		ts.Fatalf("flipbit: offset %s outside %d bytes", args[1], len(b))
+	}
+	b[off] ^= 1
+	ts.Check(os.WriteFile(name, b, 0o644))
 }
