@@ -3,9 +3,9 @@ package main
 import (
 	"bytes"
 	"os"
-	"strconv"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
