@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -117,11 +118,17 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 		}
 		defer func() { spool.Close(); os.Remove(spool.Name()) }()
 	}
-	var dst io.Writer = spool
+	var file io.Writer = spool
 	if pending != nil {
-		dst = pending
+		file = pending
 	}
-	n, err := io.Copy(dst, ctxReader{ctx, msg})
+	// Reads of armored messages come in line-sized pieces: buffer them.
+	dst := bufio.NewWriterSize(file, 256<<10)
+	// (Hide bufio's ReadFrom, which would hand the file each piece.)
+	n, err := io.Copy(struct{ io.Writer }{dst}, ctxReader{ctx, msg})
+	if err == nil {
+		err = dst.Flush()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			c.errorf("interrupted")
