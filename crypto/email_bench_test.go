@@ -46,4 +46,3 @@ func BenchmarkEmailSealOpen(b *testing.B) {
 		})
 	}
 }
-

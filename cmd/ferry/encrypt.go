@@ -78,6 +78,11 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 	if strings.HasSuffix(*out, ".asc") {
 		*armored = true
 	}
+	if *out == "-" && !*armored && isTerminal(c.stdout) {
+		c.errorf("not writing a binary message to the terminal")
+		c.hintf("use --armor, or -o FILE")
+		return exitUsage
+	}
 	if *out != "-" && in != "-" && sameFile(in, *out) {
 		c.errorf("the output would overwrite the input")
 		return exitUsage

@@ -207,6 +207,11 @@ func (c *cli) keyExport(args []string) int {
 		return exitFailure
 	}
 	armored := *armorFlag || strings.HasSuffix(*out, ".asc")
+	if (*out == "" || *out == "-") && !armored && isTerminal(c.stdout) {
+		c.errorf("not writing binary keys to the terminal")
+		c.hintf("use --armor, or -o FILE")
+		return exitUsage
+	}
 	var buf bytes.Buffer
 	var w io.Writer = &buf
 	var aw io.WriteCloser
