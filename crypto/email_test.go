@@ -191,3 +191,23 @@ func TestDecompressionCapped(t *testing.T) {
 		t.Fatalf("err = %v, want decompression limit", err)
 	}
 }
+
+func TestOpenArmorEdges(t *testing.T) {
+	bob := mustKey(t, "bob", nil)
+	ct := seal(t, SealOptions{To: []*openpgp.Entity{bob}, Armor: true}, []byte("hi"))
+	// Text before the armor (an email body) is skipped.
+	withText := append([]byte("Hello Bob,\r\nthe file is below.\r\n\r\n"), ct...)
+	if got, _, err := open(withText, OpenOptions{Keyring: openpgp.EntityList{bob}}); err != nil || string(got) != "hi" {
+		t.Fatalf("leading text: %q %v", got, err)
+	}
+	// Endless armor headers are refused, not collected.
+	endless := append([]byte("-----BEGIN PGP MESSAGE-----\nComment: "), bytes.Repeat([]byte("x"), 200<<10)...)
+	if _, _, err := open(endless, OpenOptions{Keyring: openpgp.EntityList{bob}}); !errors.Is(err, ErrNotOpenPGP) {
+		t.Fatalf("endless header: %v", err)
+	}
+	for _, junk := range []string{"hello", "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxx\n", ""} {
+		if _, _, err := open([]byte(junk), OpenOptions{Keyring: openpgp.EntityList{bob}}); !errors.Is(err, ErrNotOpenPGP) {
+			t.Fatalf("%q: err = %v", junk, err)
+		}
+	}
+}

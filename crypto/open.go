@@ -86,8 +86,12 @@ type Message struct {
 	// FileName is the name stored in the message (sender-chosen; do not
 	// use it as a path).
 	FileName string
-	// Symmetric reports a passphrase-encrypted message.
-	Symmetric bool
+	// Symmetric reports a message opened with a passphrase; otherwise
+	// DecryptedWith is the key that opened it.
+	Symmetric     bool
+	DecryptedWith *openpgp.Entity
+	// EncryptedTo are the key IDs the message names as recipients.
+	EncryptedTo []string
 }
 
 type countReader struct {
@@ -111,10 +115,13 @@ func (c *countReader) Read(p []byte) (int, error) {
 // once each; the body streams through Read.
 func Open(src io.Reader, opts OpenOptions) (*Message, error) {
 	cr := &countReader{r: src}
-	br := bufio.NewReaderSize(cr, 64<<10)
+	br := bufio.NewReaderSize(cr, maxArmorStart)
 	var body io.Reader = br
-	head, _ := br.Peek(256)
-	if bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("-----BEGIN ")) {
+	head, _ := br.Peek(maxArmorStart)
+	if len(head) > 0 && head[0]&0x80 == 0 { // not a packet tag: armor
+		if err := checkArmorStart(head); err != nil {
+			return nil, err
+		}
 		block, err := armor.Decode(br)
 		if err != nil {
 			return nil, fmt.Errorf("read armor: %w", readErr(cr, err))
@@ -189,7 +196,37 @@ func Open(src io.Reader, opts OpenOptions) (*Message, error) {
 	if md.LiteralData != nil {
 		m.FileName = md.LiteralData.FileName
 	}
+	if !m.Symmetric {
+		m.DecryptedWith = md.DecryptedWith.Entity
+	}
+	for _, id := range md.EncryptedToKeyIds {
+		m.EncryptedTo = append(m.EncryptedTo, fmt.Sprintf("%016X", id))
+	}
 	return m, nil
+}
+
+// maxArmorStart bounds where an armored message's header must end.
+const maxArmorStart = 64 << 10
+
+var armorBegin = []byte("-----BEGIN PGP MESSAGE-----")
+
+// checkArmorStart makes sure the armor header line and the armor headers
+// (which go-crypto would collect without limit) end within head.
+func checkArmorStart(head []byte) error {
+	i := bytes.Index(head, armorBegin)
+	if i < 0 {
+		if bytes.Contains(head, []byte("-----BEGIN PGP ")) {
+			return fmt.Errorf("%w: the armored block is not a message", ErrNotOpenPGP)
+		}
+		return fmt.Errorf("%w: no binary packets and no armored message in the first %d KiB", ErrNotOpenPGP, maxArmorStart>>10)
+	}
+	lines := bytes.Split(head[i:], []byte("\n"))
+	for _, l := range lines[1 : len(lines)-1] { // the last one may be cut off
+		if len(bytes.TrimSpace(l)) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: armor headers longer than %d KiB", ErrNotOpenPGP, maxArmorStart>>10)
 }
 
 func readErr(cr *countReader, err error) error {

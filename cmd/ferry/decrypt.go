@@ -26,6 +26,7 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 	noVerify := fs.Bool("no-verify", false, "decrypt even if the signature is bad or from an unknown key")
 	passFile := fs.String("passphrase-file", "", "read the message's passphrase from `FILE` (else "+envPassphrase+" or a prompt)")
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase from `FILE` (else "+envKeyPassphrase+" or a prompt)")
+	verbose := fs.Bool("v", false, "log debug output to stderr")
 	maxRatio := fs.Int64("max-ratio", crypto.DefaultMaxRatio, "refuse data that decompresses more than `N` times its size (0: no limit)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry decrypt [flags] FILE\n\nDecrypts an OpenPGP message (from ferry, gpg or sq; \"-\" is stdin)\nand checks its signature. Nothing is written unless all checks pass.\n\nFlags:\n")
@@ -95,9 +96,15 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 				fmt.Sprintf("Passphrase for %s: ", describeKey(e)), false)
 		},
 	}
+	log := c.logger(*verbose)
 	msg, err := crypto.Open(src, opts)
 	if err != nil {
 		return c.decryptFail(err)
+	}
+	if msg.DecryptedWith != nil {
+		log.Debug("decrypting", "with", describeKey(msg.DecryptedWith), "recipients", msg.EncryptedTo, "name", transfer.Escape(msg.FileName))
+	} else {
+		log.Debug("decrypting with a passphrase", "recipients", msg.EncryptedTo, "name", transfer.Escape(msg.FileName))
 	}
 	// The plaintext goes to a temporary file: in the output's folder, or
 	// (for stdout) in the temp folder, copied out only once verified.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
@@ -41,6 +42,7 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 	fs.StringVar(out, "output", "", "same as -o")
 	force := fs.Bool("force", false, "replace an existing output file")
 	passFile := fs.String("passphrase-file", "", "read the passphrase from `FILE` (else "+envPassphrase+" or a prompt)")
+	verbose := fs.Bool("v", false, "log debug output to stderr")
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry encrypt [-r KEY]... [--passphrase] [--sign] [flags] FILE\n\nEncrypts FILE (\"-\" is stdin) for any OpenPGP tool (gpg, sq).\n\nFlags:\n")
@@ -153,6 +155,13 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 		defer pending.Abort()
 		dst = pending
 	}
+	log := c.logger(*verbose)
+	for _, e := range opts.To {
+		if k, ok := e.EncryptionKey(time.Now()); ok {
+			log.Debug("recipient", "key", describeKey(e), "subkey", fmt.Sprintf("%016X", k.PublicKey.KeyId))
+		}
+	}
+	log.Debug("writing", "output", *out, "armor", *armored, "signed", opts.Signer != nil, "passphrase", *symmetric)
 	w, err := crypto.Seal(dst, opts)
 	if err != nil {
 		c.errorf("encrypt: %v", err)
