@@ -115,9 +115,10 @@ func Seal(dst io.Writer, opts SealOptions) (io.WriteCloser, error) {
 	var flush *bufio.Writer
 	if opts.Armor {
 		flush = bufio.NewWriterSize(dst, 64<<10) // armor writes 64-byte lines
-		// No CRC-24 line: RFC 9580 drops it, GnuPG and Sequoia do not
-		// need it, and computing it bytewise halves the speed.
-		aw, err := armor.EncodeWithChecksumOption(flush, openpgp.MessageType, nil, false)
+		// With the CRC-24 line (RFC 9580 drops it): GnuPG 2.2 reads the
+		// END line as data when the last line has no "=" padding and no
+		// CRC follows.
+		aw, err := armor.Encode(flush, openpgp.MessageType, nil)
 		if err != nil {
 			return nil, fmt.Errorf("seal: %w", err)
 		}
@@ -156,7 +157,7 @@ func Seal(dst io.Writer, opts SealOptions) (io.WriteCloser, error) {
 			return nil, fmt.Errorf("seal: %w", err)
 		}
 	}
-	return &sealWriter{payload: payload, chain: chain, flush: flush}, nil
+	return &sealWriter{payload: payload, chain: chain, flush: flush, armored: opts.Armor}, nil
 }
 
 func unixTime(t time.Time) uint32 {
@@ -170,6 +171,7 @@ type sealWriter struct {
 	payload io.WriteCloser
 	chain   []io.Closer
 	flush   *bufio.Writer
+	armored bool
 	closed  bool
 }
 
@@ -185,6 +187,12 @@ func (s *sealWriter) Close() error {
 	}
 	for i := len(s.chain) - 1; i >= 0; i-- {
 		if err := s.chain[i].Close(); err != nil {
+			return fmt.Errorf("finish message: %w", err)
+		}
+	}
+	if s.armored {
+		// End the END line, as GnuPG and Sequoia do.
+		if _, err := s.flush.WriteString("\n"); err != nil {
 			return fmt.Errorf("finish message: %w", err)
 		}
 	}

@@ -23,8 +23,9 @@ func emailCmds() map[string]func(*testscript.TestScript, bool, []string) {
 }
 
 // ptyexec PASSWORD PROG [ARGS...]: run PROG on a pseudo-terminal (via
-// util-linux script(1)) and answer each password prompt with PASSWORD.
-// sq 0.27 reads passwords only from a terminal. The terminal's output is
+// util-linux script(1)) and answer each password or passphrase prompt with
+// PASSWORD. sq 0.27 reads passwords only from a terminal; ferry asks on
+// one when no file or variable gives the passphrase. The terminal's output is
 // saved in $WORK/pty.out.
 func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
@@ -70,7 +71,8 @@ loop:
 		case <-time.After(50 * time.Millisecond):
 		}
 		mu.Lock()
-		prompts := strings.Count(strings.ToLower(out.String()), "password")
+		low := strings.ToLower(out.String())
+		prompts := strings.Count(low, "password") + strings.Count(low, "passphrase")
 		mu.Unlock()
 		if prompts > answered {
 			// Let the program turn echo off before the answer arrives.

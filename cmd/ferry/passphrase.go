@@ -77,7 +77,7 @@ func (c *cli) readSecret(s secretSource, prompt string, confirm bool) ([]byte, e
 		return nil, fmt.Errorf("empty %s", s.what)
 	}
 	if confirm {
-		again, err := ask("Repeat it: ")
+		again, err := ask("Repeat the passphrase: ")
 		if err != nil {
 			return nil, err
 		}
