@@ -22,6 +22,9 @@ Usage:
   ferry send [flags] --text MESSAGE     send a text message ("-" reads it from stdin)
   ferry receive [flags] [CODE]          receive with the code the sender gave you
   ferry relay [flags]                   run a mailbox server for ferry and Magic Wormhole clients
+  ferry encrypt [-r KEY]... FILE        encrypt a file for an email attachment (gpg and sq open it)
+  ferry decrypt FILE                    decrypt and verify an OpenPGP message
+  ferry key generate|list|export|import|delete   manage your OpenPGP keys
   ferry version                         print the version
 
 Run "ferry COMMAND -h" for the flags of a command.
@@ -55,6 +58,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return env.receive(ctx, args[1:])
 	case "relay":
 		return env.relay(ctx, args[1:])
+	case "encrypt":
+		return env.encrypt(ctx, args[1:])
+	case "decrypt":
+		return env.decrypt(ctx, args[1:])
+	case "key":
+		return env.key(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ferry", transfer.Version)
 		return exitOK

@@ -37,6 +37,18 @@ func TestMain(m *testing.M) {
 // need Debian's Magic Wormhole packages skip without them, unless
 // FERRY_REQUIRE_PEERS=1 (as in CI), when they fail.
 func TestScripts(t *testing.T) {
+	cmds := map[string]func(*testscript.TestScript, bool, []string){
+		"startrelay": cmdStartRelay,
+		"stoprelay":  cmdStopRelay,
+		"waitlog":    cmdWaitLog,
+		"mkfile":     cmdMkfile,
+		"samefile":   cmdSamefile,
+		// classic transfers (script_transit_test.go)
+		"starttransit": cmdStartTransit,
+	}
+	for name, f := range emailCmds() {
+		cmds[name] = f
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -51,13 +63,7 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Condition: peerInstalled,
-		Cmds: withTransitCmds(map[string]func(*testscript.TestScript, bool, []string){
-			"startrelay": cmdStartRelay,
-			"stoprelay":  cmdStopRelay,
-			"waitlog":    cmdWaitLog,
-			"mkfile":     cmdMkfile,
-			"samefile":   cmdSamefile,
-		}),
+		Cmds:      cmds,
 	})
 }
 

@@ -63,13 +63,6 @@ func waitListen(ts *testscript.TestScript, what, addr, logName string) {
 	}
 }
 
-// withTransitCmds adds the classic-transfer commands to the script
-// commands.
-func withTransitCmds(cmds map[string]func(*testscript.TestScript, bool, []string)) map[string]func(*testscript.TestScript, bool, []string) {
-	cmds["starttransit"] = cmdStartTransit
-	return cmds
-}
-
 // starttransit [-port N]: start the reference transit relay alone (see
 // startReferenceTransit) on loopback and point FERRY_TRANSIT at it
 // (tcp:127.0.0.1:PORT, a form both ferry's --transit and the Python
