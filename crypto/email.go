@@ -87,9 +87,13 @@ func Unlock(e *openpgp.Entity, passphrase []byte) error {
 
 // SealOptions says whom a message is for and who signs it.
 type SealOptions struct {
-	// To are the recipients' keys; or else Passphrase encrypts.
+	// To are the recipients' keys; or else Passphrase encrypts. With
+	// neither, the message is only signed (SignOnly must say so).
 	To         []*openpgp.Entity
 	Passphrase []byte
+	// SignOnly writes a signed message that is not encrypted, for use
+	// inside a stream that is (ferry send --sign without --to).
+	SignOnly bool
 	// Signer, when set, signs; its secret key must be unlocked.
 	Signer *openpgp.Entity
 	// Armor writes ASCII armor ("-----BEGIN PGP MESSAGE-----").
@@ -103,7 +107,10 @@ type SealOptions struct {
 // one OpenPGP message on dst. Close finishes the message and must be
 // called; it does not close dst. Memory use does not depend on the size.
 func Seal(dst io.Writer, opts SealOptions) (io.WriteCloser, error) {
-	if (len(opts.To) > 0) == (opts.Passphrase != nil) {
+	switch {
+	case opts.SignOnly && (len(opts.To) > 0 || opts.Passphrase != nil || opts.Signer == nil):
+		return nil, errors.New("seal: a sign-only message has a signer and no recipients")
+	case !opts.SignOnly && (len(opts.To) > 0) == (opts.Passphrase != nil):
 		return nil, errors.New("seal: give either recipients or a passphrase")
 	}
 	if opts.Signer != nil && IsLocked(opts.Signer) {
@@ -130,7 +137,13 @@ func Seal(dst io.Writer, opts SealOptions) (io.WriteCloser, error) {
 	}
 	hints := &openpgp.FileHints{IsBinary: true, FileName: opts.FileName, ModTime: opts.ModTime}
 	var payload io.WriteCloser
-	if len(opts.To) > 0 {
+	if opts.SignOnly {
+		w, err := openpgp.Sign(out, opts.Signer, hints, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("seal: %w", err)
+		}
+		payload = w
+	} else if len(opts.To) > 0 {
 		w, err := openpgp.Encrypt(out, opts.To, opts.Signer, hints, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("seal: %w", err)

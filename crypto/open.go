@@ -50,6 +50,9 @@ type OpenOptions struct {
 	NoVerify bool
 	// RequireSignature fails, at the end, on an unsigned message.
 	RequireSignature bool
+	// Unencrypted accepts a message that is not encrypted (only signed),
+	// for use inside a stream that is.
+	Unencrypted bool
 	// MaxRatio caps decompression (see DefaultMaxRatio); 0 means the
 	// default and a negative value no cap.
 	MaxRatio int64
@@ -189,7 +192,7 @@ func Open(src io.Reader, opts OpenOptions) (*Message, error) {
 		}
 		return nil, fmt.Errorf("open message: %w", err)
 	}
-	if !md.IsEncrypted {
+	if !md.IsEncrypted && !opts.Unencrypted {
 		return nil, ErrNotEncryptedMsg
 	}
 	m := &Message{md: md, opts: opts, in: cr, Symmetric: md.IsSymmetricallyEncrypted && md.DecryptedWith.Entity == nil}
@@ -305,6 +308,16 @@ func (m *Message) finish() error {
 		return v.Err
 	}
 	return nil
+}
+
+// SignedBy tells, from the start of the message, whether it says it is
+// signed, by which key ID, and whether that key is in the keyring. The
+// signature itself is checked at the end.
+func (m *Message) SignedBy() (signed bool, keyID string, known bool) {
+	if !m.md.IsSigned {
+		return false, "", false
+	}
+	return true, fmt.Sprintf("%016X", m.md.SignedByKeyId), m.md.SignedBy != nil
 }
 
 // Verification is the signature's outcome; nil until Read returned EOF.

@@ -39,7 +39,7 @@ func TestSealToInsidePeerStream(t *testing.T) {
 		if err != nil {
 			return nil, nil, err
 		}
-		m, err := OpenFrom(o, ring, func(*openpgp.Entity) ([]byte, error) { return []byte(pw), nil })
+		m, err := OpenFrom(o, ring, func(*openpgp.Entity) ([]byte, error) { return []byte(pw), nil }, true, true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -74,4 +74,51 @@ func publicOnly(t *testing.T, e *openpgp.Entity) *openpgp.Entity {
 		t.Fatal(err)
 	}
 	return el[0]
+}
+
+// TestSignOnlyInsidePeerStream: --sign without --to. The inner message is
+// signed, not encrypted; it opens only as such, and a flipped byte or an
+// unknown signer fails at the end.
+func TestSignOnlyInsidePeerStream(t *testing.T) {
+	alice := mustKey(t, "alice", nil)
+	msg := bytes.Repeat([]byte("signed "), 100000)
+	var buf bytes.Buffer
+	w, err := SealTo(&buf, nil, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(msg)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ring := openpgp.EntityList{publicOnly(t, alice)}
+	open := func(b []byte, ring openpgp.EntityList, encrypted bool) ([]byte, *Message, error) {
+		m, err := OpenFrom(bytes.NewReader(b), ring, nil, encrypted, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		got, err := io.ReadAll(m)
+		return got, m, err
+	}
+	got, m, err := open(buf.Bytes(), ring, false)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("open: %v", err)
+	}
+	if s := m.Verification().Signer; s == nil || s.Fingerprint != fingerprint(alice) {
+		t.Fatalf("signer %+v", s)
+	}
+	if _, _, err := open(buf.Bytes(), ring, true); !errors.Is(err, ErrNotEncryptedMsg) {
+		t.Fatalf("opened as encrypted: err = %v", err)
+	}
+	if _, _, err := open(buf.Bytes(), openpgp.EntityList{mustKey(t, "eve", nil)}, false); !errors.Is(err, ErrUnknownSigner) {
+		t.Fatalf("unknown signer: err = %v", err)
+	}
+	bad := bytes.Clone(buf.Bytes())
+	bad[len(bad)/2] ^= 1
+	if _, _, err := open(bad, ring, false); err == nil {
+		t.Fatal("a flipped byte went unnoticed")
+	}
+	if _, err := SealTo(&buf, nil, nil); err == nil {
+		t.Fatal("a message with neither recipients nor signer was sealed")
+	}
 }

@@ -31,8 +31,23 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if opts.Accept == nil {
 		return nil, &transfer.Refusal{Reason: "the receiver takes no files", Err: ErrDeclined}
 	}
+	var sl *seal
+	if offer.Sealed != nil {
+		var err error
+		if sl, err = prepareSeal(*offer.Sealed, opts); err != nil {
+			return nil, &transfer.Refusal{Reason: "the receiver cannot open a transfer sealed to its keys", Err: err}
+		}
+		if opts.OnSealed != nil {
+			opts.OnSealed(sl.key, offer.Sealed.Signed)
+		}
+	}
 	if err := opts.Accept(man); err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver declined the transfer", Err: err}
+	}
+	if sl != nil {
+		if err := sl.unlock(opts.KeyPassphrase); err != nil {
+			return nil, &transfer.Refusal{Reason: "the receiver cannot unlock its key", Err: err}
+		}
 	}
 	sink, err := newSink(man, opts)
 	if err != nil {
@@ -62,18 +77,30 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err != nil {
 		return nil, err
 	}
-	if opts.Progress != nil {
-		plain = &progressReader{r: plain, total: man.Bytes, report: opts.Progress}
+	content := plain
+	var msg *crypto.Message
+	if sl != nil {
+		if msg, err = sl.open(plain); err != nil {
+			return nil, err
+		}
+		content = msg
 	}
-	if err := sink.write(plain, offer.Stream); err != nil {
+	if opts.Progress != nil {
+		content = &progressReader{r: content, total: man.Bytes, report: opts.Progress}
+	}
+	if err := sink.write(content, offer.Stream); err != nil {
 		return nil, err
 	}
 	// Only a clean EOF from the decrypter proves the stream was complete
-	// and authentic; until then nothing has its final name.
-	if n, err := io.Copy(io.Discard, io.LimitReader(plain, maxTail)); err != nil {
-		return nil, fmt.Errorf("authenticate the transfer: %w", err)
-	} else if n == maxTail {
-		return nil, errors.New("the sender sent data after the archive")
+	// and authentic (and, for a sealed transfer, the inner message's
+	// integrity and signature); until then nothing has its final name.
+	if err := drain(content); err != nil {
+		return nil, err
+	}
+	if msg != nil {
+		if err := drain(plain); err != nil {
+			return nil, err
+		}
 	}
 	if err := sink.commit(); err != nil {
 		return nil, err
@@ -83,7 +110,14 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		return nil, err
 	}
 	man.Bytes = bytes
-	return &Result{Manifest: man, Duration: time.Since(start), Path: conn.Path}, nil
+	res := &Result{Manifest: man, Duration: time.Since(start), Path: conn.Path}
+	if msg != nil {
+		res.SealedTo = sl.key
+		if v := msg.Verification(); v != nil && v.Err == nil {
+			res.Signer = v.Signer
+		}
+	}
+	return res, nil
 }
 
 type progressReader struct {

@@ -26,6 +26,7 @@ type hostile struct {
 	// ciphertext on its way out.
 	body   func(w io.Writer)
 	tamper func(ct []byte) []byte
+	sealed *transfer.Sealed // what the offer claims of an inner OpenPGP message
 }
 
 func (h hostile) run(ctx context.Context, t *testing.T, url, code string) {
@@ -52,7 +53,7 @@ func (h hostile) run(ctx context.Context, t *testing.T, url, code string) {
 		if kind == "" {
 			kind = transfer.StreamTar
 		}
-		offer := transfer.FerryOffer{Manifest: h.man, Stream: kind, Transports: transfer.Transports{TCP: ln.Hints()}}
+		offer := transfer.FerryOffer{Manifest: h.man, Stream: kind, Transports: transfer.Transports{TCP: ln.Hints()}, Sealed: h.sealed}
 		if ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Offer: &offer}}) != nil {
 			return
 		}
@@ -74,7 +75,7 @@ func (h hostile) run(ctx context.Context, t *testing.T, url, code string) {
 		if h.tamper != nil {
 			out = h.tamper(out)
 		}
-		conn.Write(out)
+		conn.Write(append([]byte{transfer.Chosen}, out...)) // the mark on the connection the sender picked
 		conn.Close()
 		ch.Next(ctx) // wait for the receiver's verdict
 	}()

@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/nat"
 )
@@ -37,6 +40,17 @@ type Options struct {
 	TransitRelay string
 	NAT          nat.Config // STUN and TURN servers for ICE
 	Progress     func(received, total int64)
+
+	// Keys returns the keyring that opens sealed transfers (ferry send
+	// --to/--sign): your secret keys, and the public keys of the senders
+	// whose signatures you accept. Nil refuses sealed transfers.
+	Keys func() (openpgp.EntityList, error)
+	// KeyPassphrase unlocks your secret key for a transfer sealed to it.
+	KeyPassphrase func(*openpgp.Entity) ([]byte, error)
+	// OnSealed is told, before Accept, that the transfer is sealed: to
+	// which of your keys (nil when it is only signed), and whether it is
+	// signed (the signature is checked once everything arrived).
+	OnSealed func(to *openpgp.Entity, signed bool)
 }
 
 // Result is what arrived.
@@ -45,6 +59,12 @@ type Result struct {
 	Manifest transfer.Manifest // the files and folders that landed
 	Duration time.Duration
 	Path     string // which connection carried them
+
+	// A sealed transfer: the key of yours it was sealed to (nil if it was
+	// only signed) and who signed it (nil if unsigned), checked against
+	// the keyring.
+	SealedTo *openpgp.Entity
+	Signer   *crypto.Signer
 }
 
 // Run receives with the code the sender gave.

@@ -29,6 +29,9 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	refuse := func(err error) error {
 		return &transfer.Refusal{Reason: "the sender cannot send this to a classic Magic Wormhole client", Err: err}
 	}
+	if opts.sealed() != nil {
+		return nil, refuse(errors.New("the receiver is a classic Magic Wormhole client, which cannot open a transfer sealed to a key or signed (--to, --sign); nothing was sent"))
+	}
 	if src.stdin != nil {
 		return nil, refuse(errors.New("a classic Magic Wormhole client needs the size up front; stdin cannot be sent to it (save it to a file first)"))
 	}

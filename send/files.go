@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/ferrydrop/ferry/crypto"
+	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/nat"
@@ -26,6 +29,24 @@ type FileOptions struct {
 	Progress     func(sent, total int64) // called as bytes go out; may be nil
 	Stdin        io.Reader               // the content when a path is "-"
 	StdinName    string                  // the name it arrives as
+
+	// To seals the content to these keys (only their holders can read it,
+	// even if the code leaks); Signer signs it (its secret key unlocked).
+	// Only ferry receivers can take sealed transfers.
+	To     []*openpgp.Entity
+	Signer *openpgp.Entity
+}
+
+// sealed describes opts' sealing for the offer; nil when there is none.
+func (opts FileOptions) sealed() *transfer.Sealed {
+	if len(opts.To) == 0 && opts.Signer == nil {
+		return nil
+	}
+	s := &transfer.Sealed{Signed: opts.Signer != nil}
+	for _, e := range opts.To {
+		s.To = append(s.To, keyring.Fingerprint(e))
+	}
+	return s
 }
 
 // Summary describes a finished transfer.
@@ -65,7 +86,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return nil, err
 	}
 	defer link.Close()
-	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream, Transports: tr}
+	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream, Transports: tr, Sealed: opts.sealed()}
 	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Offer: &offer}}); err != nil {
 		return nil, err
 	}
@@ -146,9 +167,16 @@ func (s *source) stream(ctx context.Context, conn io.Writer, pakeKey []byte, kin
 	if err != nil {
 		return err
 	}
+	var sealed io.WriteCloser
 	out := io.Writer(enc)
+	if opts.sealed() != nil {
+		if sealed, err = crypto.SealTo(enc, opts.To, opts.Signer); err != nil {
+			return err
+		}
+		out = sealed
+	}
 	if opts.Progress != nil {
-		out = &counter{w: enc, total: s.man.Bytes, report: opts.Progress}
+		out = &counter{w: out, total: s.man.Bytes, report: opts.Progress}
 	}
 	stop := context.AfterFunc(ctx, func() {
 		if c, ok := conn.(io.Closer); ok {
@@ -163,6 +191,11 @@ func (s *source) stream(ctx context.Context, conn io.Writer, pakeKey []byte, kin
 	}
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
+	}
+	if sealed != nil {
+		if err := sealed.Close(); err != nil {
+			return fmt.Errorf("finish the sealed message: %w", err)
+		}
 	}
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("finish the encrypted stream: %w", err)

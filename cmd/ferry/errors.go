@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/mailbox"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/send"
@@ -30,6 +31,12 @@ func (c *cli) fail(ctx context.Context, err error, role string) int {
 		c.errorf("%v", err)
 	case errors.As(err, &serr):
 		c.errorf("%v", err)
+	case errors.Is(err, crypto.ErrUnknownSigner):
+		c.errorf("%v", err)
+		c.hintf("import the sender's key (ferry key import FILE) and receive again")
+	case errors.Is(err, crypto.ErrNoKey):
+		c.errorf("%v", err)
+		c.hintf("the sender must seal it to one of your keys: send them yours (ferry key export --armor)")
 	default:
 		c.errorf("%v", err)
 		var de *mailbox.DialError

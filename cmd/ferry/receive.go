@@ -23,6 +23,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	transport := fs.String("transport", transfer.TransportAuto, transportUsage)
 	transitf := fs.String("transit", envOr("FERRY_TRANSIT", classic.DefaultRelay), transitUsage)
 	natf := addNATFlags(fs)
+	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase, for a transfer sealed to it, from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry asks for it.\n\nFlags:\n")
@@ -103,6 +104,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 			}
 		},
 	}
+	c.openSealed(&opts, *keyPassFile)
 	res, err := receive.Run(ctx, code, opts)
 	if bar != nil {
 		bar.clear()
@@ -115,6 +117,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		if where == "-" {
 			where = "stdout"
 		}
+		c.reportSealed(res)
 		fmt.Fprintf(c.stderr, "Received %s over %s into %s.\n", rate(res.Manifest.Bytes, res.Duration), res.Path, where)
 		return exitOK
 	}

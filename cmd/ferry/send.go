@@ -29,6 +29,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	natf := addNATFlags(fs)
 	qrPNG := fs.String("qr-png", "", "also write the code's QR code as a PNG to `FILE`")
 	name := fs.String("name", "", "the `NAME` stdin arrives as (with PATH \"-\")")
+	seal := addSealFlags(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry send [flags] PATH...\n       ferry send [flags] --text MESSAGE\n\nPATH \"-\" sends stdin (name it with --name).\n\nFlags:\n")
@@ -63,6 +64,11 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		c.errorf("%v", err)
 		return exitUsage
 	}
+	if isText && seal.used() {
+		c.errorf("--to and --sign seal files, not --text")
+		c.hintf("put the text in a file and send that")
+		return exitUsage
+	}
 	if isText && len(pos) > 0 {
 		c.errorf("--text takes no file arguments (got %q)", pos[0])
 		return exitUsage
@@ -92,7 +98,15 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		Logger:    c.logger(*verbose),
 	}
 	if !isText {
-		return c.sendFiles(ctx, send.FileOptions{Options: opts, Transport: *transport, TransitRelay: transitRelay, NAT: natCfg, Stdin: c.stdin.r, StdinName: *name}, pos)
+		fo := send.FileOptions{Options: opts, Transport: *transport, TransitRelay: transitRelay, NAT: natCfg, Stdin: c.stdin.r, StdinName: *name}
+		if seal.used() {
+			stdinBusy := len(pos) == 1 && pos[0] == "-"
+			if fo.To, fo.Signer, err = c.sealKeys(seal, stdinBusy); err != nil {
+				c.errorf("%v", err)
+				return exitFailure
+			}
+		}
+		return c.sendFiles(ctx, fo, pos)
 	}
 	msg := *text
 	if msg == "-" {
@@ -130,6 +144,12 @@ func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []stri
 	}
 	opts.OnCode = func(code string) {
 		fmt.Fprintf(c.stderr, "Sending %s.\n", strings.Join(paths, ", "))
+		for _, e := range opts.To {
+			fmt.Fprintf(c.stderr, "Sealed to %s.\n", describeKey(e))
+		}
+		if opts.Signer != nil {
+			fmt.Fprintf(c.stderr, "Signed by %s.\n", describeKey(opts.Signer))
+		}
 		c.showCode(code)
 	}
 	sum, err := send.Files(ctx, opts, paths)

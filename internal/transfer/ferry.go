@@ -25,7 +25,19 @@ type FerryOffer struct {
 	Manifest   Manifest   `json:"manifest"`
 	Stream     string     `json:"stream"`
 	Transports Transports `json:"transports"`
+	Sealed     *Sealed    `json:"sealed,omitempty"`
 }
+
+// Sealed says the stream's plaintext is itself an OpenPGP message (ferry
+// send --to/--sign): encrypted to the receiver's key, signed by the
+// sender's, or both.
+type Sealed struct {
+	To     []string `json:"to,omitempty"` // recipients' key fingerprints, upper-case hex
+	Signed bool     `json:"signed,omitempty"`
+}
+
+// MaxSealedTo caps the recipients a sealed offer may name.
+const MaxSealedTo = 16
 
 // Transports are the ways a side can be reached.
 type Transports struct {

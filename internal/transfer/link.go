@@ -52,8 +52,8 @@ func rank(path string) int {
 // may still win: kernel TCP on a LAN is the fastest path.
 const tcpGrace = 300 * time.Millisecond
 
-// chosen is the byte the sender writes on the connection it picked.
-const chosen = 'G'
+// Chosen is the byte the sender writes on the connection it picked.
+const Chosen = 'G'
 
 // CheckTransport validates a --transport value.
 func CheckTransport(t string) error {
@@ -339,7 +339,7 @@ func (l *Link) pick(ctx context.Context, results <-chan attempt, n int) (*Conn, 
 		return nil, fmt.Errorf("connect to the other side: %w", errors.Join(errs...))
 	}
 	go closeLate(results, n)
-	if _, err := best.Write([]byte{chosen}); err != nil {
+	if _, err := best.Write([]byte{Chosen}); err != nil {
 		best.Close()
 		return nil, fmt.Errorf("connect to the other side: %w", err)
 	}
@@ -365,7 +365,7 @@ func (l *Link) follow(ctx context.Context, results <-chan attempt, n int) (*Conn
 				reading++
 				go func(c *Conn) {
 					b := make([]byte, 1)
-					if _, err := io.ReadFull(c, b); err == nil && b[0] == chosen {
+					if _, err := io.ReadFull(c, b); err == nil && b[0] == Chosen {
 						marked <- c
 						return
 					}

@@ -1,0 +1,128 @@
+package receive_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/ferrydrop/ferry/crypto"
+	"github.com/ferrydrop/ferry/internal/keyring"
+	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/receive"
+)
+
+// content is the file every sealed sender sends: large enough that a
+// byte flipped in the middle of the message lands in it.
+var content = strings.Repeat("sealed content ", 4096)
+
+func genKey(t *testing.T, name string) *openpgp.Entity {
+	t.Helper()
+	e, err := crypto.GenerateKey(name, name+"@example.org", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// public is e as someone else's keyring holds it: no secret keys.
+func public(t *testing.T, e *openpgp.Entity) *openpgp.Entity {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := e.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	el, err := openpgp.ReadKeyRing(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return el[0]
+}
+
+// sealedTar is a tar of one file, sealed to `to` and signed by signer
+// (either may be empty), as ferry send --to/--sign writes it; flip
+// changes one byte of the sealed message.
+func sealedTar(t *testing.T, to []*openpgp.Entity, signer *openpgp.Entity, flip bool) func(io.Writer) {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := crypto.SealTo(&buf, to, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarOf(tarEntry{name: "f", body: content, typ: '0'})(w)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if flip { // in the middle of the file's content, which tar cannot check
+		b[len(b)/2] ^= 0x10
+	}
+	return func(w io.Writer) { w.Write(b) }
+}
+
+// TestSealedSenders runs senders of sealed transfers against the real
+// receiver, which holds bob's secret key and alice's public key: the
+// honest one lands and names alice; every lie or forgery is refused with
+// nothing in --out.
+func TestSealedSenders(t *testing.T) {
+	alice, bob, eve := genKey(t, "alice"), genKey(t, "bob"), genKey(t, "eve")
+	bobFpr := keyring.Fingerprint(bob)
+	man := one("f", int64(len(content)))
+	toBob := &transfer.Sealed{To: []string{bobFpr}, Signed: true}
+	cases := map[string]struct {
+		h    hostile
+		want error // nil: it must land
+	}{
+		"honest":                {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, alice, false)}},
+		"signed only":           {h: hostile{man: man, sealed: &transfer.Sealed{Signed: true}, body: sealedTar(t, nil, alice, false)}},
+		"flipped inner byte":    {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, alice, true)}, want: crypto.ErrDamaged},
+		"bad signature":         {h: hostile{man: man, sealed: &transfer.Sealed{Signed: true}, body: sealedTar(t, nil, alice, true)}, want: crypto.ErrBadSignature},
+		"unknown signer":        {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, eve, false)}, want: crypto.ErrUnknownSigner},
+		"claims signed, isn't":  {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, nil, false)}, want: crypto.ErrNotSigned},
+		"claims sealed, plain":  {h: hostile{man: man, sealed: toBob, body: tarOf(tarEntry{name: "f", body: content, typ: '0'})}, want: crypto.ErrNotOpenPGP},
+		"sealed to eve":         {h: hostile{man: man, sealed: &transfer.Sealed{To: []string{keyring.Fingerprint(eve)}}, body: sealedTar(t, []*openpgp.Entity{eve}, nil, false)}, want: crypto.ErrNoKey},
+		"not to the named key":  {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{eve}, alice, false)}, want: crypto.ErrNoKey},
+		"neither to nor signed": {h: hostile{man: man, sealed: &transfer.Sealed{}, body: sealedTar(t, nil, alice, false)}, want: errors.New("")},
+	}
+	ring := openpgp.EntityList{bob, public(t, alice)}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			ctx, url := setup(t)
+			out := filepath.Join(t.TempDir(), "out")
+			os.Mkdir(out, 0o755)
+			c.h.run(ctx, t, url, "41-sealed")
+			res, err := receive.Run(ctx, "41-sealed", receive.Options{
+				Relay: url, Out: out, Accept: func(transfer.Manifest) error { return nil },
+				Keys: func() (openpgp.EntityList, error) { return ring, nil },
+			})
+			entries, _ := os.ReadDir(out)
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("honest sealed transfer refused: %v", err)
+				}
+				if res.Signer == nil || res.Signer.Fingerprint != keyring.Fingerprint(alice) {
+					t.Fatalf("signer = %+v, want alice", res.Signer)
+				}
+				if b, err := os.ReadFile(filepath.Join(out, "f")); err != nil || string(b) != content {
+					t.Fatalf("landed %q, %v", b, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if c.want.Error() != "" && !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			t.Logf("refused: %v", err)
+			for _, e := range entries {
+				t.Errorf("%s is in --out after the refusal", e.Name())
+			}
+		})
+	}
+}
