@@ -333,17 +333,22 @@ func (c *Client) command(ctx context.Context, typ, want string, msg map[string]a
 	// never reported unsent after the relay took it.
 	timeout := time.NewTimer(writeTimeout)
 	defer timeout.Stop()
+	var f frame
 	select {
-	case f := <-w.result:
-		if f.Type == "error" {
-			return frame{}, &ServerError{Msg: f.Error}
-		}
-		return f, nil
+	case f = <-w.result:
 	case <-c.done:
-		return frame{}, c.Err()
+		select { // an answer that arrived just before the hang-up still counts
+		case f = <-w.result:
+		default:
+			return frame{}, c.Err()
+		}
 	case <-timeout.C:
 		return frame{}, fmt.Errorf("relay did not answer %s within %v", typ, writeTimeout)
 	}
+	if f.Type == "error" {
+		return frame{}, &ServerError{Msg: f.Error}
+	}
+	return f, nil
 }
 
 // Bind tells the server who we are; it must come first.
