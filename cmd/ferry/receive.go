@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ferrydrop/ferry/internal/classic"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
@@ -20,9 +19,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	out := fs.String("out", ".", "folder to save files in (\"-\": write a single file to stdout)")
 	yes := fs.Bool("yes", false, "accept files without asking")
 	overwrite := fs.Bool("overwrite", false, "replace files and folders that already exist")
-	transport := fs.String("transport", transfer.TransportAuto, transportUsage)
-	transitf := fs.String("transit", envOr("FERRY_TRANSIT", classic.DefaultRelay), transitUsage)
-	natf := addNATFlags(fs)
+	linkf := addLinkFlags(fs)
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase, for a transfer sealed to it, from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
@@ -53,21 +50,8 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("%v", err)
 		return exitUsage
 	}
-	if err := transfer.CheckTransport(*transport); err != nil {
-		c.errorf("--transport: %v", err)
-		return exitUsage
-	}
-	natCfg, err := natf.config()
+	lk, err := linkf.config()
 	if err != nil {
-		c.errorf("%v", err)
-		return exitUsage
-	}
-	transitRelay, err := classic.ParseRelay(*transitf)
-	if err != nil {
-		c.errorf("--transit: %v", err)
-		return exitUsage
-	}
-	if err := checkRelayOnly(*transport, natCfg, transitRelay); err != nil {
 		c.errorf("%v", err)
 		return exitUsage
 	}
@@ -79,9 +63,9 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		Out:          *out,
 		Stdout:       c.stdout,
 		Overwrite:    *overwrite,
-		Transport:    *transport,
-		TransitRelay: transitRelay,
-		NAT:          natCfg,
+		Transport:    lk.transport,
+		TransitRelay: lk.transitRelay,
+		NAT:          lk.nat,
 		Accept: func(m transfer.Manifest) error {
 			fmt.Fprintf(c.stderr, "Receiving %s", describeManifest(m))
 			if !*yes {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ferrydrop/ferry/internal/classic"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/uri"
 	"github.com/ferrydrop/ferry/internal/wormhole"
@@ -24,9 +23,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	code := fs.String("code", "", "use this `CODE` instead of asking the relay for one")
 	words := fs.Int("code-length", 2, "`N` words in a generated code")
 	verify := fs.Bool("verify", false, "show the verifier and ask before sending")
-	transport := fs.String("transport", transfer.TransportAuto, transportUsage)
-	transitf := fs.String("transit", envOr("FERRY_TRANSIT", classic.DefaultRelay), transitUsage)
-	natf := addNATFlags(fs)
+	linkf := addLinkFlags(fs)
 	qrPNG := fs.String("qr-png", "", "also write the code's QR code as a PNG to `FILE`")
 	name := fs.String("name", "", "the `NAME` stdin arrives as (with PATH \"-\")")
 	seal := addSealFlags(fs)
@@ -46,21 +43,8 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		c.hintf("ferry send PATH... or ferry send --text MESSAGE")
 		return exitUsage
 	}
-	if err := transfer.CheckTransport(*transport); err != nil {
-		c.errorf("--transport: %v", err)
-		return exitUsage
-	}
-	natCfg, err := natf.config()
+	lk, err := linkf.config()
 	if err != nil {
-		c.errorf("%v", err)
-		return exitUsage
-	}
-	transitRelay, err := classic.ParseRelay(*transitf)
-	if err != nil {
-		c.errorf("--transit: %v", err)
-		return exitUsage
-	}
-	if err := checkRelayOnly(*transport, natCfg, transitRelay); err != nil {
 		c.errorf("%v", err)
 		return exitUsage
 	}
@@ -98,7 +82,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		Logger:    c.logger(*verbose),
 	}
 	if !isText {
-		fo := send.FileOptions{Options: opts, Transport: *transport, TransitRelay: transitRelay, NAT: natCfg, Stdin: c.stdin.r, StdinName: *name}
+		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name}
 		if seal.used() {
 			stdinBusy := len(pos) == 1 && pos[0] == "-"
 			if fo.To, fo.Signer, err = c.sealKeys(seal, stdinBusy); err != nil {

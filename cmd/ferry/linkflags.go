@@ -1,0 +1,93 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/ferrydrop/ferry/internal/classic"
+	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/nat"
+)
+
+// defaultSTUN are public STUN servers used when neither --stun nor
+// FERRY_STUN says otherwise.
+const defaultSTUN = "stun:stun.l.google.com:19302,stun:stun.cloudflare.com:3478"
+
+// linkFlags are how send and receive may connect: --transport, --transit
+// and the ICE settings.
+type linkFlags struct {
+	transport, transit             *string
+	stun, turn, turnUser, turnPass *string
+	mdns                           *bool
+}
+
+// link is what linkFlags describe, checked.
+type link struct {
+	transport    string
+	transitRelay string // HOST:PORT, or "" for none
+	nat          nat.Config
+}
+
+func addLinkFlags(fs *flag.FlagSet) linkFlags {
+	return linkFlags{
+		transport: fs.String("transport", transfer.TransportAuto, transportUsage),
+		transit:   fs.String("transit", envOr("FERRY_TRANSIT", classic.DefaultRelay), transitUsage),
+		stun:      fs.String("stun", envOr("FERRY_STUN", defaultSTUN), "STUN server `URLs`, comma-separated, or \"none\" (env FERRY_STUN)"),
+		turn:      fs.String("turn", envOr("FERRY_TURN", ""), "TURN server `URL` such as turn:relay.example:3479 (env FERRY_TURN)"),
+		turnUser:  fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "TURN user name (env FERRY_TURN_USER)"),
+		turnPass:  fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "TURN password (env FERRY_TURN_PASS)"),
+		mdns:      fs.Bool("mdns", false, "hide local addresses behind mDNS .local names in ICE candidates"),
+	}
+}
+
+// config checks the flags; its errors are usage errors. --transport relay
+// with no relay to use is refused here, before anyone waits for a peer.
+func (f linkFlags) config() (link, error) {
+	l := link{transport: *f.transport}
+	if err := transfer.CheckTransport(l.transport); err != nil {
+		return l, fmt.Errorf("--transport: %w", err)
+	}
+	cfg, err := f.natConfig()
+	if err != nil {
+		return l, err
+	}
+	l.nat = cfg
+	if l.transitRelay, err = classic.ParseRelay(*f.transit); err != nil {
+		return l, fmt.Errorf("--transit: %w", err)
+	}
+	if l.transport == transfer.TransportRelay && len(cfg.TURN) == 0 && l.transitRelay == "" {
+		return l, errors.New("--transport relay needs a relay: a TURN server (--turn) or a transit relay (--transit)")
+	}
+	return l, nil
+}
+
+// natConfig builds the nat.Config the ICE flags describe.
+func (f linkFlags) natConfig() (nat.Config, error) {
+	var cfg nat.Config
+	if s := strings.TrimSpace(*f.stun); s != "" && s != "none" {
+		for _, u := range strings.Split(s, ",") {
+			cfg.STUN = append(cfg.STUN, strings.TrimSpace(u))
+		}
+	}
+	if *f.turn != "" {
+		if *f.turnUser == "" || *f.turnPass == "" {
+			return cfg, fmt.Errorf("--turn needs --turn-user and --turn-pass")
+		}
+		cfg.TURN = []nat.TURNServer{{URL: *f.turn, Username: *f.turnUser, Password: *f.turnPass}}
+	}
+	cfg.MDNS = *f.mdns
+	// Two peers on one machine (tests, demos) connect over loopback only.
+	cfg.LoopbackOnly = os.Getenv("FERRY_ICE_LOOPBACK") == "1"
+	return cfg, nil
+}
+
+// Usage of --transport and --transit, shared by send and receive.
+const (
+	transportUsage = "connection to use: auto, tcp (direct only), ice, or relay (only through a relay: " +
+		"TURN or the transit relay between ferry peers, the transit relay with classic Magic Wormhole peers)"
+	transitUsage = "transit relay `HOST:PORT` (also tcp:HOST:PORT), for classic Magic Wormhole peers and as " +
+		"the last resort between ferry peers, or \"none\" (env FERRY_TRANSIT)"
+)
