@@ -19,9 +19,10 @@ import (
 const usage = `ferry sends files and text to another computer with a short code.
 
 Usage:
+  ferry send [flags] PATH...            send files and folders ("-" sends stdin, named by --name)
   ferry send [flags] --text MESSAGE     send a text message ("-" reads it from stdin)
   ferry receive [flags] [CODE]          receive with the code the sender gave you
-  ferry relay [flags]                   run a mailbox server for ferry and Magic Wormhole clients
+  ferry relay [flags]                   run a mailbox, transit, STUN and TURN server for ferry and Magic Wormhole clients
   ferry encrypt [-r KEY]... FILE        encrypt a file for an email attachment (gpg and sq open it)
   ferry decrypt FILE                    decrypt and verify an OpenPGP message
   ferry key generate|list|export|import|delete   manage your OpenPGP keys
