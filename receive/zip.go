@@ -29,7 +29,7 @@ func (d *dest) writeZip(r io.Reader, size int64) error {
 		return fmt.Errorf("create temporary zip file: %w", err)
 	}
 	defer f.Close()
-	n, err := io.Copy(f, io.LimitReader(r, size+1))
+	n, err := transfer.Copy(f, io.LimitReader(r, size+1), d.copyBuf())
 	if err != nil {
 		return fmt.Errorf("receive the zip: %w", err)
 	}
