@@ -31,6 +31,10 @@ const (
 	pathICERelay     = "ice relay (turn)" // QUIC through a TURN relay
 )
 
+// iceHeadStart is how long the transit relay waits when ICE may still
+// connect.
+const iceHeadStart = 5 * time.Second
+
 // maxPeerRelays caps the transit relays we dial on the peer's say-so.
 const maxPeerRelays = 2
 
@@ -195,6 +199,12 @@ func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 	n := 0
 	cfg := transit.Config{Key: w.Key("ferry/transit/v1", 32), Role: role, Logger: l.log,
 		RelayDelay: transit.DefaultRelayDelay, Relays: l.relays(peer)}
+	if l.agent != nil && peer.ICE != nil {
+		// ICE through NATs can take a few seconds; give it a head start
+		// over the transit relay, which the sender would otherwise pick
+		// if it connected first.
+		cfg.RelayDelay = iceHeadStart
+	}
 	if l.tcp != nil && len(peer.TCP) > 0 {
 		cfg.Listener, cfg.Peer = l.tcp, peer.TCP
 	}
