@@ -25,42 +25,34 @@ const (
 // withDefaults returns cfg with every zero (or negative) limit replaced by
 // its default.
 func (cfg Config) withDefaults() Config {
-	setInt := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setInt64 := func(v *int64, def int64) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setDur := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setInt64(&cfg.MaxFrameBytes, defaultMaxFrameBytes)
-	setInt(&cfg.MaxMessagesPerMailbox, defaultMaxMessagesPerMailbox)
-	setInt64(&cfg.MaxMailboxBytes, defaultMaxMailboxBytes)
-	setInt(&cfg.MaxConns, defaultMaxConns)
-	setInt(&cfg.MaxConnsPerIP, defaultMaxConnsPerIP)
-	setInt(&cfg.MaxNameplates, defaultMaxNameplates)
-	setInt(&cfg.MaxMailboxes, defaultMaxMailboxes)
-	setInt(&cfg.MaxNameplatesPerIP, defaultMaxNameplatesPerIP)
+	orDefault(&cfg.MaxFrameBytes, defaultMaxFrameBytes)
+	orDefault(&cfg.MaxMessagesPerMailbox, defaultMaxMessagesPerMailbox)
+	orDefault(&cfg.MaxMailboxBytes, defaultMaxMailboxBytes)
+	orDefault(&cfg.MaxConns, defaultMaxConns)
+	orDefault(&cfg.MaxConnsPerIP, defaultMaxConnsPerIP)
+	orDefault(&cfg.MaxNameplates, defaultMaxNameplates)
+	orDefault(&cfg.MaxMailboxes, defaultMaxMailboxes)
+	orDefault(&cfg.MaxNameplatesPerIP, defaultMaxNameplatesPerIP)
 	// Opening a full mailbox queues all of it at once, so the queue must
 	// hold at least that much plus the per-message JSON overhead.
-	setInt64(&cfg.MaxSendQueueBytes, 2*cfg.MaxMailboxBytes+4*cfg.MaxFrameBytes)
-	setDur(&cfg.WriteTimeout, defaultWriteTimeout)
+	orDefault(&cfg.MaxSendQueueBytes, 2*cfg.MaxMailboxBytes+4*cfg.MaxFrameBytes)
+	orDefault(&cfg.WriteTimeout, defaultWriteTimeout)
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = defaultPingInterval
 	}
-	setDur(&cfg.PruneAge, defaultPruneAge)
-	setDur(&cfg.PruneInterval, defaultPruneInterval)
+	orDefault(&cfg.PruneAge, defaultPruneAge)
+	orDefault(&cfg.PruneInterval, defaultPruneInterval)
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
 	return cfg
+}
+
+// orDefault replaces a zero or negative setting with its default.
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // addrKey is the "remote IP" that per-IP limits count against: the IPv4

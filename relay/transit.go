@@ -65,26 +65,16 @@ const (
 )
 
 func (cfg TransitConfig) withDefaults() TransitConfig {
-	setInt := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setDur := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	setInt(&cfg.MaxConns, defaultTransitMaxConns)
-	setInt(&cfg.MaxConnsPerIP, defaultTransitMaxConnsPerIP)
-	setInt(&cfg.MaxPending, defaultTransitMaxPending)
-	setInt(&cfg.MaxPendingPerIP, defaultTransitMaxPendingPerIP)
-	setInt(&cfg.MaxPendingPerToken, defaultTransitMaxPendingPerTok)
-	setDur(&cfg.HandshakeTimeout, defaultTransitHandshakeTimeout)
-	setDur(&cfg.PairTimeout, defaultTransitPairTimeout)
-	setDur(&cfg.IdleTimeout, defaultTransitIdleTimeout)
-	setDur(&cfg.WriteTimeout, defaultTransitWriteTimeout)
-	setInt(&cfg.BufferBytes, defaultTransitBufferBytes)
+	orDefault(&cfg.MaxConns, defaultTransitMaxConns)
+	orDefault(&cfg.MaxConnsPerIP, defaultTransitMaxConnsPerIP)
+	orDefault(&cfg.MaxPending, defaultTransitMaxPending)
+	orDefault(&cfg.MaxPendingPerIP, defaultTransitMaxPendingPerIP)
+	orDefault(&cfg.MaxPendingPerToken, defaultTransitMaxPendingPerTok)
+	orDefault(&cfg.HandshakeTimeout, defaultTransitHandshakeTimeout)
+	orDefault(&cfg.PairTimeout, defaultTransitPairTimeout)
+	orDefault(&cfg.IdleTimeout, defaultTransitIdleTimeout)
+	orDefault(&cfg.WriteTimeout, defaultTransitWriteTimeout)
+	orDefault(&cfg.BufferBytes, defaultTransitBufferBytes)
 	cfg.BufferBytes = max(cfg.BufferBytes, minTransitBufferBytes)
 	return cfg
 }
