@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -184,10 +183,7 @@ func TestHostileClassicSenders(t *testing.T) {
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
 			ctx, url := setup(t)
-			base := t.TempDir()
-			out, outside := filepath.Join(base, "out"), filepath.Join(base, "outside")
-			os.Mkdir(out, 0o755)
-			os.Mkdir(outside, 0o755)
+			base, out := landingDirs(t)
 			h.run(ctx, t, url, "50-evil-classic")
 			_, err := receive.Run(ctx, "50-evil-classic", receive.Options{
 				Relay: url, Out: out, Transport: transfer.TransportTCP, Accept: func(transfer.Manifest) error { return nil },
@@ -196,15 +192,7 @@ func TestHostileClassicSenders(t *testing.T) {
 				t.Fatal("hostile classic sender's transfer was accepted")
 			}
 			t.Logf("refused: %v", err)
-			for _, dir := range []string{out, outside, base} {
-				entries, _ := os.ReadDir(dir)
-				for _, e := range entries {
-					if dir == base && (e.Name() == "out" || e.Name() == "outside") {
-						continue
-					}
-					t.Errorf("%s has %q after the refusal", dir, e.Name())
-				}
-			}
+			nothingLanded(t, base)
 			if _, err := os.Lstat("/tmp/ferry-abs"); err == nil {
 				t.Error("/tmp/ferry-abs was created")
 			}

@@ -124,10 +124,7 @@ func TestHostileSenders(t *testing.T) {
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
 			ctx, url := setup(t)
-			base := t.TempDir()
-			out, outside := filepath.Join(base, "out"), filepath.Join(base, "outside")
-			os.Mkdir(out, 0o755)
-			os.Mkdir(outside, 0o755)
+			base, out := landingDirs(t)
 			h.run(ctx, t, url, "40-evil-sender")
 			_, err := receive.Run(ctx, "40-evil-sender", receive.Options{
 				Relay: url, Out: out, Accept: func(transfer.Manifest) error { return nil },
@@ -136,15 +133,36 @@ func TestHostileSenders(t *testing.T) {
 				t.Fatal("hostile sender's transfer was accepted")
 			}
 			t.Logf("refused: %v", err)
-			for _, dir := range []string{out, outside, base} {
-				entries, _ := os.ReadDir(dir)
-				for _, e := range entries {
-					if dir == base && (e.Name() == "out" || e.Name() == "outside") {
-						continue
-					}
-					t.Errorf("%s has %q after the refusal (%v)", dir, e.Name(), err)
-				}
-			}
+			nothingLanded(t, base)
 		})
+	}
+}
+
+// landingDirs makes base/out (the receiver's --out) and base/outside,
+// where nothing may ever appear.
+func landingDirs(t *testing.T) (base, out string) {
+	t.Helper()
+	base = t.TempDir()
+	out = filepath.Join(base, "out")
+	for _, d := range []string{out, filepath.Join(base, "outside")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return base, out
+}
+
+// nothingLanded fails the test if anything is in base/out, in
+// base/outside, or beside them after a refused transfer.
+func nothingLanded(t *testing.T, base string) {
+	t.Helper()
+	for _, dir := range []string{filepath.Join(base, "out"), filepath.Join(base, "outside"), base} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if dir == base && (e.Name() == "out" || e.Name() == "outside") {
+				continue
+			}
+			t.Errorf("%s has %q after the refusal", dir, e.Name())
+		}
 	}
 }
