@@ -29,6 +29,7 @@ const (
 	MaxHints         = 16 // peer hints we dial; the rest are ignored
 	MaxRelays        = 8  // transit relays we dial
 	handshakeTimeout = 10 * time.Second
+	answerWait       = 250 * time.Millisecond // see race.try
 )
 
 // Role says which handshake line a side sends.
@@ -324,14 +325,30 @@ func (r *race) accept(ctx context.Context, ln net.Listener) {
 func (r *race) try(ctx context.Context, c net.Conn, path string) {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 	defer stop()
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
+	deadline := time.Now().Add(handshakeTimeout)
+	c.SetDeadline(deadline)
 	mine, theirs := handshakes(r.key, r.role)
+	got := make([]byte, len(theirs))
+	n := 0
+	if r.role == Receiver {
+		// A receiver answers the sender's handshake rather than speaking
+		// first, when the sender is quick: wormhole-william 1.0.6's sender
+		// can close its own relay connection when our line is already
+		// waiting as it reads (a race in its waitForRelayPeer). It waits
+		// only briefly, so a sender that waits for us still connects.
+		c.SetReadDeadline(time.Now().Add(answerWait))
+		n, _ = io.ReadFull(c, got)
+		if ctx.Err() != nil {
+			c.Close()
+			return
+		}
+		c.SetDeadline(deadline)
+	}
 	if _, err := c.Write(mine); err != nil {
 		c.Close()
 		return
 	}
-	got := make([]byte, len(theirs))
-	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, theirs) {
+	if _, err := io.ReadFull(c, got[n:]); err != nil || !bytes.Equal(got, theirs) {
 		r.log.Debug("transit: handshake failed", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
 		return

@@ -1,7 +1,10 @@
 package transit
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -106,5 +109,65 @@ func TestFilterHints(t *testing.T) {
 	}
 	if n := len(FilterHints(many)); n != MaxHints {
 		t.Fatalf("kept %d hints, cap is %d", n, MaxHints)
+	}
+}
+
+// TestReceiverAnswers: the receiver sends its line only after the
+// sender's (so wormhole-william's racy relay path finds nothing waiting),
+// and still speaks first, after answerWait, to a sender that waits for it.
+func TestReceiverAnswers(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	mine, theirs := handshakes(key, Sender)
+	for _, senderWaits := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		done := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				done <- err
+				return
+			}
+			defer c.Close()
+			got := make([]byte, len(theirs))
+			if !senderWaits {
+				// nothing may arrive before our line
+				c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				if n, _ := c.Read(got); n != 0 {
+					done <- errors.New("the receiver spoke first")
+					return
+				}
+				c.SetReadDeadline(time.Time{})
+				c.Write(mine)
+			}
+			start := time.Now()
+			if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, theirs) {
+				done <- fmt.Errorf("receiver line %q, %v", got, err)
+				return
+			}
+			if senderWaits && time.Since(start) < 100*time.Millisecond {
+				done <- errors.New("the receiver did not wait for the sender")
+				return
+			}
+			if senderWaits {
+				c.Write(mine)
+			}
+			_, err = c.Write([]byte("go\n"))
+			done <- err
+		}()
+		c, err := Connect(ctx, Config{Key: key, Role: Receiver, Peer: []Hint{{Hostname: "127.0.0.1", Port: port}}})
+		if err != nil {
+			t.Fatalf("senderWaits=%v: %v", senderWaits, err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("senderWaits=%v: %v", senderWaits, err)
+		}
+		c.Close()
+		ln.Close()
+		cancel()
 	}
 }
