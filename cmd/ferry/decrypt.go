@@ -179,8 +179,7 @@ func (c *cli) reportSignature(v *crypto.Verification) {
 	case v == nil || !v.Signed:
 		fmt.Fprintln(c.stderr, "The message is not signed.")
 	case v.Err == nil:
-		fmt.Fprintf(c.stderr, "Good signature from %s\n  key fingerprint %s (signing key %s)\n",
-			transfer.Escape(v.Signer.UserID), v.Signer.Fingerprint, v.Signer.KeyID)
+		c.goodSignature(v.Signer)
 	default: // only with --no-verify
 		fmt.Fprintf(c.stderr, "ferry: warning: signature NOT verified: %v\n", v.Err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/receive"
@@ -79,8 +80,13 @@ func (c *cli) openSealed(opts *receive.Options, keyPassFile string) {
 
 // reportSealed tells how a sealed transfer was opened.
 func (c *cli) reportSealed(res *receive.Result) {
-	if s := res.Signer; s != nil {
-		fmt.Fprintf(c.stderr, "Good signature from %s\n  key fingerprint %s (signing key %s)\n",
-			transfer.Escape(s.UserID), s.Fingerprint, s.KeyID)
+	if res.Signer != nil {
+		c.goodSignature(res.Signer)
 	}
+}
+
+// goodSignature names the signer of a verified message or transfer.
+func (c *cli) goodSignature(s *crypto.Signer) {
+	fmt.Fprintf(c.stderr, "Good signature from %s\n  key fingerprint %s (signing key %s)\n",
+		transfer.Escape(s.UserID), s.Fingerprint, s.KeyID)
 }
