@@ -64,3 +64,32 @@ func TestLiveAgainstPython(t *testing.T) {
 		t.Fatal("different passwords agreed on a key")
 	}
 }
+
+// TestLiveAgainstOriginal runs fresh exchanges with the original gospake2
+// that wormhole-william links (Debian's golang-debian-vasudev-gospake2-dev),
+// through testdata/gen_upstream_vectors.sh: every key it derives must be
+// ours or our LegacyKey. In 3000 exchanges about 12 need the legacy key.
+func TestLiveAgainstOriginal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: builds and runs the original gospake2")
+	}
+	const src = "/usr/share/gocode/src/salsa.debian.org/vasudev/gospake2"
+	if _, err := os.Stat(src); err != nil {
+		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
+			t.Fatalf("golang-debian-vasudev-gospake2-dev is not installed (%v) and FERRY_REQUIRE_PEERS=1", err)
+		}
+		t.Skipf("golang-debian-vasudev-gospake2-dev is not installed: %v", err)
+	}
+	var stderr strings.Builder
+	cmd := exec.Command("sh", "testdata/gen_upstream_vectors.sh", "3000", "all")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gen_upstream_vectors.sh: %v\n%s", err, stderr.String())
+	}
+	n := checkUpstream(t, out)
+	t.Logf("%d of 3000 exchanges needed the legacy key", n)
+	if n == 0 {
+		t.Error("no exchange needed the legacy key: the original's flaw was not exercised")
+	}
+}

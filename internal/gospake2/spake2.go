@@ -41,6 +41,7 @@ type SPAKE2 struct {
 	blind    *edwards25519.Point // S, the symmetric blinding element
 	x        *edwards25519.Scalar
 	outbound []byte // our element, without the side byte
+	legacy   []byte // see LegacyKey
 	started  bool
 	finished bool
 }
@@ -121,6 +122,7 @@ func (s *SPAKE2) Finish(msg []byte) ([]byte, error) {
 	h.Write(first)
 	h.Write(second)
 	h.Write(K.Bytes())
+	s.legacy = legacyKey(pwHash, idHash, inbound, s.outbound, K.Bytes())
 	return h.Sum(nil), nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -61,6 +62,7 @@ type Config struct {
 	AppVersions map[string]any // announced in the version phase
 	Agent       [2]string      // client_version sent on bind
 	Logger      *slog.Logger   // nil: silent
+	Rand        io.Reader      // SPAKE2's entropy; nil: crypto/rand (tests fix it)
 }
 
 // Wormhole is one side of one wormhole: it lives from the code to Close.
@@ -74,10 +76,11 @@ type Wormhole struct {
 	nameplate string // claimed and not yet released
 	mailbox   string
 
-	spake    *gospake2.SPAKE2
-	key      []byte
-	peerSide string
-	peerVer  map[string]json.RawMessage
+	spake     *gospake2.SPAKE2
+	key       []byte
+	legacyKey []byte // the key a peer on the original gospake2 derives, when it differs
+	peerSide  string
+	peerVer   map[string]json.RawMessage
 
 	sendMu  sync.Mutex // Send may be called from several goroutines
 	nextOut int
@@ -173,7 +176,15 @@ func (w *Wormhole) start(ctx context.Context, code, nameplate string) error {
 	}
 	sp := gospake2.SPAKE2Symmetric(gospake2.NewPassword(code), gospake2.NewIdentityS(w.cfg.AppID))
 	w.spake = &sp
-	body, err := json.Marshal(map[string]string{"pake_v1": hex.EncodeToString(w.spake.Start())})
+	var msg []byte
+	if w.cfg.Rand != nil {
+		if msg, err = w.spake.StartWithEntropy(w.cfg.Rand); err != nil {
+			return fmt.Errorf("start the key exchange: %w", err)
+		}
+	} else {
+		msg = w.spake.Start()
+	}
+	body, err := json.Marshal(map[string]string{"pake_v1": hex.EncodeToString(msg)})
 	if err != nil {
 		return fmt.Errorf("encode pake message: %w", err)
 	}
@@ -209,38 +220,7 @@ func (w *Wormhole) Establish(ctx context.Context) error {
 		}
 		w.nameplate = ""
 	}
-	ver, err := json.Marshal(map[string]any{"app_versions": w.cfg.AppVersions})
-	if err != nil {
-		return fmt.Errorf("encode version message: %w", err)
-	}
-	if err := w.mb.Add(ctx, "version", seal(phaseKey(w.key, w.side, "version"), ver)); err != nil {
-		return err
-	}
-	for w.peerVer == nil {
-		m, err := w.next(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for the other side's version: %w", err)
-		}
-		if m.Phase != "version" {
-			w.stash(m)
-			continue
-		}
-		plain, err := open(phaseKey(w.key, m.Side, "version"), m.Body)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrWrongCode, err)
-		}
-		var v struct {
-			AppVersions map[string]json.RawMessage `json:"app_versions"`
-		}
-		if err := json.Unmarshal(plain, &v); err != nil {
-			return fmt.Errorf("read the other side's version message: %w", err)
-		}
-		if v.AppVersions == nil {
-			v.AppVersions = map[string]json.RawMessage{}
-		}
-		w.peerVer = v.AppVersions
-	}
-	return nil
+	return w.exchangeVersions(ctx)
 }
 
 func (w *Wormhole) finishPake(m mailbox.Message) error {
@@ -259,6 +239,7 @@ func (w *Wormhole) finishPake(m mailbox.Message) error {
 		return fmt.Errorf("%w: %w", ErrWrongCode, err)
 	}
 	w.key = key
+	w.legacyKey = w.spake.LegacyKey()
 	w.peerSide = m.Side
 	w.log.Debug("wormhole: key established", "peer", m.Side)
 	return nil

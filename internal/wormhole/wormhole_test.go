@@ -191,12 +191,18 @@ func TestShortVersionBody(t *testing.T) {
 
 func rawPeer(t *testing.T, ctx context.Context, url, nameplate string) *mailbox.Client {
 	t.Helper()
+	return rawPeerSide(t, ctx, url, nameplate, "evil000000")
+}
+
+// rawPeerSide is a bare mailbox client bound as side, in nameplate's mailbox.
+func rawPeerSide(t *testing.T, ctx context.Context, url, nameplate, side string) *mailbox.Client {
+	t.Helper()
 	c, _, err := mailbox.Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Bind(ctx, AppID, "evil000000", [2]string{"evil", "0"}); err != nil {
+	if err := c.Bind(ctx, AppID, side, [2]string{"evil", "0"}); err != nil {
 		t.Fatal(err)
 	}
 	mb, err := c.Claim(ctx, nameplate)
