@@ -21,16 +21,13 @@ const maxTail = 1 << 20
 
 // receiveFiles takes a ferry peer's file offer.
 func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channel, offer transfer.FerryOffer, opts Options) (*Result, error) {
-	man := offer.Manifest
-	if err := man.Check(); err != nil {
-		return nil, &transfer.Refusal{Reason: "the offer was malformed", Err: fmt.Errorf("refusing the offer: %w", err)}
-	}
 	if offer.Stream != transfer.StreamTar && offer.Stream != transfer.StreamRaw {
 		return nil, &transfer.Refusal{Reason: "unknown stream kind", Err: fmt.Errorf("refusing the offer: unknown stream kind \"%s\"", transfer.Escape(offer.Stream))}
 	}
 	if opts.Accept == nil {
 		return nil, &transfer.Refusal{Reason: "the receiver takes no files", Err: ErrDeclined}
 	}
+	man := offer.Manifest
 	var sl *seal
 	if offer.Sealed != nil {
 		var err error
@@ -40,14 +37,20 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		if opts.OnSealed != nil {
 			opts.OnSealed(sl.key, offer.Sealed.Signed)
 		}
+		if sl.key != nil { // the names and sizes are sealed too
+			if err := sl.unlock(opts.KeyPassphrase); err != nil {
+				return nil, &transfer.Refusal{Reason: "the receiver cannot unlock its key", Err: err}
+			}
+			if man, err = sl.manifest(offer.Manifest); err != nil {
+				return nil, &transfer.Refusal{Reason: "the sealed list of names did not open", Err: err}
+			}
+		}
+	}
+	if err := man.Check(); err != nil {
+		return nil, &transfer.Refusal{Reason: "the offer was malformed", Err: fmt.Errorf("refusing the offer: %w", err)}
 	}
 	if err := opts.Accept(man); err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver declined the transfer", Err: err}
-	}
-	if sl != nil {
-		if err := sl.unlock(opts.KeyPassphrase); err != nil {
-			return nil, &transfer.Refusal{Reason: "the receiver cannot unlock its key", Err: err}
-		}
 	}
 	sink, err := newSink(man, opts)
 	if err != nil {
@@ -80,7 +83,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	content := plain
 	var msg *crypto.Message
 	if sl != nil {
-		if msg, err = sl.open(plain); err != nil {
+		if msg, err = sl.open(plain, "the sealed transfer"); err != nil {
 			return nil, err
 		}
 		content = msg

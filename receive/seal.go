@@ -1,6 +1,8 @@
 package receive
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +33,12 @@ func prepareSeal(offer transfer.Sealed, opts Options) (*seal, error) {
 	}
 	if len(offer.To) == 0 && !offer.Signed {
 		return nil, errors.New("the offer says it is sealed, but neither to a key nor signed")
+	}
+	if (len(offer.To) == 0) != (len(offer.Manifest) == 0) {
+		return nil, errors.New("the offer seals its list of names without sealing the files to a key, or the other way round")
+	}
+	if len(offer.Manifest) > transfer.MaxSealedManifest {
+		return nil, fmt.Errorf("the offer's sealed list of names is %d bytes (at most %d)", len(offer.Manifest), transfer.MaxSealedManifest)
 	}
 	if opts.Keys == nil {
 		return nil, ErrNoKeyring
@@ -73,17 +81,44 @@ func (s *seal) unlock(ask func(*openpgp.Entity) ([]byte, error)) error {
 	return nil
 }
 
-// open starts reading the sealed message inside the peer stream. A
-// signature by a key we do not know fails here, before any content.
-func (s *seal) open(plain io.Reader) (*crypto.Message, error) {
+// manifest opens the offer's sealed manifest, with the same checks as the
+// stream: it must be encrypted to our key and, when the offer says so,
+// signed by a key in the keyring. The offer's clear manifest must be
+// empty: ferry shows only what the key holder could read.
+func (s *seal) manifest(clear transfer.Manifest) (transfer.Manifest, error) {
+	var man transfer.Manifest
+	if clear.Files != 0 || clear.Bytes != 0 || len(clear.Entries) != 0 {
+		return man, errors.New("the offer lists names in the clear beside its sealed list")
+	}
+	msg, err := s.open(bytes.NewReader(s.offer.Manifest), "the sealed list of names")
+	if err != nil {
+		return man, err
+	}
+	plain, err := io.ReadAll(io.LimitReader(msg, transfer.MaxSealedManifest+1))
+	if err != nil {
+		return man, fmt.Errorf("open the sealed list of names: %w", err)
+	}
+	if len(plain) > transfer.MaxSealedManifest {
+		return man, fmt.Errorf("the sealed list of names holds more than %d bytes", transfer.MaxSealedManifest)
+	}
+	if err := json.Unmarshal(plain, &man); err != nil {
+		return man, fmt.Errorf("read the sealed list of names: %w", err)
+	}
+	return man, nil
+}
+
+// open starts reading a sealed message (what names it in errors): the one
+// inside the peer stream, or the sealed manifest. A signature by a key we
+// do not know fails here, before any content.
+func (s *seal) open(plain io.Reader, what string) (*crypto.Message, error) {
 	msg, err := crypto.OpenFrom(plain, s.ring, nil, s.key != nil, s.offer.Signed)
 	if err != nil {
-		return nil, fmt.Errorf("open the sealed transfer: %w", err)
+		return nil, fmt.Errorf("open %s: %w", what, err)
 	}
 	if signed, id, known := msg.SignedBy(); signed && !known {
-		return nil, fmt.Errorf("open the sealed transfer: %w %s (not in your keyring)", crypto.ErrUnknownSigner, id)
+		return nil, fmt.Errorf("open %s: %w %s (not in your keyring)", what, crypto.ErrUnknownSigner, id)
 	} else if s.offer.Signed && !signed {
-		return nil, fmt.Errorf("open the sealed transfer: %w", crypto.ErrNotSigned)
+		return nil, fmt.Errorf("open %s: %w", what, crypto.ErrNotSigned)
 	}
 	return msg, nil
 }

@@ -2,6 +2,7 @@ package receive_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -65,6 +66,36 @@ func sealedTar(t *testing.T, to []*openpgp.Entity, signer *openpgp.Entity, flip 
 	return func(w io.Writer) { w.Write(b) }
 }
 
+// sealedManifest is man's JSON sealed to `to` and signed by signer, as
+// ferry send --to puts it in the offer; flip changes one byte of it.
+func sealedManifest(t *testing.T, man transfer.Manifest, to []*openpgp.Entity, signer *openpgp.Entity, flip bool) []byte {
+	t.Helper()
+	plain, err := json.Marshal(man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := sealedBytes(t, plain, to, signer)
+	if flip {
+		b[len(b)/2] ^= 0x10
+	}
+	return b
+}
+
+// sealedBytes is plain sealed to `to` and signed by signer.
+func sealedBytes(t *testing.T, plain []byte, to []*openpgp.Entity, signer *openpgp.Entity) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := crypto.SealTo(&buf, to, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // TestSealedSenders runs senders of sealed transfers against the real
 // receiver, which holds bob's secret key and alice's public key: the
 // honest one lands and names alice; every lie or forgery is refused with
@@ -73,21 +104,38 @@ func TestSealedSenders(t *testing.T) {
 	alice, bob, eve := genKey(t, "alice"), genKey(t, "bob"), genKey(t, "eve")
 	bobFpr := keyring.Fingerprint(bob)
 	man := one("f", int64(len(content)))
-	toBob := &transfer.Sealed{To: []string{bobFpr}, Signed: true}
+	bobs := []*openpgp.Entity{bob}
+	// sealed to bob and signed by alice; the manifest as given
+	toBob := func(m []byte) *transfer.Sealed {
+		return &transfer.Sealed{To: []string{bobFpr}, Signed: true, Manifest: m}
+	}
+	bobMan := sealedManifest(t, man, bobs, alice, false)
+	var none transfer.Manifest // what a sealed offer shows in the clear
 	cases := map[string]struct {
 		h    hostile
 		want error // nil: it must land
 	}{
-		"honest":                {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, alice, false)}},
+		"honest":                {h: hostile{man: none, sealed: toBob(bobMan), body: sealedTar(t, bobs, alice, false)}},
 		"signed only":           {h: hostile{man: man, sealed: &transfer.Sealed{Signed: true}, body: sealedTar(t, nil, alice, false)}},
-		"flipped inner byte":    {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, alice, true)}, want: crypto.ErrDamaged},
+		"flipped inner byte":    {h: hostile{man: none, sealed: toBob(bobMan), body: sealedTar(t, bobs, alice, true)}, want: crypto.ErrDamaged},
 		"bad signature":         {h: hostile{man: man, sealed: &transfer.Sealed{Signed: true}, body: sealedTar(t, nil, alice, true)}, want: crypto.ErrBadSignature},
-		"unknown signer":        {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, eve, false)}, want: crypto.ErrUnknownSigner},
-		"claims signed, isn't":  {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{bob}, nil, false)}, want: crypto.ErrNotSigned},
-		"claims sealed, plain":  {h: hostile{man: man, sealed: toBob, body: tarOf(tarEntry{name: "f", body: content, typ: '0'})}, want: crypto.ErrNotOpenPGP},
-		"sealed to eve":         {h: hostile{man: man, sealed: &transfer.Sealed{To: []string{keyring.Fingerprint(eve)}}, body: sealedTar(t, []*openpgp.Entity{eve}, nil, false)}, want: crypto.ErrNoKey},
-		"not to the named key":  {h: hostile{man: man, sealed: toBob, body: sealedTar(t, []*openpgp.Entity{eve}, alice, false)}, want: crypto.ErrNoKey},
+		"unknown signer":        {h: hostile{man: none, sealed: toBob(bobMan), body: sealedTar(t, bobs, eve, false)}, want: crypto.ErrUnknownSigner},
+		"claims signed, isn't":  {h: hostile{man: none, sealed: toBob(bobMan), body: sealedTar(t, bobs, nil, false)}, want: crypto.ErrNotSigned},
+		"claims sealed, plain":  {h: hostile{man: none, sealed: toBob(bobMan), body: tarOf(tarEntry{name: "f", body: content, typ: '0'})}, want: crypto.ErrNotOpenPGP},
+		"sealed to eve":         {h: hostile{man: none, sealed: &transfer.Sealed{To: []string{keyring.Fingerprint(eve)}, Manifest: sealedManifest(t, man, []*openpgp.Entity{eve}, nil, false)}, body: sealedTar(t, []*openpgp.Entity{eve}, nil, false)}, want: crypto.ErrNoKey},
+		"not to the named key":  {h: hostile{man: none, sealed: toBob(bobMan), body: sealedTar(t, []*openpgp.Entity{eve}, alice, false)}, want: crypto.ErrNoKey},
 		"neither to nor signed": {h: hostile{man: man, sealed: &transfer.Sealed{}, body: sealedTar(t, nil, alice, false)}, want: errors.New("")},
+		// the list of names: sealed like the files, or refused before any data
+		"names in the clear":      {h: hostile{man: man, sealed: toBob(nil), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names in both":           {h: hostile{man: man, sealed: toBob(bobMan), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names sealed, files not": {h: hostile{man: none, sealed: &transfer.Sealed{Signed: true, Manifest: bobMan}, body: sealedTar(t, nil, alice, false)}, want: errors.New("")},
+		"names flipped":           {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, alice, true)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrDamaged},
+		"names to eve":            {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, []*openpgp.Entity{eve}, alice, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrNoKey},
+		"names by eve":            {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, eve, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrUnknownSigner},
+		"names unsigned":          {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, nil, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrNotSigned},
+		"names understate":        {h: hostile{man: none, sealed: toBob(sealedManifest(t, one("f", 10), bobs, alice, false)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names not a manifest":    {h: hostile{man: none, sealed: toBob(sealedBytes(t, []byte("[1,2"), bobs, alice)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names too many bytes":    {h: hostile{man: none, sealed: toBob(sealedBytes(t, bytes.Repeat([]byte(" "), transfer.MaxSealedManifest+1), bobs, alice)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
 	}
 	ring := openpgp.EntityList{bob, public(t, alice)}
 	for name, c := range cases {

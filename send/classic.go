@@ -29,7 +29,7 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	refuse := func(err error) error {
 		return &transfer.Refusal{Reason: "the sender cannot send this to a classic Magic Wormhole client", Err: err}
 	}
-	if opts.sealed() != nil {
+	if opts.sealed() {
 		return nil, refuse(errors.New("the receiver is a classic Magic Wormhole client, which cannot open a transfer sealed to a key or signed (--to, --sign); nothing was sent"))
 	}
 	if src.stdin != nil {

@@ -1,7 +1,9 @@
 package send
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,16 +39,44 @@ type FileOptions struct {
 	Signer *openpgp.Entity
 }
 
-// sealed describes opts' sealing for the offer; nil when there is none.
-func (opts FileOptions) sealed() *transfer.Sealed {
-	if len(opts.To) == 0 && opts.Signer == nil {
+// sealed tells whether opts seal the transfer.
+func (opts FileOptions) sealed() bool { return len(opts.To) > 0 || opts.Signer != nil }
+
+// sealOffer seals the offer as opts say: it names the recipients and,
+// when there are any, moves the manifest into a message only they open.
+func (opts FileOptions) sealOffer(offer *transfer.FerryOffer) error {
+	if !opts.sealed() {
 		return nil
 	}
 	s := &transfer.Sealed{Signed: opts.Signer != nil}
 	for _, e := range opts.To {
 		s.To = append(s.To, keyring.Fingerprint(e))
 	}
-	return s
+	offer.Sealed = s
+	if len(opts.To) == 0 {
+		return nil
+	}
+	plain, err := json.Marshal(offer.Manifest)
+	if err != nil {
+		return fmt.Errorf("encode the manifest: %w", err)
+	}
+	var buf bytes.Buffer
+	w, err := crypto.SealTo(&buf, opts.To, opts.Signer)
+	if err != nil {
+		return fmt.Errorf("seal the manifest: %w", err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		return fmt.Errorf("seal the manifest: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("seal the manifest: %w", err)
+	}
+	if buf.Len() > transfer.MaxSealedManifest {
+		return fmt.Errorf("the list of names is too long to send sealed (%d bytes, at most %d)", buf.Len(), transfer.MaxSealedManifest)
+	}
+	s.Manifest = buf.Bytes()
+	offer.Manifest = transfer.Manifest{}
+	return nil
 }
 
 // Summary describes a finished transfer.
@@ -65,6 +95,10 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	}
 	src, stream, err := prepare(opts, paths)
 	if err != nil {
+		return nil, err
+	}
+	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream}
+	if err := opts.sealOffer(&offer); err != nil {
 		return nil, err
 	}
 	w, err := open(ctx, opts.Options)
@@ -86,7 +120,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return nil, err
 	}
 	defer link.Close()
-	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream, Transports: tr, Sealed: opts.sealed()}
+	offer.Transports = tr
 	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Offer: &offer}}); err != nil {
 		return nil, err
 	}
@@ -169,7 +203,7 @@ func (s *source) stream(ctx context.Context, conn io.Writer, pakeKey []byte, kin
 	}
 	var sealed io.WriteCloser
 	out := io.Writer(enc)
-	if opts.sealed() != nil {
+	if opts.sealed() {
 		if sealed, err = crypto.SealTo(enc, opts.To, opts.Signer); err != nil {
 			return err
 		}

@@ -34,10 +34,18 @@ type FerryOffer struct {
 type Sealed struct {
 	To     []string `json:"to,omitempty"` // recipients' key fingerprints, upper-case hex
 	Signed bool     `json:"signed,omitempty"`
+	// Manifest, set exactly when To is, is the JSON of the offer's
+	// manifest as an OpenPGP message sealed like the stream; the offer's
+	// own Manifest is then empty, so that the names and sizes, too, are
+	// for the key holder only, even if the code leaks.
+	Manifest []byte `json:"manifest,omitempty"`
 }
 
-// MaxSealedTo caps the recipients a sealed offer may name.
-const MaxSealedTo = 16
+// Caps on a sealed offer.
+const (
+	MaxSealedTo       = 16      // recipients an offer may name
+	MaxSealedManifest = 1 << 20 // bytes of the sealed manifest, and of its plaintext
+)
 
 // Transports are the ways a side can be reached.
 type Transports struct {
