@@ -41,8 +41,12 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 			if err := sl.unlock(opts.KeyPassphrase); err != nil {
 				return nil, &transfer.Refusal{Reason: "the receiver cannot unlock its key", Err: err}
 			}
-			if man, err = sl.manifest(offer.Manifest); err != nil {
+			var signer *crypto.Signer
+			if man, signer, err = sl.manifest(offer.Manifest); err != nil {
 				return nil, &transfer.Refusal{Reason: "the sealed list of names did not open", Err: err}
+			}
+			if signer != nil && opts.OnSigner != nil {
+				opts.OnSigner(signer)
 			}
 		}
 	}

@@ -51,6 +51,10 @@ type Options struct {
 	// which of your keys (nil when it is only signed), and whether it is
 	// signed (the signature is checked once everything arrived).
 	OnSealed func(to *openpgp.Entity, signed bool)
+	// OnSigner is told, before Accept, who signed a transfer sealed to
+	// your key: the list of names is sealed and signed like the files,
+	// and its signature was checked against the keyring.
+	OnSigner func(*crypto.Signer)
 }
 
 // Result is what arrived.

@@ -85,26 +85,31 @@ func (s *seal) unlock(ask func(*openpgp.Entity) ([]byte, error)) error {
 // stream: it must be encrypted to our key and, when the offer says so,
 // signed by a key in the keyring. The offer's clear manifest must be
 // empty: ferry shows only what the key holder could read.
-func (s *seal) manifest(clear transfer.Manifest) (transfer.Manifest, error) {
+// It returns the manifest and who signed it (nil if unsigned).
+func (s *seal) manifest(clear transfer.Manifest) (transfer.Manifest, *crypto.Signer, error) {
 	var man transfer.Manifest
 	if clear.Files != 0 || clear.Bytes != 0 || len(clear.Entries) != 0 {
-		return man, errors.New("the offer lists names in the clear beside its sealed list")
+		return man, nil, errors.New("the offer lists names in the clear beside its sealed list")
 	}
 	msg, err := s.open(bytes.NewReader(s.offer.Manifest), "the sealed list of names")
 	if err != nil {
-		return man, err
+		return man, nil, err
 	}
 	plain, err := io.ReadAll(io.LimitReader(msg, transfer.MaxSealedManifest+1))
 	if err != nil {
-		return man, fmt.Errorf("open the sealed list of names: %w", err)
+		return man, nil, fmt.Errorf("open the sealed list of names: %w", err)
 	}
 	if len(plain) > transfer.MaxSealedManifest {
-		return man, fmt.Errorf("the sealed list of names holds more than %d bytes", transfer.MaxSealedManifest)
+		return man, nil, fmt.Errorf("the sealed list of names holds more than %d bytes", transfer.MaxSealedManifest)
 	}
 	if err := json.Unmarshal(plain, &man); err != nil {
-		return man, fmt.Errorf("read the sealed list of names: %w", err)
+		return man, nil, fmt.Errorf("read the sealed list of names: %w", err)
 	}
-	return man, nil
+	var signer *crypto.Signer
+	if v := msg.Verification(); v != nil && v.Err == nil {
+		signer = v.Signer
+	}
+	return man, signer, nil
 }
 
 // open starts reading a sealed message (what names it in errors): the one

@@ -143,13 +143,18 @@ func TestSealedSenders(t *testing.T) {
 			ctx, url := setup(t)
 			base, out := landingDirs(t)
 			c.h.run(ctx, t, url, "41-sealed")
+			var early *crypto.Signer // who signed the sealed list of names
 			res, err := receive.Run(ctx, "41-sealed", receive.Options{
 				Relay: url, Out: out, Accept: func(transfer.Manifest) error { return nil },
-				Keys: func() (openpgp.EntityList, error) { return ring, nil },
+				Keys:     func() (openpgp.EntityList, error) { return ring, nil },
+				OnSigner: func(s *crypto.Signer) { early = s },
 			})
 			if c.want == nil {
 				if err != nil {
 					t.Fatalf("honest sealed transfer refused: %v", err)
+				}
+				if c.h.sealed.Manifest != nil && (early == nil || early.Fingerprint != keyring.Fingerprint(alice)) {
+					t.Fatalf("the sealed list of names was signed by %+v before the prompt, want alice", early)
 				}
 				if res.Signer == nil || res.Signer.Fingerprint != keyring.Fingerprint(alice) {
 					t.Fatalf("signer = %+v, want alice", res.Signer)

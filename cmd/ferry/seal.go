@@ -71,10 +71,13 @@ func (c *cli) openSealed(opts *receive.Options, keyPassFile string) {
 	opts.OnSealed = func(to *openpgp.Entity, signed bool) {
 		if to != nil {
 			fmt.Fprintf(c.stderr, "Sealed to your key %s.\n", describeKey(to))
-		}
-		if signed {
+		} else if signed { // only signed; for a transfer sealed to you, OnSigner names the signer
 			fmt.Fprintln(c.stderr, "Signed by the sender: the signature is checked once everything arrived.")
 		}
+	}
+	opts.OnSigner = func(s *crypto.Signer) {
+		fmt.Fprintf(c.stderr, "Signed by %s (%s); the files' signature is checked once everything arrived.\n",
+			transfer.Escape(s.UserID), s.Fingerprint)
 	}
 }
 
