@@ -29,6 +29,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	}
 	man := offer.Manifest
 	var sl *seal
+	var namesSigner *crypto.Signer // who signed the sealed list of names
 	if offer.Sealed != nil {
 		var err error
 		if sl, err = prepareSeal(*offer.Sealed, opts); err != nil {
@@ -41,12 +42,11 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 			if err := sl.unlock(opts.KeyPassphrase); err != nil {
 				return nil, &transfer.Refusal{Reason: "the receiver cannot unlock its key", Err: err}
 			}
-			var signer *crypto.Signer
-			if man, signer, err = sl.manifest(offer.Manifest); err != nil {
+			if man, namesSigner, err = sl.manifest(offer.Manifest); err != nil {
 				return nil, &transfer.Refusal{Reason: "the sealed list of names did not open", Err: err}
 			}
-			if signer != nil && opts.OnSigner != nil {
-				opts.OnSigner(signer)
+			if namesSigner != nil && opts.OnSigner != nil {
+				opts.OnSigner(namesSigner)
 			}
 		}
 	}
@@ -107,6 +107,10 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if msg != nil {
 		if err := drain(plain); err != nil {
 			return nil, err
+		}
+		// the signer named before the prompt must be the files' signer
+		if v := msg.Verification(); namesSigner != nil && (v == nil || v.Signer == nil || v.Signer.Fingerprint != namesSigner.Fingerprint) {
+			return nil, errors.New("the files are not signed by the key that signed their list of names")
 		}
 	}
 	if err := sink.commit(); err != nil {

@@ -101,7 +101,7 @@ func sealedBytes(t *testing.T, plain []byte, to []*openpgp.Entity, signer *openp
 // honest one lands and names alice; every lie or forgery is refused with
 // nothing in --out.
 func TestSealedSenders(t *testing.T) {
-	alice, bob, eve := genKey(t, "alice"), genKey(t, "bob"), genKey(t, "eve")
+	alice, bob, eve, carol := genKey(t, "alice"), genKey(t, "bob"), genKey(t, "eve"), genKey(t, "carol")
 	bobFpr := keyring.Fingerprint(bob)
 	man := one("f", int64(len(content)))
 	bobs := []*openpgp.Entity{bob}
@@ -126,18 +126,19 @@ func TestSealedSenders(t *testing.T) {
 		"not to the named key":  {h: hostile{man: none, sealed: toBob(bobMan), body: sealedTar(t, []*openpgp.Entity{eve}, alice, false)}, want: crypto.ErrNoKey},
 		"neither to nor signed": {h: hostile{man: man, sealed: &transfer.Sealed{}, body: sealedTar(t, nil, alice, false)}, want: errors.New("")},
 		// the list of names: sealed like the files, or refused before any data
-		"names in the clear":      {h: hostile{man: man, sealed: toBob(nil), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
-		"names in both":           {h: hostile{man: man, sealed: toBob(bobMan), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
-		"names sealed, files not": {h: hostile{man: none, sealed: &transfer.Sealed{Signed: true, Manifest: bobMan}, body: sealedTar(t, nil, alice, false)}, want: errors.New("")},
-		"names flipped":           {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, alice, true)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrDamaged},
-		"names to eve":            {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, []*openpgp.Entity{eve}, alice, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrNoKey},
-		"names by eve":            {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, eve, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrUnknownSigner},
-		"names unsigned":          {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, nil, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrNotSigned},
-		"names understate":        {h: hostile{man: none, sealed: toBob(sealedManifest(t, one("f", 10), bobs, alice, false)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
-		"names not a manifest":    {h: hostile{man: none, sealed: toBob(sealedBytes(t, []byte("[1,2"), bobs, alice)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
-		"names too many bytes":    {h: hostile{man: none, sealed: toBob(sealedBytes(t, bytes.Repeat([]byte(" "), transfer.MaxSealedManifest+1), bobs, alice)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names in the clear":             {h: hostile{man: man, sealed: toBob(nil), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names in both":                  {h: hostile{man: man, sealed: toBob(bobMan), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names sealed, files not":        {h: hostile{man: none, sealed: &transfer.Sealed{Signed: true, Manifest: bobMan}, body: sealedTar(t, nil, alice, false)}, want: errors.New("")},
+		"names flipped":                  {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, alice, true)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrDamaged},
+		"names to eve":                   {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, []*openpgp.Entity{eve}, alice, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrNoKey},
+		"names by eve":                   {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, eve, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrUnknownSigner},
+		"names unsigned":                 {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, nil, false)), body: sealedTar(t, bobs, alice, false)}, want: crypto.ErrNotSigned},
+		"names understate":               {h: hostile{man: none, sealed: toBob(sealedManifest(t, one("f", 10), bobs, alice, false)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names not a manifest":           {h: hostile{man: none, sealed: toBob(sealedBytes(t, []byte("[1,2"), bobs, alice)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names by carol, files by alice": {h: hostile{man: none, sealed: toBob(sealedManifest(t, man, bobs, carol, false)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
+		"names too many bytes":           {h: hostile{man: none, sealed: toBob(sealedBytes(t, bytes.Repeat([]byte(" "), transfer.MaxSealedManifest+1), bobs, alice)), body: sealedTar(t, bobs, alice, false)}, want: errors.New("")},
 	}
-	ring := openpgp.EntityList{bob, public(t, alice)}
+	ring := openpgp.EntityList{bob, public(t, alice), public(t, carol)}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			ctx, url := setup(t)
