@@ -50,16 +50,9 @@ func public(t *testing.T, e *openpgp.Entity) *openpgp.Entity {
 // changes one byte of the sealed message.
 func sealedTar(t *testing.T, to []*openpgp.Entity, signer *openpgp.Entity, flip bool) func(io.Writer) {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := crypto.SealTo(&buf, to, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tarOf(tarEntry{name: "f", body: content, typ: '0'})(w)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
+	var tb bytes.Buffer
+	tarOf(tarEntry{name: "f", body: content, typ: '0'})(&tb)
+	b := sealedBytes(t, tb.Bytes(), to, signer)
 	if flip { // in the middle of the file's content, which tar cannot check
 		b[len(b)/2] ^= 0x10
 	}

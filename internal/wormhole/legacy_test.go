@@ -3,7 +3,6 @@ package wormhole
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferrydrop/ferry/internal/mailbox"
 	"salsa.debian.org/vasudev/gospake2"
 )
 
@@ -43,13 +43,27 @@ func legacyVector(t *testing.T) origVector {
 	return origVector{}
 }
 
-func mustHex(t *testing.T, s string) []byte {
+// legacyPeer starts a ferry Wormhole with v's entropy and code, and a raw
+// peer, bound as side, that has posted v's pake message from the original
+// gospake2; the test sends the peer's version message.
+func legacyPeer(t *testing.T, ctx context.Context, v origVector, side string) (*Wormhole, *mailbox.Client) {
 	t.Helper()
-	b, err := hex.DecodeString(s)
+	url := testServer(t)
+	w, err := Dial(ctx, Config{RelayURL: url, Rand: bytes.NewReader(unhex(t, v.Entropy))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	t.Cleanup(func() { w.Close(context.Background(), Happy) })
+	if err := w.UseCode(ctx, v.Password); err != nil {
+		t.Fatal(err)
+	}
+	nameplate, _ := ParseCode(v.Password)
+	peer := rawPeerSide(t, ctx, url, nameplate, side)
+	pake, _ := json.Marshal(map[string]string{"pake_v1": v.OrigMsg})
+	if err := peer.Add(ctx, "pake", pake); err != nil {
+		t.Fatal(err)
+	}
+	return w, peer
 }
 
 // TestLegacyPeer: a peer that derived the original gospake2's key (its pake
@@ -57,26 +71,12 @@ func mustHex(t *testing.T, s string) []byte {
 // is lower; ferry finds the key from the peer's version message.
 func TestLegacyPeer(t *testing.T) {
 	v := legacyVector(t)
-	origKey := mustHex(t, v.OrigKey)
+	origKey := unhex(t, v.OrigKey)
 	for _, peerSide := range []string{"0000000000", "ffffffffff"} {
 		t.Run(peerSide, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			url := testServer(t)
-			w, err := Dial(ctx, Config{RelayURL: url, Rand: bytes.NewReader(mustHex(t, v.Entropy))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.Close(ctx, Happy)
-			if err := w.UseCode(ctx, v.Password); err != nil {
-				t.Fatal(err)
-			}
-			nameplate, _ := ParseCode(v.Password)
-			peer := rawPeerSide(t, ctx, url, nameplate, peerSide)
-			pake, _ := json.Marshal(map[string]string{"pake_v1": v.OrigMsg})
-			if err := peer.Add(ctx, "pake", pake); err != nil {
-				t.Fatal(err)
-			}
+			w, peer := legacyPeer(t, ctx, v, peerSide)
 			// as wormhole-william does: its version as soon as it has the key
 			ver := []byte(`{"app_versions":{}}`)
 			if err := peer.Add(ctx, "version", seal(phaseKey(origKey, peerSide, "version"), ver)); err != nil {
@@ -117,21 +117,7 @@ func TestLegacyWrongKey(t *testing.T) {
 	v := legacyVector(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	url := testServer(t)
-	w, err := Dial(ctx, Config{RelayURL: url, Rand: bytes.NewReader(mustHex(t, v.Entropy))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close(ctx, Scary)
-	if err := w.UseCode(ctx, v.Password); err != nil {
-		t.Fatal(err)
-	}
-	nameplate, _ := ParseCode(v.Password)
-	peer := rawPeerSide(t, ctx, url, nameplate, "0000000000")
-	pake, _ := json.Marshal(map[string]string{"pake_v1": v.OrigMsg})
-	if err := peer.Add(ctx, "pake", pake); err != nil {
-		t.Fatal(err)
-	}
+	w, peer := legacyPeer(t, ctx, v, "0000000000")
 	other := bytes.Repeat([]byte{7}, 32)
 	if err := peer.Add(ctx, "version", seal(phaseKey(other, "0000000000", "version"), []byte(`{}`))); err != nil {
 		t.Fatal(err)
