@@ -104,12 +104,14 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err := drain(content); err != nil {
 		return nil, err
 	}
+	var signer *crypto.Signer // who signed the files, checked against the keyring
 	if msg != nil {
 		if err := drain(plain); err != nil {
 			return nil, err
 		}
+		signer = signerOf(msg)
 		// the signer named before the prompt must be the files' signer
-		if v := msg.Verification(); namesSigner != nil && (v == nil || v.Signer == nil || v.Signer.Fingerprint != namesSigner.Fingerprint) {
+		if namesSigner != nil && (signer == nil || signer.Fingerprint != namesSigner.Fingerprint) {
 			return nil, errors.New("the files are not signed by the key that signed their list of names")
 		}
 	}
@@ -123,10 +125,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	man.Bytes = bytes
 	res := &Result{Manifest: man, Duration: time.Since(start), Path: conn.Path}
 	if msg != nil {
-		res.SealedTo = sl.key
-		if v := msg.Verification(); v != nil && v.Err == nil {
-			res.Signer = v.Signer
-		}
+		res.SealedTo, res.Signer = sl.key, signer
 	}
 	return res, nil
 }

@@ -105,11 +105,16 @@ func (s *seal) manifest(clear transfer.Manifest) (transfer.Manifest, *crypto.Sig
 	if err := json.Unmarshal(plain, &man); err != nil {
 		return man, nil, fmt.Errorf("read the sealed list of names: %w", err)
 	}
-	var signer *crypto.Signer
+	return man, signerOf(msg), nil
+}
+
+// signerOf is who signed a message read to its end, checked against the
+// keyring; nil if it is unsigned.
+func signerOf(msg *crypto.Message) *crypto.Signer {
 	if v := msg.Verification(); v != nil && v.Err == nil {
-		signer = v.Signer
+		return v.Signer
 	}
-	return man, signer, nil
+	return nil
 }
 
 // open starts reading a sealed message (what names it in errors): the one
