@@ -122,7 +122,7 @@ func quicPair(tb testing.TB, ctx context.Context, pcA, pcB PacketConn) (*Stream,
 	if errA != nil || rb.err != nil {
 		tb.Fatalf("Dial: %v, Accept: %v", errA, rb.err)
 	}
-	tb.Cleanup(func() { sA.abort(); rb.s.abort() })
+	tb.Cleanup(func() { sA.Abort(); rb.s.Abort() })
 	return sA, rb.s
 }
 

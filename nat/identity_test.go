@@ -38,13 +38,13 @@ func pinResult(t *testing.T, expect func(dialer, acceptor *Identity) (dialerWant
 	go func() {
 		s, err := Accept(ctx, pcB, acceptor, aw)
 		if s != nil {
-			t.Cleanup(s.abort)
+			t.Cleanup(s.Abort)
 		}
 		done <- err
 	}()
 	s, dialErr := Dial(ctx, pcA, dialer, dw)
 	if s != nil {
-		t.Cleanup(s.abort)
+		t.Cleanup(s.Abort)
 	}
 	acceptErr = <-done
 	return dialErr, acceptErr, time.Since(start)

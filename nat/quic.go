@@ -82,7 +82,7 @@ func Dial(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []by
 		return readHello(str)
 	})
 	if err != nil {
-		s.abort()
+		s.Abort()
 		return nil, fmt.Errorf("nat: quic greeting: %w", err)
 	}
 	return s, nil
@@ -137,7 +137,7 @@ func Accept(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []
 		return err
 	})
 	if err != nil {
-		s.abort()
+		s.Abort()
 		return nil, fmt.Errorf("nat: quic greeting: %w", err)
 	}
 	return s, nil

@@ -156,8 +156,9 @@ func (s *Stream) linger(ctx context.Context) {
 	}
 }
 
-// abort tears the session down without ceremony.
-func (s *Stream) abort() {
+// Abort tears the session down without ceremony: it unblocks a Read or
+// Write in another goroutine at once and tells the peer the session failed.
+func (s *Stream) Abort() {
 	s.closeOnce.Do(func() {
 		s.closeErr = errors.New("nat: session aborted")
 		_ = s.conn.CloseWithError(codeAborted, "")

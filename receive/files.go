@@ -20,7 +20,7 @@ var ErrDeclined = errors.New("transfer declined")
 const maxTail = 1 << 20
 
 // receiveFiles takes a ferry peer's file offer.
-func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channel, offer transfer.FerryOffer, opts Options) (*Result, error) {
+func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channel, offer transfer.FerryOffer, opts Options) (_ *Result, err error) {
 	if offer.Stream != transfer.StreamTar && offer.Stream != transfer.StreamRaw {
 		return nil, &transfer.Refusal{Reason: "unknown stream kind", Err: fmt.Errorf("refusing the offer: unknown stream kind \"%s\"", transfer.Escape(offer.Stream))}
 	}
@@ -61,7 +61,8 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		return nil, &transfer.Refusal{Reason: "the receiver cannot store the transfer", Err: err}
 	}
 	defer sink.abort()
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger})
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger,
+		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
 	if err != nil {
 		return nil, err
 	}
@@ -73,10 +74,12 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	context.AfterFunc(ctx, func() { conn.Close() })
+	defer func() { conn.End(err) }()
+	stop := context.AfterFunc(ctx, conn.Abort) // unblocks a read from a dead peer
+	defer stop()
 	start := time.Now()
-	key, err := crypto.StreamKey(w.Key("ferry/stream/v1", 32), "send")
+	pakeKey := w.Key("ferry/stream/v1", 32)
+	key, err := crypto.StreamKey(pakeKey, "send")
 	if err != nil {
 		return nil, err
 	}
@@ -96,18 +99,18 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		content = &progressReader{r: content, total: man.Bytes, report: opts.Progress}
 	}
 	if err := sink.write(content, offer.Stream); err != nil {
-		return nil, err
+		return nil, conn.Why(err)
 	}
 	// Only a clean EOF from the decrypter proves the stream was complete
 	// and authentic (and, for a sealed transfer, the inner message's
 	// integrity and signature); until then nothing has its final name.
 	if err := drain(content); err != nil {
-		return nil, err
+		return nil, conn.Why(err)
 	}
 	var signer *crypto.Signer // who signed the files, checked against the keyring
 	if msg != nil {
 		if err := drain(plain); err != nil {
-			return nil, err
+			return nil, conn.Why(err)
 		}
 		signer = signerOf(msg)
 		// the signer named before the prompt must be the files' signer
@@ -119,8 +122,13 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		return nil, err
 	}
 	files, bytes := sink.counts()
-	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Done: &transfer.Done{Files: files, Bytes: bytes}}}); err != nil {
-		return nil, err
+	// Everything has its final name: the transfer succeeded, whatever
+	// happens to the confirmation. It travels on the data path, which
+	// does not depend on the mailbox connection still being up.
+	if err := transfer.WriteDone(conn, pakeKey, transfer.Done{Files: files, Bytes: bytes}); err != nil {
+		opts.Logger.Debug("receive: the confirmation did not go out", "err", err)
+	} else {
+		_ = conn.CloseAfterPeer(confirmLinger)
 	}
 	man.Bytes = bytes
 	res := &Result{Manifest: man, Duration: time.Since(start), Path: conn.Path}
@@ -129,6 +137,10 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	}
 	return res, nil
 }
+
+// confirmLinger is how long the receiver waits, after its confirmation,
+// for the sender to close the connection.
+const confirmLinger = 5 * time.Second
 
 type progressReader struct {
 	r      io.Reader

@@ -40,6 +40,13 @@ type Options struct {
 	TransitRelay string
 	NAT          nat.Config // STUN and TURN servers for ICE
 	Progress     func(received, total int64)
+	// ConnectTimeout bounds the search for a path to the other side, and
+	// IdleTimeout how long a connection may carry nothing while bytes are
+	// owed (30 s each when 0).
+	ConnectTimeout, IdleTimeout time.Duration
+	// OnConnecting, if set, is told the paths being tried when finding
+	// one takes more than a few seconds.
+	OnConnecting func(paths []string)
 
 	// Keys returns the keyring that opens sealed transfers (ferry send
 	// --to/--sign): your secret keys, and the public keys of the senders

@@ -26,7 +26,14 @@ type FileOptions struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// receivers; "" offers none.
 	TransitRelay string
-	NAT          nat.Config              // STUN and TURN servers for ICE
+	NAT          nat.Config // STUN and TURN servers for ICE
+	// ConnectTimeout bounds the search for a path to the other side, and
+	// IdleTimeout how long a connection may carry nothing while bytes are
+	// owed (30 s each when 0).
+	ConnectTimeout, IdleTimeout time.Duration
+	// OnConnecting, if set, is told the paths being tried when finding
+	// one takes more than a few seconds.
+	OnConnecting func(paths []string)
 	OnSkip       func(path, why string)  // told of things inside folders that are not sent
 	Progress     func(sent, total int64) // called as bytes go out; may be nil
 	Stdin        io.Reader               // the content when a path is "-"
@@ -115,7 +122,8 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	}
 	opts.Logger.Debug("the receiver is ferry", "protocol", "ferry")
 	ch := transfer.NewChannel(ctx, w)
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger})
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger,
+		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
 	if err != nil {
 		return nil, err
 	}
@@ -142,28 +150,53 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
+	defer func() { conn.End(err) }()
 	start := time.Now()
-	if err := src.stream(ctx, conn, w.Key("ferry/stream/v1", 32), stream, opts); err != nil {
-		return nil, err
+	stop := context.AfterFunc(ctx, conn.Abort) // unblocks a write stuck on a dead peer
+	defer stop()
+	pakeKey := w.Key("ferry/stream/v1", 32)
+	if err := src.stream(conn, pakeKey, stream, opts); err != nil {
+		return nil, dataPathError(ctx, ch, conn.Why(err))
+	}
+	// The receiver confirms on the data path: the mailbox may be gone by
+	// now (a relay restart during a long transfer), and its farewell is
+	// best effort.
+	d, err := transfer.ReadDone(conn, pakeKey)
+	if err != nil {
+		return nil, dataPathError(ctx, ch, conn.Why(err))
+	}
+	if d.Files != src.man.Files || (src.man.Bytes != transfer.UnknownSize && d.Bytes != src.man.Bytes) {
+		return nil, fmt.Errorf("the receiver confirmed %d files and %d bytes, not what was sent", d.Files, d.Bytes)
+	}
+	return &Summary{Files: d.Files, Bytes: d.Bytes, Duration: time.Since(start), Path: conn.Path}, nil
+}
+
+// dataPathError is err, the failure of the data path, or what the
+// receiver said through the mailbox when it stopped first (it says why
+// before it closes the connection).
+func dataPathError(ctx context.Context, ch *transfer.Channel, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	select {
+	case <-ch.PeerFailed():
+	case <-time.After(peerReasonWait):
+		return err
 	}
 	for {
-		e, err := ch.Next(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("wait for the receiver's confirmation: %w", err)
+		e, nerr := ch.Next(ctx)
+		if nerr != nil {
+			return err
 		}
 		if e.Error != nil {
-			return nil, transfer.PeerError("the receiver", *e.Error)
-		}
-		if e.Ferry != nil && e.Ferry.Done != nil {
-			d := e.Ferry.Done
-			if d.Files != src.man.Files || (src.man.Bytes != transfer.UnknownSize && d.Bytes != src.man.Bytes) {
-				return nil, fmt.Errorf("the receiver confirmed %d files and %d bytes, not what was sent", d.Files, d.Bytes)
-			}
-			return &Summary{Files: d.Files, Bytes: d.Bytes, Duration: time.Since(start), Path: conn.Path}, nil
+			return transfer.PeerError("the receiver", *e.Error)
 		}
 	}
 }
+
+// peerReasonWait is how long a failed data path waits for the peer's
+// reason to arrive through the mailbox.
+const peerReasonWait = time.Second
 
 // prepare checks the paths before anyone connects.
 func prepare(opts FileOptions, paths []string) (*source, string, error) {
@@ -192,7 +225,7 @@ func prepare(opts FileOptions, paths []string) (*source, string, error) {
 }
 
 // stream encrypts the content onto conn.
-func (s *source) stream(ctx context.Context, conn io.Writer, pakeKey []byte, kind string, opts FileOptions) error {
+func (s *source) stream(conn io.Writer, pakeKey []byte, kind string, opts FileOptions) error {
 	key, err := crypto.StreamKey(pakeKey, "send")
 	if err != nil {
 		return err
@@ -212,12 +245,6 @@ func (s *source) stream(ctx context.Context, conn io.Writer, pakeKey []byte, kin
 	if opts.Progress != nil {
 		out = &counter{w: out, total: s.man.Bytes, report: opts.Progress}
 	}
-	stop := context.AfterFunc(ctx, func() {
-		if c, ok := conn.(io.Closer); ok {
-			c.Close() // unblocks a write stuck on a dead peer
-		}
-	})
-	defer stop()
 	if kind == transfer.StreamRaw {
 		_, err = transfer.Copy(out, s.stdin, nil)
 	} else {

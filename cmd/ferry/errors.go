@@ -6,6 +6,7 @@ import (
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/mailbox"
+	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/send"
 )
@@ -14,6 +15,7 @@ import (
 // the exit code. role is "send" or "receive".
 func (c *cli) fail(ctx context.Context, err error, role string) int {
 	var serr *mailbox.ServerError
+	var noPath *transit.NoPathError
 	switch {
 	case ctx.Err() != nil:
 		c.errorf("interrupted")
@@ -37,6 +39,12 @@ func (c *cli) fail(ctx context.Context, err error, role string) int {
 	case errors.Is(err, crypto.ErrNoKey):
 		c.errorf("%v", err)
 		c.hintf("the sender must seal it to one of your keys: send them yours (ferry key export --armor)")
+	case errors.As(err, &noPath):
+		c.errorf("%v", err)
+		c.hintf("no direct path through the NATs between you: give both sides a TURN server (--turn) or a transit relay (--transit), such as one ferry relay runs")
+	case errors.Is(err, transit.ErrStalled):
+		c.errorf("%v", err)
+		c.hintf("the other side may have been stopped or lost its network; try again (--idle-timeout waits longer)")
 	default:
 		c.errorf("%v", err)
 		var de *mailbox.DialError

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ferrydrop/ferry/internal/classic"
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/nat"
 )
 
@@ -22,6 +24,7 @@ type linkFlags struct {
 	transport, transit             *string
 	stun, turn, turnUser, turnPass *string
 	mdns                           *bool
+	connectTimeout, idleTimeout    *string
 }
 
 // link is what linkFlags describe, checked.
@@ -29,6 +32,9 @@ type link struct {
 	transport    string
 	transitRelay string // HOST:PORT, or "" for none
 	nat          nat.Config
+	// connectTimeout bounds the search for a path, idleTimeout a
+	// connection on which nothing moves.
+	connectTimeout, idleTimeout time.Duration
 }
 
 func addLinkFlags(fs *flag.FlagSet) linkFlags {
@@ -40,6 +46,10 @@ func addLinkFlags(fs *flag.FlagSet) linkFlags {
 		turnUser:  fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "TURN user name (env FERRY_TURN_USER)"),
 		turnPass:  fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "TURN password (env FERRY_TURN_PASS)"),
 		mdns:      fs.Bool("mdns", false, "hide local addresses behind mDNS .local names in ICE candidates"),
+		connectTimeout: fs.String("connect-timeout", envOr("FERRY_CONNECT_TIMEOUT", transit.DefaultConnectTimeout.String()),
+			"give up when no path to the other side works within `DURATION` (env FERRY_CONNECT_TIMEOUT)"),
+		idleTimeout: fs.String("idle-timeout", envOr("FERRY_IDLE_TIMEOUT", transit.DefaultIdleTimeout.String()),
+			"give up when nothing moves on the connection for `DURATION` (env FERRY_IDLE_TIMEOUT)"),
 	}
 }
 
@@ -55,6 +65,12 @@ func (f linkFlags) config() (link, error) {
 		return l, err
 	}
 	l.nat = cfg
+	if l.connectTimeout, err = parseTimeout(*f.connectTimeout); err != nil {
+		return l, fmt.Errorf("--connect-timeout: %w", err)
+	}
+	if l.idleTimeout, err = parseTimeout(*f.idleTimeout); err != nil {
+		return l, fmt.Errorf("--idle-timeout: %w", err)
+	}
 	if l.transitRelay, err = classic.ParseRelay(*f.transit); err != nil {
 		return l, fmt.Errorf("--transit: %w", err)
 	}
@@ -62,6 +78,15 @@ func (f linkFlags) config() (link, error) {
 		return l, errors.New("--transport relay needs a relay: a TURN server (--turn) or a transit relay (--transit)")
 	}
 	return l, nil
+}
+
+// parseTimeout reads a positive duration such as 30s or 2m.
+func parseTimeout(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration such as 30s or 2m", s)
+	}
+	return d, nil
 }
 
 // natConfig builds the nat.Config the ICE flags describe.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
@@ -92,6 +93,12 @@ func (c *cli) errorf(format string, a ...any) {
 
 func (c *cli) hintf(format string, a ...any) {
 	fmt.Fprintf(c.stderr, "ferry: hint: "+format+"\n", a...)
+}
+
+// connecting tells the user which paths are tried when a connection
+// takes a while.
+func (c *cli) connecting(paths []string) {
+	fmt.Fprintf(c.stderr, "connecting… (%s)\n", strings.Join(paths, ", "))
 }
 
 // logger is silent unless -v was given; then it logs debug lines to stderr.

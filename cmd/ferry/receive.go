@@ -39,7 +39,11 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	if len(pos) == 1 {
 		code = pos[0]
 	} else {
-		code, err = c.prompt("Enter the code: ")
+		code, err = c.prompt(ctx, "Enter the code: ")
+		if err != nil && ctx.Err() != nil {
+			c.errorf("interrupted")
+			return exitFailure
+		}
 		if err != nil {
 			c.errorf("%v", err)
 			return exitUsage
@@ -57,19 +61,22 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	}
 	var bar *progress
 	opts := receive.Options{
-		Relay:        *relay,
-		Verify:       c.verifier(*verify),
-		Logger:       c.logger(*verbose),
-		Out:          *out,
-		Stdout:       c.stdout,
-		Overwrite:    *overwrite,
-		Transport:    lk.transport,
-		TransitRelay: lk.transitRelay,
-		NAT:          lk.nat,
+		Relay:          *relay,
+		Verify:         c.verifier(ctx, *verify),
+		Logger:         c.logger(*verbose),
+		Out:            *out,
+		Stdout:         c.stdout,
+		Overwrite:      *overwrite,
+		Transport:      lk.transport,
+		TransitRelay:   lk.transitRelay,
+		NAT:            lk.nat,
+		ConnectTimeout: lk.connectTimeout,
+		IdleTimeout:    lk.idleTimeout,
+		OnConnecting:   c.connecting,
 		Accept: func(m transfer.Manifest) error {
 			fmt.Fprintf(c.stderr, "Receiving %s", describeManifest(m))
 			if !*yes {
-				ans, err := c.prompt("Accept? [y/N] ")
+				ans, err := c.prompt(ctx, "Accept? [y/N] ")
 				if err != nil {
 					return err
 				}

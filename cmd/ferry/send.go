@@ -78,11 +78,12 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		Relay:     *relay,
 		Code:      *code,
 		CodeWords: *words,
-		Verify:    c.verifier(*verify),
+		Verify:    c.verifier(ctx, *verify),
 		Logger:    c.logger(*verbose),
 	}
 	if !isText {
-		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name}
+		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name,
+			ConnectTimeout: lk.connectTimeout, IdleTimeout: lk.idleTimeout, OnConnecting: c.connecting}
 		if seal.used() {
 			stdinBusy := len(pos) == 1 && pos[0] == "-"
 			if fo.To, fo.Signer, err = c.sealKeys(seal, stdinBusy); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -56,9 +57,28 @@ func isTerminal(w any) bool {
 }
 
 // prompt writes a question to stderr and reads the answer from stdin.
-func (c *cli) prompt(question string) (string, error) {
+// A signal (ctx) ends the wait at once; the read goes on in the
+// background, which is harmless since the command then ends.
+func (c *cli) prompt(ctx context.Context, question string) (string, error) {
 	fmt.Fprint(c.stderr, question)
-	s, err := c.stdin.line()
+	type answer struct {
+		s   string
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		s, err := c.stdin.line()
+		got <- answer{s, err}
+	}()
+	var s string
+	var err error
+	select {
+	case a := <-got:
+		s, err = a.s, a.err
+	case <-ctx.Done():
+		fmt.Fprintln(c.stderr)
+		return "", ctx.Err()
+	}
 	if c.stdin.f == nil || !term.IsTerminal(int(c.stdin.f.Fd())) {
 		fmt.Fprintln(c.stderr) // the answer was not echoed: end the line
 	}
@@ -72,13 +92,13 @@ func (c *cli) prompt(question string) (string, error) {
 var errNotVerified = errors.New("verification declined: the verifiers did not match")
 
 // verifier returns the --verify callback: it shows the verifier and asks.
-func (c *cli) verifier(enabled bool) func(string) error {
+func (c *cli) verifier(ctx context.Context, enabled bool) func(string) error {
 	if !enabled {
 		return nil
 	}
 	return func(v string) error {
 		fmt.Fprintf(c.stderr, "Verifier %s.\n", v)
-		ans, err := c.prompt("Does it match the other side's verifier? [y/N] ")
+		ans, err := c.prompt(ctx, "Does it match the other side's verifier? [y/N] ")
 		if err != nil {
 			return err
 		}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
@@ -62,7 +64,12 @@ type LinkOptions struct {
 	Mode      string // ModeAuto when empty
 	ListenTCP string // where to listen; ":0" when empty
 	Relay     string // our transit relay, HOST:PORT (ParseRelay); "" for none
-	Logger    *slog.Logger
+	// ConnectTimeout and IdleTimeout bound the race for a connection and
+	// the time the connection may carry nothing (the transit package's
+	// defaults when 0).
+	ConnectTimeout, IdleTimeout time.Duration
+	OnConnecting                func(paths []string) // told the paths tried when it takes a few seconds
+	Logger                      *slog.Logger
 }
 
 // Link is one side's preparations: a listener (unless relay-only) and the
@@ -123,8 +130,9 @@ func (l *Link) Close() error {
 // Connect races the paths both sides offered, with the classic transit
 // key, and returns the connection and which path won ("direct tcp" or
 // "relay"). The peer's hints are capped and filtered: only IP literals,
-// never a DNS look-up on the peer's say-so.
-func (l *Link) Connect(ctx context.Context, transitKey []byte, role transit.Role, peer json.RawMessage) (net.Conn, string, error) {
+// never a DNS look-up on the peer's say-so. The connection's reads and
+// writes have the idle timeout.
+func (l *Link) Connect(ctx context.Context, transitKey []byte, role transit.Role, peer json.RawMessage) (io.ReadWriteCloser, string, error) {
 	var direct, relays []transit.Hint
 	if peer != nil {
 		var err error
@@ -151,9 +159,32 @@ func (l *Link) Connect(ctx context.Context, transitKey []byte, role transit.Role
 		return nil, "", errors.New("the two sides have no transit path in common (see --transport and --transit)")
 	}
 	l.log.Debug("classic: connecting", "direct", len(cfg.Peer), "relays", cfg.Relays)
-	c, path, err := transit.Race(ctx, cfg)
-	if err != nil {
-		return nil, "", fmt.Errorf("connect to the other side: %w", err)
+	timeout := l.opts.ConnectTimeout
+	if timeout <= 0 {
+		timeout = transit.DefaultConnectTimeout
 	}
-	return c, path, nil
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var tried []string
+	if cfg.Listener != nil && len(cfg.Peer) > 0 {
+		tried = append(tried, transit.PathDirect)
+	}
+	if len(cfg.Relays) > 0 {
+		tried = append(tried, "transit relay")
+	}
+	if l.opts.OnConnecting != nil {
+		notice := time.AfterFunc(transit.ConnectingNotice, func() { l.opts.OnConnecting(tried) })
+		defer notice.Stop()
+	}
+	c, path, err := transit.Race(rctx, cfg)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil, "", err
+		case rctx.Err() != nil:
+			return nil, "", &transit.NoPathError{Tried: tried, Timeout: timeout}
+		}
+		return nil, "", &transit.NoPathError{Tried: tried, Err: err}
+	}
+	return transit.WithIdle(c, l.opts.IdleTimeout), path, nil
 }

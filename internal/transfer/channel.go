@@ -24,6 +24,9 @@ type Channel struct {
 	cands chan nat.Signal
 	done  chan struct{}
 	err   error
+
+	failed  chan struct{} // closed when the peer sent an error
+	peerMsg string        // what it said
 }
 
 // NewChannel starts reading phases; it stops when ctx ends or the mailbox
@@ -34,6 +37,8 @@ func NewChannel(ctx context.Context, w *wormhole.Wormhole) *Channel {
 		msgs:  make(chan Envelope, maxQueuedMessages),
 		cands: make(chan nat.Signal, maxQueuedCandidates),
 		done:  make(chan struct{}),
+
+		failed: make(chan struct{}),
 	}
 	go c.read(ctx)
 	return c
@@ -51,6 +56,13 @@ func (c *Channel) read(ctx context.Context) {
 		if err != nil {
 			c.err = err
 			return
+		}
+		if e.Error != nil && c.peerMsg == "" {
+			c.peerMsg = *e.Error
+			if c.peerMsg == "" {
+				c.peerMsg = "(no reason given)"
+			}
+			close(c.failed)
 		}
 		if e.Ferry != nil && e.Ferry.ICE != nil {
 			select {
@@ -87,6 +99,14 @@ func (c *Channel) Next(ctx context.Context) (Envelope, error) {
 		return Envelope{}, ctx.Err()
 	}
 }
+
+// PeerFailed is closed when the peer reported an error (the message is
+// also delivered by Next): a wait for something else, such as a
+// connection, can stop at once instead of running out its time.
+func (c *Channel) PeerFailed() <-chan struct{} { return c.failed }
+
+// peerError is the error the peer reported, once PeerFailed is closed.
+func (c *Channel) peerError() error { return PeerError("the other side", c.peerMsg) }
 
 // Candidates delivers the peer's trickled ICE candidates.
 func (c *Channel) Candidates() <-chan nat.Signal { return c.cands }

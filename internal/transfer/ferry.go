@@ -11,7 +11,6 @@ type Ferry struct {
 	Offer  *FerryOffer `json:"offer,omitempty"`  // sender: what, and how to reach it
 	Accept *Transports `json:"accept,omitempty"` // receiver: yes, and how to reach it
 	ICE    *nat.Signal `json:"ice,omitempty"`    // trickled ICE candidates
-	Done   *Done       `json:"done,omitempty"`   // receiver: everything landed
 }
 
 // Stream kinds inside the encrypted peer stream.
@@ -61,9 +60,8 @@ type ICEParams struct {
 	Pwd   string `json:"pwd"`
 }
 
-// Done is the receiver's final acknowledgement, sent over the encrypted
-// mailbox channel once the stream authenticated and the files are in
-// place.
+// Done is the receiver's final acknowledgement, sent on the data path
+// (WriteDone) once the stream authenticated and the files are in place.
 type Done struct {
 	Files int64 `json:"files"`
 	Bytes int64 `json:"bytes"`

@@ -76,6 +76,14 @@ type LinkOptions struct {
 	// TransitRelay is a transit relay (HOST:PORT) where both sides may
 	// meet when neither a direct connection nor ICE works; "" for none.
 	TransitRelay string
+	// ConnectTimeout bounds the race for a connection
+	// (transit.DefaultConnectTimeout when 0); IdleTimeout bounds how long
+	// the chosen connection may carry nothing (transit.DefaultIdleTimeout
+	// when 0).
+	ConnectTimeout, IdleTimeout time.Duration
+	// OnConnecting, if set, is told the paths being tried when no
+	// connection has been made within connectingNotice.
+	OnConnecting func(paths []string)
 	Logger       *slog.Logger
 }
 
@@ -178,10 +186,74 @@ func (l *Link) Close() error {
 	return nil
 }
 
-// Conn is the connection the race produced, and which path won.
+// Conn is the connection the race produced, and which path won. Once the
+// race is decided its reads and writes have the link's idle timeout.
 type Conn struct {
 	io.ReadWriteCloser
 	Path string // "direct tcp", "ice host", "ice relay", …
+	raw  io.ReadWriteCloser
+}
+
+func newConn(c io.ReadWriteCloser, path string) *Conn {
+	return &Conn{ReadWriteCloser: c, Path: path, raw: c}
+}
+
+// Abort ends the connection at once, unblocking a Read or Write in
+// another goroutine (closing a QUIC stream while a Write is blocked on it
+// is not allowed, and an orderly Close waits for the peer).
+func (c *Conn) Abort() {
+	if a, ok := c.raw.(interface{ Abort() }); ok {
+		a.Abort()
+		return
+	}
+	_ = c.raw.Close()
+}
+
+// CloseAfterPeer ends a connection on which we wrote the last word: it
+// closes our write side where the path can, waits at most wait for the
+// peer to close (so that what we wrote is not lost to a reset), and
+// closes.
+func (c *Conn) CloseAfterPeer(wait time.Duration) error {
+	if cw, ok := c.raw.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	if d, ok := c.raw.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = d.SetReadDeadline(time.Now().Add(wait))
+		var b [512]byte
+		for {
+			if _, err := c.raw.Read(b[:]); err != nil {
+				break
+			}
+		}
+	}
+	return c.raw.Close()
+}
+
+// End closes the connection after a transfer that ended with err: in
+// order after a success, at once after a failure (the peer may be gone,
+// and an orderly close would wait for it).
+func (c *Conn) End(err error) {
+	if err != nil {
+		c.Abort()
+		return
+	}
+	_ = c.Close()
+}
+
+// Why returns the cause of err, a failed read or write on the connection
+// or in a layer above it (the OpenPGP reader keeps only its own
+// message): ErrStalled when the idle timeout ended it, else err.
+func (c *Conn) Why(err error) error {
+	if ic, ok := c.ReadWriteCloser.(*transit.IdleConn); ok && err != nil {
+		if serr := ic.Stalled(); serr != nil {
+			return serr
+		}
+	}
+	return err
+}
+
+func (c *Conn) limitIdle(d time.Duration) {
+	c.ReadWriteCloser = transit.WithIdle(c.raw, d)
 }
 
 type attempt struct {
@@ -193,6 +265,46 @@ type attempt struct {
 // winner (direct TCP if it connects within tcpGrace of ICE) and marks it
 // with one byte; the receiver takes the connection that carries the mark.
 func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, role transit.Role, peer Transports) (*Conn, error) {
+	timeout := l.opts.ConnectTimeout
+	if timeout <= 0 {
+		timeout = transit.DefaultConnectTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, tried, err := l.connect(rctx, w, ch, role, peer)
+	if err == nil {
+		c.limitIdle(l.opts.IdleTimeout)
+		return c, nil
+	}
+	if ctx.Err() == nil && rctx.Err() != nil { // the race ran out of time
+		return nil, &transit.NoPathError{Tried: tried, Timeout: timeout}
+	}
+	var np *transit.NoPathError
+	if errors.As(err, &np) {
+		np.Tried = tried
+	}
+	return nil, err
+}
+
+// tried names the paths a race tries, for the user.
+func (l *Link) tried(cfg transit.Config, ice bool) []string {
+	var out []string
+	if cfg.Listener != nil && len(cfg.Peer) > 0 {
+		out = append(out, PathDirect)
+	}
+	if ice {
+		out = append(out, "ice")
+		if len(l.opts.NAT.TURN) > 0 {
+			out = append(out, "turn")
+		}
+	}
+	if len(cfg.Relays) > 0 {
+		out = append(out, pathTransitRelay)
+	}
+	return out
+}
+
+func (l *Link) connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, role transit.Role, peer Transports) (*Conn, []string, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan attempt, 2)
@@ -219,20 +331,31 @@ func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 			if path == transit.PathRelay {
 				path = pathTransitRelay
 			}
-			results <- attempt{conn: &Conn{ReadWriteCloser: c, Path: path}}
+			results <- attempt{conn: newConn(c, path)}
 		}()
 	}
-	if l.agent != nil && peer.ICE != nil {
+	ice := l.agent != nil && peer.ICE != nil
+	if ice {
 		n++
 		go func() { results <- l.connectICE(ctx, ch, role, peer) }()
 	}
 	if n == 0 {
-		return nil, errors.New("the two sides have no transport in common (see --transport)")
+		return nil, nil, errors.New("the two sides have no transport in common (see --transport)")
 	}
+	tried := l.tried(cfg, ice)
+	l.log.Debug("link: connecting", "paths", tried)
+	if l.opts.OnConnecting != nil {
+		notice := time.AfterFunc(transit.ConnectingNotice, func() { l.opts.OnConnecting(tried) })
+		defer notice.Stop()
+	}
+	var c *Conn
+	var err error
 	if role == transit.Sender {
-		return l.pick(ctx, results, n)
+		c, err = l.pick(ctx, ch, results, n)
+	} else {
+		c, err = l.follow(ctx, ch, results, n)
 	}
-	return l.follow(ctx, results, n)
+	return c, tried, err
 }
 
 // relays are the transit relays both sides offered: ours, and the peer's
@@ -312,11 +435,11 @@ func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, p
 	case local != remote:
 		path = fmt.Sprintf("ice %s/%s", local, remote)
 	}
-	return attempt{conn: &Conn{ReadWriteCloser: st, Path: path}}
+	return attempt{conn: newConn(st, path)}
 }
 
 // pick is the sender's choice.
-func (l *Link) pick(ctx context.Context, results <-chan attempt, n int) (*Conn, error) {
+func (l *Link) pick(ctx context.Context, ch *Channel, results <-chan attempt, n int) (*Conn, error) {
 	var best *Conn
 	var errs []error
 	var grace <-chan time.Time
@@ -338,19 +461,26 @@ func (l *Link) pick(ctx context.Context, results <-chan attempt, n int) (*Conn, 
 			}
 		case <-grace:
 			n = 0
+		case <-ch.PeerFailed():
+			if best != nil {
+				best.Abort()
+			}
+			go closeLate(results, n)
+			return nil, ch.peerError()
 		case <-ctx.Done():
 			if best != nil {
-				best.Close()
+				best.Abort()
 			}
+			go closeLate(results, n)
 			return nil, ctx.Err()
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("connect to the other side: %w", errors.Join(errs...))
+		return nil, &transit.NoPathError{Err: errors.Join(errs...)}
 	}
 	go closeLate(results, n)
 	if _, err := best.Write([]byte{Chosen}); err != nil {
-		best.Close()
+		best.Abort()
 		return nil, fmt.Errorf("connect to the other side: %w", err)
 	}
 	l.log.Debug("link: chose", "path", best.Path)
@@ -359,11 +489,17 @@ func (l *Link) pick(ctx context.Context, results <-chan attempt, n int) (*Conn, 
 
 // follow is the receiver's side of pick: the first connection to carry
 // the sender's mark wins; the others are closed.
-func (l *Link) follow(ctx context.Context, results <-chan attempt, n int) (*Conn, error) {
+func (l *Link) follow(ctx context.Context, ch *Channel, results <-chan attempt, n int) (*Conn, error) {
 	marked := make(chan *Conn, n)
 	var errs []error
 	var open []*Conn
 	pending, reading := n, 0
+	abort := func() {
+		for _, o := range open {
+			o.Abort()
+		}
+		go closeLate(results, pending)
+	}
 	for {
 		select {
 		case a := <-results:
@@ -383,12 +519,12 @@ func (l *Link) follow(ctx context.Context, results <-chan attempt, n int) (*Conn
 				}(a.conn)
 			}
 			if pending == 0 && reading == 0 {
-				return nil, fmt.Errorf("connect to the other side: %w", errors.Join(errs...))
+				return nil, &transit.NoPathError{Err: errors.Join(errs...)}
 			}
 		case c := <-marked:
 			if c == nil {
 				if reading--; reading == 0 && pending == 0 {
-					return nil, errors.New("connect to the other side: the sender chose no connection")
+					return nil, &transit.NoPathError{Err: errors.New("the sender chose no connection")}
 				}
 				continue
 			}
@@ -400,10 +536,11 @@ func (l *Link) follow(ctx context.Context, results <-chan attempt, n int) (*Conn
 			go closeLate(results, pending)
 			l.log.Debug("link: sender chose", "path", c.Path)
 			return c, nil
+		case <-ch.PeerFailed():
+			abort()
+			return nil, ch.peerError()
 		case <-ctx.Done():
-			for _, o := range open {
-				o.Close()
-			}
+			abort()
 			return nil, ctx.Err()
 		}
 	}

@@ -77,7 +77,11 @@ func Finish(ctx context.Context, w *wormhole.Wormhole, err error) error {
 	}
 	if msg, tell := peerReason(err); err != nil && tell && mood == wormhole.Errory && w.Ready() {
 		// Best effort: the peer may be waiting for our next message.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		within := time.Second
+		if ctx.Err() != nil {
+			within = 500 * time.Millisecond
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), within)
 		_ = w.SendJSON(sctx, Envelope{Error: &msg})
 		cancel()
 	}

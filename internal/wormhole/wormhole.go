@@ -37,6 +37,9 @@ const (
 	maxPending  = 64  // numbered phases buffered ahead of the one we want
 	maxCodeLen  = 256 // bytes in a code
 	closeWithin = 3 * time.Second
+	// interruptedCloseWithin is the farewell's bound after a signal: the
+	// user asked to stop, so ferry must end within a second or two.
+	interruptedCloseWithin = 750 * time.Millisecond
 )
 
 // ErrWrongCode means the two sides did not agree on a key: the code was
@@ -343,7 +346,11 @@ func (w *Wormhole) Receive(ctx context.Context) ([]byte, error) {
 // hangs up. It uses its own short deadline so it works after ctx is
 // cancelled (Ctrl-C).
 func (w *Wormhole) Close(ctx context.Context, mood Mood) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeWithin)
+	within := closeWithin
+	if ctx.Err() != nil { // interrupted: say goodbye, but quickly
+		within = interruptedCloseWithin
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), within)
 	defer cancel()
 	var errs []error
 	if w.nameplate != "" {

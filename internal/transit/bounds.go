@@ -1,0 +1,134 @@
+package transit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Bounds on the two waits of every data path, the same for ferry's own
+// paths (direct TCP, ICE/QUIC, TURN, the transit relay) and for classic
+// peers.
+const (
+	// DefaultConnectTimeout bounds the race for a connection: when no
+	// path has connected by then, both sides give up and say which paths
+	// they tried.
+	DefaultConnectTimeout = 30 * time.Second
+	// DefaultIdleTimeout bounds how long a connection may carry nothing
+	// while the other side owes bytes: every read and every write that
+	// moves data starts the clock again.
+	DefaultIdleTimeout = 30 * time.Second
+	// ConnectingNotice is how long a race runs before the user hears
+	// which paths are being tried.
+	ConnectingNotice = 3 * time.Second
+)
+
+// ErrStalled is the error of a connection on which nothing moved for the
+// idle timeout: the other side stopped, or the path between went dead.
+var ErrStalled = errors.New("the other side stopped responding")
+
+// NoPathError is the failure of a connection race in which no path worked
+// within the connect timeout.
+type NoPathError struct {
+	Tried   []string      // the paths tried: "direct tcp", "ice", "transit relay", …
+	Timeout time.Duration // how long they were tried; 0 if every attempt failed before
+	Err     error         // what the attempts said, if anything
+}
+
+func (e *NoPathError) Error() string {
+	tried := "nothing"
+	if len(e.Tried) > 0 {
+		tried = strings.Join(e.Tried, ", ")
+	}
+	if e.Timeout > 0 {
+		return fmt.Sprintf("no connection to the other side within %s (tried %s)", e.Timeout, tried)
+	}
+	return fmt.Sprintf("no connection to the other side (tried %s)", tried)
+}
+
+func (e *NoPathError) Unwrap() error { return e.Err }
+
+// deadliner is what a connection needs for an idle timeout: net.Conn and
+// the QUIC stream both have it.
+type deadliner interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// IdleConn is a connection with an idle timeout: each Read and Write must
+// make progress within Timeout, or it fails with ErrStalled.
+type IdleConn struct {
+	io.ReadWriteCloser
+	d       deadliner
+	timeout time.Duration
+	stalled atomic.Pointer[error] // set once the timeout ended a read or write
+}
+
+// WithIdle wraps c with an idle timeout d (DefaultIdleTimeout when 0).
+// c must have read and write deadlines; a connection without them is
+// returned as it is.
+func WithIdle(c io.ReadWriteCloser, d time.Duration) io.ReadWriteCloser {
+	if d <= 0 {
+		d = DefaultIdleTimeout
+	}
+	dl, ok := c.(deadliner)
+	if !ok {
+		return c
+	}
+	return &IdleConn{ReadWriteCloser: c, d: dl, timeout: d}
+}
+
+// Read reads, failing with ErrStalled when nothing arrives in time.
+func (c *IdleConn) Read(p []byte) (int, error) {
+	_ = c.d.SetReadDeadline(time.Now().Add(c.timeout))
+	n, err := c.ReadWriteCloser.Read(p)
+	return n, c.check(err)
+}
+
+// Write writes, failing with ErrStalled when the peer takes nothing in
+// time. A large write counts as progress as long as part of it moves: it
+// is cut into pieces that each have the whole timeout.
+func (c *IdleConn) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		piece := p[:min(len(p), idleWritePiece)]
+		_ = c.d.SetWriteDeadline(time.Now().Add(c.timeout))
+		n, err := c.ReadWriteCloser.Write(piece)
+		written += n
+		if err != nil {
+			return written, c.check(err)
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// idleWritePiece is the most one deadline covers: on a slow path (a few
+// hundred kB/s through a relay) a 1 MiB write alone takes seconds.
+const idleWritePiece = 64 << 10
+
+func (c *IdleConn) check(err error) error {
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		err = fmt.Errorf("%w: nothing moved for %s", ErrStalled, c.timeout)
+		c.stalled.CompareAndSwap(nil, &err)
+	}
+	return err
+}
+
+// Stalled returns the ErrStalled error once the idle timeout ended a read
+// or a write, and nil before: layers above the connection may have
+// replaced that error by their own.
+func (c *IdleConn) Stalled() error {
+	if p := c.stalled.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Unwrap returns the connection under the idle timeout.
+func (c *IdleConn) Unwrap() io.ReadWriteCloser { return c.ReadWriteCloser }
