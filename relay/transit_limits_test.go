@@ -81,7 +81,14 @@ func TestTransitSpareLimit(t *testing.T) {
 	for i := range 2 {
 		c := dialTransit(t, r.addr)
 		send(t, c, handshake(token, "aaaaaaaaaaaaaaaa"))
-		waitStats(t, r.srv, "the connection to wait", func(st TransitStats) bool { return st.Pending == i+1 })
+		// Pending counts a connection from its accept on, before its
+		// handshake is read: wait until it waits with the token, or the
+		// next one's handshake may be read first and take its place.
+		waitFor(t, "the connection to wait with the token", func() bool {
+			r.srv.mu.Lock()
+			defer r.srv.mu.Unlock()
+			return len(r.srv.waiting[token]) == i+1
+		})
 	}
 	c := dialTransit(t, r.addr)
 	send(t, c, handshake(token, "aaaaaaaaaaaaaaaa"))

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"golang.org/x/term"
 )
@@ -62,7 +64,7 @@ func (c *cli) readSecret(s secretSource, prompt string, confirm bool) ([]byte, e
 	}
 	ask := func(q string) ([]byte, error) {
 		fmt.Fprint(c.stderr, q)
-		b, err := term.ReadPassword(int(c.stdin.f.Fd()))
+		b, err := readPassword(int(c.stdin.f.Fd()))
 		fmt.Fprintln(c.stderr)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", s.what, err)
@@ -99,4 +101,37 @@ func keyringDir() (string, error) {
 		return "", fmt.Errorf("find the keyring: %w (set FERRY_HOME)", err)
 	}
 	return filepath.Join(d, "ferry", "keys"), nil
+}
+
+// errInterrupted is a prompt ended by Ctrl-C or SIGTERM.
+var errInterrupted = errors.New("interrupted")
+
+// readPassword reads a passphrase without echo, as term.ReadPassword
+// does, but gives up at Ctrl-C or SIGTERM: ferry catches those signals
+// to end cleanly, so the read would otherwise go on with echo off. The
+// terminal gets its echo back either way.
+func readPassword(fd int) ([]byte, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	type answer struct {
+		b   []byte
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		got <- answer{b, err}
+	}()
+	select {
+	case a := <-got:
+		return a.b, a.err
+	case <-sig:
+		_ = term.Restore(fd, state)
+		return nil, errInterrupted
+	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/nat"
 )
@@ -107,6 +109,16 @@ func (c *Channel) PeerFailed() <-chan struct{} { return c.failed }
 
 // peerError is the error the peer reported, once PeerFailed is closed.
 func (c *Channel) peerError() error { return PeerError("the other side", c.peerMsg) }
+
+// failedConnect is the error of a connection race that the peer ended:
+// a NoPathError when the peer found no path (it said so with
+// transit.NoPathPrefix), else what the peer said.
+func (c *Channel) failedConnect() error {
+	if strings.HasPrefix(c.peerMsg, transit.NoPathPrefix) {
+		return &transit.NoPathError{PeerGaveUp: true, Err: c.peerError()}
+	}
+	return c.peerError()
+}
 
 // Candidates delivers the peer's trickled ICE candidates.
 func (c *Channel) Candidates() <-chan nat.Signal { return c.cands }

@@ -466,7 +466,7 @@ func (l *Link) pick(ctx context.Context, ch *Channel, results <-chan attempt, n 
 				best.Abort()
 			}
 			go closeLate(results, n)
-			return nil, ch.peerError()
+			return nil, ch.failedConnect()
 		case <-ctx.Done():
 			if best != nil {
 				best.Abort()
@@ -538,7 +538,7 @@ func (l *Link) follow(ctx context.Context, ch *Channel, results <-chan attempt, 
 			return c, nil
 		case <-ch.PeerFailed():
 			abort()
-			return nil, ch.peerError()
+			return nil, ch.failedConnect()
 		case <-ctx.Done():
 			abort()
 			return nil, ctx.Err()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 )
 
@@ -59,6 +60,15 @@ func peerReason(err error) (string, bool) {
 	var r *Refusal
 	if errors.As(err, &r) {
 		return r.Reason, r.Reason != ""
+	}
+	var np *transit.NoPathError
+	switch {
+	case errors.As(err, &np): // names only the kinds of path tried
+		return np.Error(), true
+	case errors.Is(err, context.Canceled):
+		return "the other side was interrupted", true
+	case errors.Is(err, transit.ErrStalled):
+		return "the connection stalled on the other side", true
 	}
 	return "the transfer failed on the other side", true
 }

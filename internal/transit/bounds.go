@@ -36,18 +36,28 @@ var ErrStalled = errors.New("the other side stopped responding")
 type NoPathError struct {
 	Tried   []string      // the paths tried: "direct tcp", "ice", "transit relay", …
 	Timeout time.Duration // how long they were tried; 0 if every attempt failed before
-	Err     error         // what the attempts said, if anything
+	// PeerGaveUp says the other side reported that it found no path
+	// first (its clock ran out a moment before ours).
+	PeerGaveUp bool
+	Err        error // what the attempts said, if anything
 }
+
+// NoPathPrefix starts every NoPathError's text; a peer's error message
+// that starts with it means that the peer found no path.
+const NoPathPrefix = "no connection to the other side"
 
 func (e *NoPathError) Error() string {
 	tried := "nothing"
 	if len(e.Tried) > 0 {
 		tried = strings.Join(e.Tried, ", ")
 	}
-	if e.Timeout > 0 {
-		return fmt.Sprintf("no connection to the other side within %s (tried %s)", e.Timeout, tried)
+	switch {
+	case e.Timeout > 0:
+		return fmt.Sprintf("%s within %s (tried %s)", NoPathPrefix, e.Timeout, tried)
+	case e.PeerGaveUp:
+		return fmt.Sprintf("%s (tried %s, and so did the other side)", NoPathPrefix, tried)
 	}
-	return fmt.Sprintf("no connection to the other side (tried %s)", tried)
+	return fmt.Sprintf("%s (tried %s)", NoPathPrefix, tried)
 }
 
 func (e *NoPathError) Unwrap() error { return e.Err }
