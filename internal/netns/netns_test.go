@@ -38,37 +38,37 @@ func TestNAT(t *testing.T) {
 	t.Run("MappingChangeAll", func(t *testing.T) { testMappingChange(t, bin, true) })
 }
 
-// 1. Two port-restricted cone NATs and a STUN server: the hole punch works.
-func testConeSTUN(t *testing.T, bin string) {
-	w := newWorld(t, bin, cone, cone, servers{})
+// transferOver sends a file between hosts behind a and b with the given
+// servers and checks that the receiver reports a path that ok accepts
+// (want describes it).
+func transferOver(t *testing.T, bin string, a, b placement, srv servers, want string, ok func(path string) bool) {
+	t.Helper()
+	w := newWorld(t, bin, a, b, srv)
 	x := w.start(t, 1<<20)
 	x.wait(t, 90*time.Second)
 	x.requireSuccess(t)
-	if p := x.path(t); !strings.HasPrefix(p, "ice ") || !strings.Contains(p, "srflx") || strings.Contains(p, "relay") {
-		t.Fatalf("path %q, want a server-reflexive ICE pair (ice srflx…)\n%s", p, x)
+	if p := x.path(t); !ok(p) {
+		t.Fatalf("path %q, want %s\n%s", p, want, x)
 	}
+}
+
+func is(want string) func(string) bool { return func(p string) bool { return p == want } }
+
+// 1. Two port-restricted cone NATs and a STUN server: the hole punch works.
+func testConeSTUN(t *testing.T, bin string) {
+	transferOver(t, bin, cone, cone, servers{}, "a server-reflexive ICE pair (ice srflx…)", func(p string) bool {
+		return strings.HasPrefix(p, "ice ") && strings.Contains(p, "srflx") && !strings.Contains(p, "relay")
+	})
 }
 
 // 2. Two symmetric NATs and a TURN server: ICE goes through TURN.
 func testSymmetricTURN(t *testing.T, bin string) {
-	w := newWorld(t, bin, symmetric, symmetric, servers{turn: true})
-	x := w.start(t, 1<<20)
-	x.wait(t, 90*time.Second)
-	x.requireSuccess(t)
-	if p := x.path(t); p != "ice relay (turn)" {
-		t.Fatalf("path %q, want \"ice relay (turn)\"\n%s", p, x)
-	}
+	transferOver(t, bin, symmetric, symmetric, servers{turn: true}, `"ice relay (turn)"`, is("ice relay (turn)"))
 }
 
 // 3. Two symmetric NATs, no TURN, a transit relay: the transit relay.
 func testSymmetricTransit(t *testing.T, bin string) {
-	w := newWorld(t, bin, symmetric, symmetric, servers{transit: true})
-	x := w.start(t, 1<<20)
-	x.wait(t, 90*time.Second)
-	x.requireSuccess(t)
-	if p := x.path(t); p != "transit relay" {
-		t.Fatalf("path %q, want \"transit relay\"\n%s", p, x)
-	}
+	transferOver(t, bin, symmetric, symmetric, servers{transit: true}, `"transit relay"`, is("transit relay"))
 }
 
 // 4. Two symmetric NATs and nothing but STUN: no path exists, and both
@@ -116,13 +116,7 @@ func testSymmetricNoRelay(t *testing.T, bin string) {
 // 5. The sender has a public address, the receiver is behind a cone NAT:
 // the receiver connects to the sender's listener, and direct TCP wins.
 func testPublicSender(t *testing.T, bin string) {
-	w := newWorld(t, bin, public, cone, servers{})
-	x := w.start(t, 1<<20)
-	x.wait(t, 90*time.Second)
-	x.requireSuccess(t)
-	if p := x.path(t); p != "direct tcp" {
-		t.Fatalf("path %q, want \"direct tcp\"\n%s", p, x)
-	}
+	transferOver(t, bin, public, cone, servers{}, `"direct tcp"`, is("direct tcp"))
 }
 
 // 6. The sender's router forgets its mappings mid-transfer and hands out
