@@ -82,7 +82,7 @@ type LinkOptions struct {
 	// when 0).
 	ConnectTimeout, IdleTimeout time.Duration
 	// OnConnecting, if set, is told the paths being tried when no
-	// connection has been made within connectingNotice.
+	// connection has been made within transit.ConnectingNotice.
 	OnConnecting func(paths []string)
 	Logger       *slog.Logger
 }

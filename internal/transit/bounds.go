@@ -100,30 +100,31 @@ func (c *IdleConn) Read(p []byte) (int, error) {
 }
 
 // Write writes, failing with ErrStalled when the peer takes nothing in
-// time. A large write counts as progress as long as part of it moves: it
-// is cut into pieces that each have the whole timeout.
+// time. A large write on a slow path may outlast one timeout: as long as
+// part of it moved, the clock starts again for the rest (a deadline stops
+// a write at the bytes it got out, and it can go on from there).
 func (c *IdleConn) Write(p []byte) (int, error) {
 	written := 0
-	for len(p) > 0 {
-		piece := p[:min(len(p), idleWritePiece)]
+	for {
 		_ = c.d.SetWriteDeadline(time.Now().Add(c.timeout))
-		n, err := c.ReadWriteCloser.Write(piece)
+		n, err := c.ReadWriteCloser.Write(p[written:])
 		written += n
-		if err != nil {
+		if err == nil || written == len(p) {
+			return written, nil
+		}
+		if n == 0 || !isTimeout(err) {
 			return written, c.check(err)
 		}
-		p = p[n:]
 	}
-	return written, nil
 }
 
-// idleWritePiece is the most one deadline covers: on a slow path (a few
-// hundred kB/s through a relay) a 1 MiB write alone takes seconds.
-const idleWritePiece = 64 << 10
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
 
 func (c *IdleConn) check(err error) error {
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+	if err != nil && isTimeout(err) {
 		err = fmt.Errorf("%w: nothing moved for %s", ErrStalled, c.timeout)
 		c.stalled.CompareAndSwap(nil, &err)
 	}
