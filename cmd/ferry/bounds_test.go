@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"io/fs"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -76,6 +77,23 @@ func TestBounds(t *testing.T) {
 			p.landed(t)
 		})
 	}
+	// The transit relay between two ferries: the same bounds.
+	t.Run("stalled receiver/transit relay", func(t *testing.T) {
+		t.Parallel()
+		p := startPair(t, bin, "relay", "--idle-timeout", "3s")
+		p.waitReceiving(t)
+		p.recv.stop(t)
+		p.send.exits(t, 12*time.Second, false, "stopped responding", "nothing moved for 3s")
+		p.nothingLanded(t)
+	})
+	t.Run("stalled sender/transit relay", func(t *testing.T) {
+		t.Parallel()
+		p := startPair(t, bin, "relay", "--idle-timeout", "3s")
+		p.waitReceiving(t)
+		p.send.stop(t)
+		p.recv.exits(t, 12*time.Second, false, "stopped responding", "nothing moved for 3s")
+		p.nothingLanded(t)
+	})
 	t.Run("stalled receiver, default idle timeout", func(t *testing.T) {
 		t.Parallel()
 		p := startPair(t, bin, "tcp")
@@ -101,8 +119,9 @@ type pair struct {
 }
 
 // startPair starts a transfer of data from stdin over transport (tcp:
-// direct TCP only; ice: ICE and QUIC on loopback) and feeds it 4 MiB at
-// once and more as the sender takes it.
+// direct TCP only; ice: ICE and QUIC on loopback; relay: an in-process
+// transit relay) and feeds it 4 MiB at once and more as the sender takes
+// it.
 func startPair(t *testing.T, bin, transport string, extra ...string) *pair {
 	t.Helper()
 	s, err := relay.New(relay.Config{})
@@ -112,7 +131,11 @@ func startPair(t *testing.T, bin, transport string, extra ...string) *pair {
 	ts := httptest.NewServer(s)
 	t.Cleanup(func() { s.Close(); ts.Close() })
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/v1"
-	common := append([]string{"--relay", url, "--transport", transport, "--stun", "none", "--transit", "none"}, extra...)
+	transit := "none"
+	if transport == "relay" {
+		transit = startTransitRelay(t)
+	}
+	common := append([]string{"--relay", url, "--transport", transport, "--stun", "none", "--transit", transit}, extra...)
 	p := &pair{relay: s, ts: ts, out: t.TempDir(), sent: &sync.WaitGroup{}, stopFeed: make(chan struct{})}
 	hash := sha256.New()
 	p.h = hash
@@ -147,6 +170,21 @@ func startPair(t *testing.T, bin, transport string, extra ...string) *pair {
 	p.send.waitFor(t, "Code: ")
 	p.recv = startProc(t, bin, nil, append(append([]string{"receive"}, common...), "--yes", "--out", p.out, "5-bounds-test")...)
 	return p
+}
+
+// startTransitRelay runs ferry's transit relay until the test ends and
+// returns its address.
+func startTransitRelay(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { relay.NewTransit(relay.TransitConfig{}).Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return ln.Addr().String()
 }
 
 // waitReceiving waits until a few MiB have landed in the receiver's

@@ -100,19 +100,27 @@ func (c *IdleConn) Read(p []byte) (int, error) {
 }
 
 // Write writes, failing with ErrStalled when the peer takes nothing in
-// time. A large write on a slow path may outlast one timeout: as long as
-// part of it moved, the clock starts again for the rest (a deadline stops
-// a write at the bytes it got out, and it can go on from there).
+// time. A large write on a slow path may outlast the timeout; it is no
+// stall as long as its bytes keep moving. So the write runs under short
+// deadlines (an eighth of the timeout: a deadline stops a write at the
+// bytes it got out, and it goes on from there), and fails once none of
+// them moved anything for the whole timeout, at most an eighth late.
 func (c *IdleConn) Write(p []byte) (int, error) {
-	written := 0
+	step := max(c.timeout/8, 10*time.Millisecond)
+	written, moved := 0, time.Now()
 	for {
-		_ = c.d.SetWriteDeadline(time.Now().Add(c.timeout))
+		_ = c.d.SetWriteDeadline(time.Now().Add(step))
 		n, err := c.ReadWriteCloser.Write(p[written:])
 		written += n
 		if err == nil || written == len(p) {
 			return written, nil
 		}
-		if n == 0 || !isTimeout(err) {
+		if !isTimeout(err) {
+			return written, err
+		}
+		if now := time.Now(); n > 0 {
+			moved = now
+		} else if now.Sub(moved) >= c.timeout {
 			return written, c.check(err)
 		}
 	}
