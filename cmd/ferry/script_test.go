@@ -86,7 +86,28 @@ func peerInstalled(cond string) (bool, error) {
 
 type relayProc struct {
 	cmd     *exec.Cmd
-	transit *relayProc // the reference transit relay, run beside the reference mailbox
+	transit *relayProc    // the reference transit relay, run beside the reference mailbox
+	done    chan struct{} // closed when the process has exited
+}
+
+// startRelayProc starts cmd and watches for its exit.
+func startRelayProc(ts *testscript.TestScript, cmd *exec.Cmd) *relayProc {
+	// Python buffers its output into a file: unbuffered, a relay that
+	// hangs or fails at start-up shows why in its log.
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+	ts.Check(cmd.Start())
+	p := &relayProc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	return p
+}
+
+func (p *relayProc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // startrelay [-port N] [-ice] [-transit] ferry|reference [ARGS...]: start
@@ -153,17 +174,15 @@ func cmdStartRelay(ts *testscript.TestScript, neg bool, args []string) {
 	logf, err := os.Create(filepath.Join(ts.Getenv("WORK"), "relay-"+args[0]+".log"))
 	ts.Check(err)
 	cmd.Stdout, cmd.Stderr, cmd.Dir = logf, logf, ts.Getenv("WORK")
-	cmd.Env = os.Environ()
-	ts.Check(cmd.Start())
-	p := &relayProc{cmd: cmd}
+	p := startRelayProc(ts, cmd)
 	ts.Defer(func() { p.stop(); logf.Close() })
 	if transit && args[0] == "reference" {
 		p.transit = startReferenceTransit(ts, transitAddr)
 	}
-	waitListen(ts, args[0]+" relay", addr, logf.Name())
+	waitListen(ts, p, args[0]+" relay", addr, logf.Name())
 	if transit {
 		if p.transit == nil {
-			waitListen(ts, "ferry transit relay", transitAddr, logf.Name())
+			waitListen(ts, p, "ferry transit relay", transitAddr, logf.Name())
 		}
 		ts.Setenv("FERRY_TRANSIT", "tcp:"+transitAddr)
 		_, tport, _ := net.SplitHostPort(transitAddr)
@@ -195,17 +214,15 @@ func (p *relayProc) stop() {
 	if p.transit != nil {
 		p.transit.stop()
 	}
-	if p.cmd.ProcessState != nil {
+	if p.exited() {
 		return
 	}
 	p.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(5 * time.Second):
 		p.cmd.Process.Kill()
-		<-done
+		<-p.done
 	}
 }
 
@@ -227,13 +244,6 @@ func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freeUDPPort(ts *testscript.TestScript) int {
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	ts.Check(err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 // mkfile NAME SIZE: write SIZE bytes (K, M, G suffixes) of pseudo-random
@@ -286,12 +296,37 @@ func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+//
+// The port comes from below the kernel's ephemeral range (32768 and up
+// here): a port the kernel hands out for ":0" may be handed out again, as
+// the local port of any outgoing connection, before the relay that is to
+// listen on it has started, and the tests make many connections.
 func freePort(ts *testscript.TestScript) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	ts.Check(err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for {
+		port := fixedPortBase + rand.IntN(fixedPortSpan)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
 }
+
+// freeUDPPort is freePort for UDP.
+func freeUDPPort(ts *testscript.TestScript) int {
+	for {
+		port := fixedPortBase + rand.IntN(fixedPortSpan)
+		c, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return port
+		}
+	}
+}
+
+// The ports relays started by the scripts listen on: 20000–32767, below
+// the ephemeral range.
+const fixedPortBase, fixedPortSpan = 20000, 12768
 
 func lookPathIn(ts *testscript.TestScript, name string) string {
 	for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {

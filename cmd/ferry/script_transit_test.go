@@ -29,16 +29,14 @@ func startReferenceTransit(ts *testscript.TestScript, addr string) *relayProc {
 	cmd := exec.Command("twist3", "transitrelay", "--port", fmt.Sprintf("tcp:%s:interface=127.0.0.1", port), "--log-fd=3")
 	cmd.Stdout, cmd.Stderr, cmd.Dir = logf, logf, work
 	cmd.ExtraFiles = []*os.File{usage}
-	cmd.Env = os.Environ()
-	ts.Check(cmd.Start())
-	p := &relayProc{cmd: cmd}
+	p := startRelayProc(ts, cmd)
 	ts.Defer(func() { p.stop(); logf.Close(); usage.Close() })
 	// It logs this once it listens. (A probe connection would do, but the
 	// reference relay logs a traceback for a connection that closes
 	// without a handshake.)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(relayStartWithin)
 	for !strings.Contains(ts.ReadFile(logf.Name()), "Starting factory") {
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || p.exited() {
 			ts.Fatalf("the reference transit relay did not start:\n%s", ts.ReadFile(logf.Name()))
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -46,18 +44,27 @@ func startReferenceTransit(ts *testscript.TestScript, addr string) *relayProc {
 	return p
 }
 
-// waitListen waits (up to 20 s) until something accepts TCP connections
-// on addr; if nothing does, it fails showing the log in logName.
-func waitListen(ts *testscript.TestScript, what, addr, logName string) {
-	deadline := time.Now().Add(20 * time.Second)
+// relayStartWithin bounds a relay's start-up. The Python relays start in
+// about half a second here, but in seconds more while the whole suite
+// loads both cores; a relay that exits fails at once.
+const relayStartWithin = 60 * time.Second
+
+// waitListen waits until p accepts TCP connections on addr; if it exits
+// first, or nothing listens within relayStartWithin, it fails showing the
+// log in logName.
+func waitListen(ts *testscript.TestScript, p *relayProc, what, addr, logName string) {
+	deadline := time.Now().Add(relayStartWithin)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 			return
 		}
+		if p.exited() {
+			ts.Fatalf("%s exited before it listened on %s:\n%s", what, addr, ts.ReadFile(logName))
+		}
 		if time.Now().After(deadline) {
-			ts.Fatalf("%s did not listen on %s: %v\n%s", what, addr, err, ts.ReadFile(logName))
+			ts.Fatalf("%s did not listen on %s within %s: %v\n%s", what, addr, relayStartWithin, err, ts.ReadFile(logName))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
