@@ -296,7 +296,6 @@ func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-//
 // The port comes from below the kernel's ephemeral range (32768 and up
 // here): a port the kernel hands out for ":0" may be handed out again, as
 // the local port of any outgoing connection, before the relay that is to
