@@ -296,7 +296,8 @@ func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// The port comes from below the kernel's ephemeral range (32768 and up
+// freePort returns a free TCP port on loopback for a relay to listen on.
+// It comes from below the kernel's ephemeral range (32768 and up
 // here): a port the kernel hands out for ":0" may be handed out again, as
 // the local port of any outgoing connection, before the relay that is to
 // listen on it has started, and the tests make many connections.
