@@ -125,6 +125,17 @@ func TestLegacyWrongKey(t *testing.T) {
 	if err := w.Establish(ctx); !errors.Is(err, ErrWrongCode) {
 		t.Fatalf("Establish = %v, want ErrWrongCode", err)
 	}
+	// ferry still sends its own version, or a peer that waits for it (a
+	// ferry in the same position, or any client) would wait for ever.
+	for {
+		m, err := peer.Next(ctx)
+		if err != nil {
+			t.Fatalf("ferry sent no version message after the wrong code: %v", err)
+		}
+		if m.Side == w.side && m.Phase == "version" {
+			break
+		}
+	}
 }
 
 // TestLegacyBothFerry: when K encodes short, two ferries both hold a

@@ -35,9 +35,24 @@ func (w *Wormhole) exchangeVersions(ctx context.Context) error {
 		}
 		w.log.Debug("wormhole: the peer may hold the original gospake2's key; waiting for its version first", "wait", wait)
 		if err := w.awaitVersion(ctx, wait); err != nil {
+			if errors.Is(err, ErrWrongCode) {
+				// A ferry peer in the same position waits for our
+				// version to learn that the code was wrong, and
+				// other clients wait for it too: without it they
+				// would wait for ever (one wrong code in 256).
+				_ = w.sendVersion(ctx)
+			}
 			return err
 		}
 	}
+	if err := w.sendVersion(ctx); err != nil {
+		return err
+	}
+	return w.awaitVersion(ctx, 0)
+}
+
+// sendVersion sends our version message, sealed with the key we hold.
+func (w *Wormhole) sendVersion(ctx context.Context) error {
 	ver, err := json.Marshal(map[string]any{"app_versions": w.cfg.AppVersions})
 	if err != nil {
 		return fmt.Errorf("encode version message: %w", err)
@@ -46,7 +61,7 @@ func (w *Wormhole) exchangeVersions(ctx context.Context) error {
 	if err := w.mb.Add(ctx, "version", seal(phaseKey(w.key, w.side, "version"), ver)); err != nil {
 		return err
 	}
-	return w.awaitVersion(ctx, 0)
+	return nil
 }
 
 // awaitVersion reads messages until the peer's version message arrives,
