@@ -302,22 +302,20 @@ func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
 // the local port of any outgoing connection, before the relay that is to
 // listen on it has started, and the tests make many connections.
 func freePort(ts *testscript.TestScript) int {
-	for {
-		port := fixedPortBase + rand.IntN(fixedPortSpan)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
+	return fixedPort(func(addr string) (io.Closer, error) { return net.Listen("tcp", addr) })
 }
 
 // freeUDPPort is freePort for UDP.
 func freeUDPPort(ts *testscript.TestScript) int {
+	return fixedPort(func(addr string) (io.Closer, error) { return net.ListenPacket("udp4", addr) })
+}
+
+// fixedPort returns a random port of the fixed range that listen can
+// take on loopback.
+func fixedPort(listen func(addr string) (io.Closer, error)) int {
 	for {
 		port := fixedPortBase + rand.IntN(fixedPortSpan)
-		c, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
+		if c, err := listen(fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			c.Close()
 			return port
 		}
