@@ -38,7 +38,8 @@ func classicManifest(offer *transfer.Offer) (man transfer.Manifest, wire int64, 
 		if err := d.Check(); err != nil {
 			return man, 0, err
 		}
-		man = transfer.Manifest{Files: d.Numfiles, Bytes: d.Numbytes, Entries: []transfer.Entry{{Name: d.Dirname, Dir: true, Size: d.Numbytes}}}
+		man = transfer.Manifest{Files: d.Numfiles, Folders: 1, Bytes: d.Numbytes, Wire: d.Zipsize,
+			Entries: []transfer.Entry{{Name: d.Dirname, Dir: true, Size: d.Numbytes}}}
 		return man, d.Zipsize, man.Check()
 	}
 	return man, 0, ErrUnsupported
@@ -62,6 +63,13 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 	}
 	if opts.Accept == nil {
 		return nil, &transfer.Refusal{Reason: "the receiver takes no files", Err: ErrDeclined}
+	}
+	need := wire
+	if man.Entries[0].Dir {
+		need += man.Bytes // the zip waits on disk while its files are extracted
+	}
+	if err := vetOffer(man, need, opts); err != nil {
+		return nil, &transfer.Refusal{Reason: "the receiver cannot take this transfer", Err: err}
 	}
 	if err := opts.Accept(man); err != nil {
 		return nil, &transfer.Refusal{Reason: "transfer declined", Err: err}
@@ -100,6 +108,7 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 	}
 	if man.Entries[0].Dir {
 		d := sink.(*dest) // newSink refuses a folder for --out -
+		d.maxFolders = classic.MaxZipFolders(man.Files)
 		err = d.writeZip(content, wire)
 	} else {
 		err = sink.write(content, transfer.StreamRaw)

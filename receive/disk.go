@@ -1,12 +1,10 @@
 package receive
 
 import (
-	"archive/tar"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -20,34 +18,62 @@ import (
 // folder and overwriting was not asked for.
 var ErrExists = errors.New("already exists")
 
+// Staging names: the folder a transfer is written into before commit, the
+// scratch file of a classic zip beside it, and the folder that holds what
+// --overwrite replaces until the commit has succeeded.
+const (
+	partialPrefix = ".ferry-partial-"
+	scratchSuffix = ".zip"
+	backupSuffix  = ".old"
+	// stalePartial is the age after which a staging folder left by a
+	// receiver that was killed or crashed is removed.
+	stalePartial = 24 * time.Hour
+)
+
+// maxFolderNames caps the bytes of folder names a transfer keeps in memory
+// (to give each folder its mode and time once its files are in).
+const maxFolderNames = 64 << 20
+
 // dest lands a transfer in a folder without ever touching anything outside
 // it: every path goes through an os.Root, everything is first written into
 // a staging folder inside the target, and only commit moves the top-level
 // names into place, after the stream has been authenticated.
 type dest struct {
 	root      *os.Root
+	dir       string // the output folder, for messages
 	stage     string // staging folder, relative to root
 	man       transfer.Manifest
 	overwrite bool
+	umask     fs.FileMode
+	// maxFolders is how many folders the stream may create: what the
+	// sender declared (a classic sender declares none: a bound is derived).
+	maxFolders int64
 
-	tops    map[string]transfer.Entry
-	files   int64
-	bytes   int64
-	dirs    []dirMeta
-	present map[string]bool // top-level names the stream delivered
-	scratch string          // a temporary file beside stage (a classic zip), removed on close
-	closed  bool
-	buf     []byte // copy buffer, shared by every file
+	tops     map[string]transfer.Entry
+	topBytes map[string]int64 // bytes written under each top-level name
+	files    int64
+	folders  int64
+	bytes    int64
+	dirs     []dirMeta
+	dirIndex map[string]int  // stream path → its entry in dirs
+	dirNames int64           // bytes of the names in dirs
+	present  map[string]bool // top-level names the stream delivered
+	lastDir  string          // the folder (stream path) that last took a file: it exists
+	scratch  string          // a temporary file beside stage (a classic zip), removed on close
+	closed   bool
+	buf      []byte // copy buffer, shared by every file
 }
 
 type dirMeta struct {
-	name  string
+	name  string // in root
 	mode  fs.FileMode
 	mtime time.Time
+	named bool // the stream named it (else a deeper name needed it)
 }
 
 // openDest checks that the manifest's names are free in dir (unless
-// overwrite) and creates the staging folder.
+// overwrite), removes staging folders that earlier receivers left behind
+// more than a day ago, and creates this transfer's staging folder.
 func openDest(dir string, man transfer.Manifest, overwrite bool) (*dest, error) {
 	if err := man.Check(); err != nil {
 		return nil, err
@@ -56,7 +82,8 @@ func openDest(dir string, man transfer.Manifest, overwrite bool) (*dest, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open output folder: %w", err)
 	}
-	d := &dest{root: root, man: man, overwrite: overwrite, tops: map[string]transfer.Entry{}, present: map[string]bool{}}
+	d := &dest{root: root, dir: dir, man: man, overwrite: overwrite, maxFolders: man.Folders,
+		tops: map[string]transfer.Entry{}, topBytes: map[string]int64{}, dirIndex: map[string]int{}, present: map[string]bool{}}
 	for _, e := range man.Entries {
 		d.tops[e.Name] = e
 		if _, err := root.Lstat(e.Name); err == nil && !overwrite {
@@ -64,164 +91,103 @@ func openDest(dir string, man transfer.Manifest, overwrite bool) (*dest, error) 
 			return nil, fmt.Errorf("%s %w in %s (use --overwrite to replace it)", transfer.Escape(e.Name), ErrExists, dir)
 		}
 	}
+	sweepPartials(root, time.Now())
 	b := make([]byte, 6)
 	rand.Read(b)
-	d.stage = ".ferry-partial-" + hex.EncodeToString(b)
+	d.stage = partialPrefix + hex.EncodeToString(b)
 	if err := root.Mkdir(d.stage, 0o700); err != nil {
 		root.Close()
 		return nil, fmt.Errorf("create staging folder in %s: %w", dir, err)
 	}
+	if d.umask, err = umaskIn(root, d.stage); err != nil {
+		d.close()
+		return nil, err
+	}
 	return d, nil
 }
 
-// extractTar writes a tar stream's entries into the staging folder,
-// refusing anything that is not a plain file or folder under one of the
-// manifest's names, and any size beyond what the manifest declared.
-func (d *dest) extractTar(r io.Reader) error {
-	tr := tar.NewReader(r)
+// isPartial reports whether name is one of the staging names a receiver
+// creates: partialPrefix, 12 hex digits, and perhaps a suffix.
+func isPartial(name string) bool {
+	rest, ok := strings.CutPrefix(name, partialPrefix)
+	if !ok {
+		return false
+	}
+	if s, ok := strings.CutSuffix(rest, scratchSuffix); ok {
+		rest = s
+	} else if s, ok := strings.CutSuffix(rest, backupSuffix); ok {
+		rest = s
+	}
+	if len(rest) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(rest)
+	return err == nil && strings.ToLower(rest) == rest
+}
+
+// sweepPartials removes the staging names in root that were last changed
+// more than stalePartial before now: what a killed or crashed receiver
+// left behind. A younger one may belong to a receiver still at work.
+func sweepPartials(root *os.Root, now time.Time) {
+	f, err := root.Open(".")
+	if err != nil {
+		return
+	}
+	defer f.Close()
 	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			return d.checkComplete()
+		entries, err := f.ReadDir(256)
+		for _, e := range entries {
+			if !isPartial(e.Name()) || (!e.IsDir() && !e.Type().IsRegular()) {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > stalePartial {
+				root.RemoveAll(e.Name())
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("read transfer stream: %w", err)
+			return
 		}
-		name, err := d.checkPath(hdr.Name)
-		if err != nil {
-			return err
-		}
-		top, _, _ := strings.Cut(name, "/")
-		entry := d.tops[top]
-		staged := path.Join(d.stage, name)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if !entry.Dir {
-				return fmt.Errorf("stream has a folder \"%s\" where the manifest declared a file", transfer.Escape(name))
-			}
-			if err := d.root.MkdirAll(staged, 0o700); err != nil {
-				return fmt.Errorf("create folder %s: %w", transfer.Escape(name), err)
-			}
-			d.dirs = append(d.dirs, dirMeta{name: staged, mode: fs.FileMode(hdr.Mode) & fs.ModePerm, mtime: hdr.ModTime})
-		case tar.TypeReg:
-			if !entry.Dir && name != top {
-				return fmt.Errorf("stream puts \"%s\" inside the file \"%s\"", transfer.Escape(name), transfer.Escape(top))
-			}
-			if err := d.writeFile(staged, name, hdr.Size, fs.FileMode(hdr.Mode)&fs.ModePerm, hdr.ModTime, tr); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("refusing \"%s\": links and special files are not accepted", transfer.Escape(name))
-		}
-		d.present[top] = true
 	}
 }
 
-// checkPath validates one stream path and returns it cleaned.
-func (d *dest) checkPath(p string) (string, error) {
-	if len(p) > transfer.MaxPathLen {
-		return "", fmt.Errorf("refusing a path longer than %d bytes", transfer.MaxPathLen)
-	}
-	clean := strings.TrimSuffix(p, "/")
-	if clean == "" || strings.HasPrefix(clean, "/") || path.Clean(clean) != clean {
-		return "", fmt.Errorf("refusing path \"%s\": not a plain relative path", transfer.Escape(p))
-	}
-	for _, part := range strings.Split(clean, "/") {
-		if err := transfer.CheckName(part); err != nil {
-			return "", fmt.Errorf("refusing path \"%s\": %w", transfer.Escape(p), err)
-		}
-	}
-	top, _, _ := strings.Cut(clean, "/")
-	if _, ok := d.tops[top]; !ok {
-		return "", fmt.Errorf("refusing \"%s\": not under a name the sender declared", transfer.Escape(p))
-	}
-	return clean, nil
-}
-
-func (d *dest) writeFile(staged, name string, size int64, mode fs.FileMode, mtime time.Time, r io.Reader) error {
-	if size < 0 || (d.man.Bytes != transfer.UnknownSize && size > d.man.Bytes-d.bytes) {
-		return fmt.Errorf("%s is larger than the sender declared", transfer.Escape(name))
-	}
-	if d.files++; d.files > d.man.Files {
-		return fmt.Errorf("stream has more files than the %d the sender declared", d.man.Files)
-	}
-	if err := d.root.MkdirAll(path.Dir(staged), 0o700); err != nil {
-		return fmt.Errorf("create folder for %s: %w", transfer.Escape(name), err)
-	}
-	f, err := d.root.OpenFile(staged, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// umaskIn learns the process's umask without changing it (syscall.Umask
+// sets it for every thread): the kernel applies it to a file created in
+// the staging folder with all permissions.
+func umaskIn(root *os.Root, stage string) (fs.FileMode, error) {
+	probe := path.Join(stage, ".umask")
+	f, err := root.OpenFile(probe, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o777)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", transfer.Escape(name), err)
+		return 0, fmt.Errorf("create a file in the staging folder: %w", err)
 	}
-	n, err := transfer.Copy(f, io.LimitReader(r, size), d.copyBuf())
-	d.bytes += n
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	fi, err := f.Stat()
+	f.Close()
+	root.Remove(probe)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", transfer.Escape(name), err)
+		return 0, err
 	}
-	if n != size {
-		return fmt.Errorf("%s: stream ended after %d of %d bytes", transfer.Escape(name), n, size)
-	}
-	if err := d.root.Chmod(staged, mode); err != nil {
-		return fmt.Errorf("set mode of %s: %w", transfer.Escape(name), err)
-	}
-	if !mtime.IsZero() {
-		if err := d.root.Chtimes(staged, mtime, mtime); err != nil {
-			return fmt.Errorf("set time of %s: %w", transfer.Escape(name), err)
-		}
-	}
-	return nil
+	return 0o777 &^ fi.Mode().Perm(), nil
 }
 
-// writeRaw stores a stream of unknown structure (stdin on the sender) as
-// the manifest's single file.
-func (d *dest) writeRaw(r io.Reader) error {
-	e := d.man.Entries[0]
-	if len(d.man.Entries) != 1 || e.Dir {
-		return errors.New("a raw stream must carry exactly one file")
+// fileMode is the permission a received file gets: the sender's, never
+// more than 0755 (0644 without execute), owner read and write always,
+// and the receiver's umask applied.
+func (d *dest) fileMode(sender fs.FileMode, exec bool) fs.FileMode {
+	m := sender&0o755 | 0o600
+	if !exec {
+		m &^= 0o111
 	}
-	limit := int64(1<<63 - 1)
-	if e.Size != transfer.UnknownSize {
-		limit = e.Size + 1 // one more byte reveals a longer stream
-	}
-	staged := path.Join(d.stage, e.Name)
-	f, err := d.root.OpenFile(staged, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", transfer.Escape(e.Name), err)
-	}
-	n, err := transfer.Copy(f, io.LimitReader(r, limit), nil)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", transfer.Escape(e.Name), err)
-	}
-	if e.Size != transfer.UnknownSize && n != e.Size {
-		return fmt.Errorf("%s: sender declared %d bytes but sent %d or more", transfer.Escape(e.Name), e.Size, n)
-	}
-	d.files, d.bytes = 1, n
-	d.present[e.Name] = true
-	return d.root.Chmod(staged, 0o644)
+	return m &^ d.umask
 }
 
-func (d *dest) checkComplete() error {
-	if d.files != d.man.Files {
-		return fmt.Errorf("stream has %d files; the sender declared %d", d.files, d.man.Files)
-	}
-	if d.man.Bytes != transfer.UnknownSize && d.bytes != d.man.Bytes {
-		return fmt.Errorf("stream has %d bytes; the sender declared %d", d.bytes, d.man.Bytes)
-	}
-	for name := range d.tops {
-		if !d.present[name] {
-			return fmt.Errorf("stream lacks \"%s\", which the sender declared", transfer.Escape(name))
-		}
-	}
-	return nil
+// dirMode is fileMode for a folder: never more than 0755, owner rwx.
+func (d *dest) dirMode(sender fs.FileMode) fs.FileMode {
+	return (sender&0o755 | 0o700) &^ d.umask
 }
 
-// commit moves every top-level name from staging into place. Call it only
-// once the whole stream authenticated.
+// commit moves every top-level name from staging into place, never over a
+// name that appeared meanwhile (unless overwrite, which sets the old one
+// aside until every name is in place). If a name cannot be moved, the
+// ones already moved go back: the folder is left as it was.
 func (d *dest) commit() error {
 	for i := len(d.dirs) - 1; i >= 0; i-- { // children first, then parents
 		m := d.dirs[i]
@@ -230,17 +196,54 @@ func (d *dest) commit() error {
 			d.root.Chtimes(m.name, m.mtime, m.mtime)
 		}
 	}
-	for _, e := range d.man.Entries {
-		if d.overwrite {
-			if err := d.root.RemoveAll(e.Name); err != nil {
+	backup := d.stage + backupSuffix
+	var moved []int              // entries now in place
+	replaced := map[int]string{} // entry → its old version's name in backup
+	rollback := func() {
+		for _, i := range moved {
+			name := d.man.Entries[i].Name
+			renameNoReplace(d.root, ".", name, d.stage, name)
+		}
+		kept := false
+		for i, old := range replaced {
+			if renameNoReplace(d.root, backup, old, ".", d.man.Entries[i].Name) != nil {
+				kept = true // never lose the old version: it stays in backup
+			}
+		}
+		if !kept {
+			d.root.RemoveAll(backup)
+		}
+	}
+	for i, e := range d.man.Entries {
+		if _, err := d.root.Lstat(e.Name); err == nil {
+			if !d.overwrite {
+				rollback()
+				return fmt.Errorf("%s %w (it appeared during the transfer)", transfer.Escape(e.Name), ErrExists)
+			}
+			if len(replaced) == 0 {
+				if err := d.root.Mkdir(backup, 0o700); err != nil {
+					rollback()
+					return fmt.Errorf("replace %s: %w", transfer.Escape(e.Name), err)
+				}
+			}
+			old := fmt.Sprint(i)
+			if err := renameNoReplace(d.root, ".", e.Name, backup, old); err != nil {
+				rollback()
 				return fmt.Errorf("replace %s: %w", transfer.Escape(e.Name), err)
 			}
-		} else if _, err := d.root.Lstat(e.Name); err == nil {
-			return fmt.Errorf("%s %w (it appeared during the transfer)", transfer.Escape(e.Name), ErrExists)
+			replaced[i] = old
 		}
-		if err := d.root.Rename(path.Join(d.stage, e.Name), e.Name); err != nil {
+		if err := renameNoReplace(d.root, d.stage, e.Name, ".", e.Name); err != nil {
+			rollback()
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("%s %w (it appeared during the transfer)", transfer.Escape(e.Name), ErrExists)
+			}
 			return fmt.Errorf("move %s into place: %w", transfer.Escape(e.Name), err)
 		}
+		moved = append(moved, i)
+	}
+	if len(replaced) > 0 {
+		d.root.RemoveAll(backup)
 	}
 	return d.close()
 }

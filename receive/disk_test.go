@@ -80,7 +80,7 @@ func file(name string, size int64) transfer.Manifest {
 
 func TestExtractFolder(t *testing.T) {
 	out, _ := dirs(t)
-	man := transfer.Manifest{Files: 2, Bytes: 8, Entries: []transfer.Entry{{Name: "dir", Dir: true, Size: 5}, {Name: "f.txt", Size: 3}}}
+	man := transfer.Manifest{Files: 2, Folders: 3, Bytes: 8, Entries: []transfer.Entry{{Name: "dir", Dir: true, Size: 5}, {Name: "f.txt", Size: 3}}}
 	d, err := openDest(out, man, false)
 	if err != nil {
 		t.Fatal(err)
@@ -130,25 +130,26 @@ func TestHostileStreams(t *testing.T) {
 		name    string
 		man     transfer.Manifest
 		entries []tarEntry
+		want    string // in the refusal
 	}{
-		{"dotdot", file("x", 1), []tarEntry{{name: "../x", typ: tar.TypeReg, body: "a"}}},
-		{"dotdot inside", file("x", 1), []tarEntry{{name: "x/../../outside/x", typ: tar.TypeReg, body: "a"}}},
-		{"absolute", file("x", 1), []tarEntry{{name: "/tmp/x", typ: tar.TypeReg, body: "a"}}},
-		{"undeclared name", file("x", 1), []tarEntry{{name: "y", typ: tar.TypeReg, body: "a"}}},
-		{"symlink", transfer.Manifest{Files: 0, Bytes: 0, Entries: []transfer.Entry{{Name: "l"}}}, []tarEntry{{name: "l", typ: tar.TypeSymlink, link: "../outside"}}},
-		{"symlink in folder", transfer.Manifest{Files: 1, Bytes: 1, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 1}}}, []tarEntry{
-			{name: "d/", typ: tar.TypeDir}, {name: "d/l", typ: tar.TypeSymlink, link: "/etc"}, {name: "d/l/passwd", typ: tar.TypeReg, body: "a"}}},
-		{"hardlink", file("x", 1), []tarEntry{{name: "x", typ: tar.TypeLink, link: "/etc/passwd"}}},
-		{"device", file("x", 1), []tarEntry{{name: "x", typ: tar.TypeChar}}},
-		{"ansi name", file("x", 1), []tarEntry{{name: "x/\x1b[2Jevil", typ: tar.TypeReg, body: "a"}}},
-		{"larger than declared", file("x", 1), []tarEntry{{name: "x", typ: tar.TypeReg, body: "ab"}}},
-		{"smaller than declared", file("x", 5), []tarEntry{{name: "x", typ: tar.TypeReg, body: "ab"}}},
-		{"more files than declared", transfer.Manifest{Files: 1, Bytes: 2, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 2}}}, []tarEntry{
-			{name: "d/a", typ: tar.TypeReg, body: "a"}, {name: "d/b", typ: tar.TypeReg, body: "b"}}},
-		{"duplicate file", transfer.Manifest{Files: 2, Bytes: 2, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 2}}}, []tarEntry{
-			{name: "d/a", typ: tar.TypeReg, body: "a"}, {name: "d/a", typ: tar.TypeReg, body: "b"}}},
-		{"file inside a file", file("x", 1), []tarEntry{{name: "x/y", typ: tar.TypeReg, body: "a"}}},
-		{"missing entry", transfer.Manifest{Files: 1, Bytes: 1, Entries: []transfer.Entry{{Name: "a", Size: 1}, {Name: "b", Size: 0}}}, []tarEntry{{name: "a", typ: tar.TypeReg, body: "a"}}},
+		{"dotdot", file("x", 1), []tarEntry{{name: "../x", typ: tar.TypeReg, body: "a"}}, "invalid name"},
+		{"dotdot inside", file("x", 1), []tarEntry{{name: "x/../../outside/x", typ: tar.TypeReg, body: "a"}}, "not a plain relative path"},
+		{"absolute", file("x", 1), []tarEntry{{name: "/tmp/x", typ: tar.TypeReg, body: "a"}}, "not a plain relative path"},
+		{"undeclared name", file("x", 1), []tarEntry{{name: "y", typ: tar.TypeReg, body: "a"}}, "not under a name the sender declared"},
+		{"symlink", transfer.Manifest{Files: 0, Bytes: 0, Entries: []transfer.Entry{{Name: "l"}}}, []tarEntry{{name: "l", typ: tar.TypeSymlink, link: "../outside"}}, "links and special files"},
+		{"symlink in folder", transfer.Manifest{Files: 1, Bytes: 1, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 1}}, Folders: 1}, []tarEntry{
+			{name: "d/", typ: tar.TypeDir}, {name: "d/l", typ: tar.TypeSymlink, link: "/etc"}, {name: "d/l/passwd", typ: tar.TypeReg, body: "a"}}, "links and special files"},
+		{"hardlink", file("x", 1), []tarEntry{{name: "x", typ: tar.TypeLink, link: "/etc/passwd"}}, "links and special files"},
+		{"device", file("x", 1), []tarEntry{{name: "x", typ: tar.TypeChar}}, "links and special files"},
+		{"ansi name", file("x", 1), []tarEntry{{name: "x/\x1b[2Jevil", typ: tar.TypeReg, body: "a"}}, "control characters"},
+		{"larger than declared", file("x", 1), []tarEntry{{name: "x", typ: tar.TypeReg, body: "ab"}}, "larger than the sender declared"},
+		{"smaller than declared", file("x", 5), []tarEntry{{name: "x", typ: tar.TypeReg, body: "ab"}}, "stream has 2 bytes; the sender declared 5"},
+		{"more files than declared", transfer.Manifest{Files: 1, Folders: 1, Bytes: 2, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 2}}}, []tarEntry{
+			{name: "d/a", typ: tar.TypeReg, body: "a"}, {name: "d/b", typ: tar.TypeReg, body: "b"}}, "more files than the 1"},
+		{"duplicate file", transfer.Manifest{Files: 2, Folders: 1, Bytes: 2, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 2}}}, []tarEntry{
+			{name: "d/a", typ: tar.TypeReg, body: "a"}, {name: "d/a", typ: tar.TypeReg, body: "b"}}, "twice"},
+		{"file inside a file", file("x", 1), []tarEntry{{name: "x/y", typ: tar.TypeReg, body: "a"}}, "inside the file"},
+		{"missing entry", transfer.Manifest{Files: 1, Bytes: 1, Entries: []transfer.Entry{{Name: "a", Size: 1}, {Name: "b", Size: 0}}}, []tarEntry{{name: "a", typ: tar.TypeReg, body: "a"}}, `lacks "b"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -158,6 +159,9 @@ func TestHostileStreams(t *testing.T) {
 				err = d.extractTar(bytes.NewReader(makeTar(t, c.entries)))
 				if err == nil {
 					t.Fatal("hostile stream accepted")
+				}
+				if !strings.Contains(err.Error(), c.want) {
+					t.Errorf("refused with %q, want it to say %q", err, c.want)
 				}
 				if aerr := d.abort(); aerr != nil {
 					t.Fatal(aerr)

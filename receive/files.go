@@ -53,6 +53,9 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err := man.Check(); err != nil {
 		return nil, &transfer.Refusal{Reason: "the offer was malformed", Err: fmt.Errorf("refusing the offer: %w", err)}
 	}
+	if err := vetOffer(man, man.Bytes, opts); err != nil {
+		return nil, &transfer.Refusal{Reason: "the receiver cannot take this transfer", Err: err}
+	}
 	if err := opts.Accept(man); err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver declined the transfer", Err: err}
 	}

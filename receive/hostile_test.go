@@ -109,7 +109,7 @@ func TestHostileSenders(t *testing.T) {
 		"dotdot name":    {man: one("../escape", 1), body: tarOf(tarEntry{name: "../escape", body: "a", typ: tar.TypeReg})},
 		"absolute name":  {man: one("/tmp/abs", 1), body: tarOf(tarEntry{name: "/tmp/abs", body: "a", typ: tar.TypeReg})},
 		"dotdot in tar":  {man: one("ok", 1), body: tarOf(tarEntry{name: "ok/../../escape", body: "a", typ: tar.TypeReg})},
-		"symlink trick":  {man: transfer.Manifest{Files: 1, Bytes: 1, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 1}}}, body: tarOf(tarEntry{name: "d/", typ: tar.TypeDir}, tarEntry{name: "d/l", link: "../../outside", typ: tar.TypeSymlink}, tarEntry{name: "d/l/x", body: "a", typ: tar.TypeReg})},
+		"symlink trick":  {man: transfer.Manifest{Files: 1, Folders: 1, Bytes: 1, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 1}}}, body: tarOf(tarEntry{name: "d/", typ: tar.TypeDir}, tarEntry{name: "d/l", link: "../../outside", typ: tar.TypeSymlink}, tarEntry{name: "d/l/x", body: "a", typ: tar.TypeReg})},
 		"ansi name":      {man: one("\x1b]0;pwned\x07x", 1), body: tarOf(tarEntry{name: "\x1b]0;pwned\x07x", body: "a", typ: tar.TypeReg})},
 		"size too small": {man: one("f", 1), body: tarOf(tarEntry{name: "f", body: "ab", typ: tar.TypeReg})},
 		"size too large": {man: one("f", 10), body: tarOf(tarEntry{name: "f", body: "ab", typ: tar.TypeReg})},

@@ -34,6 +34,9 @@ type Options struct {
 	Out       string    // folder to land files in; "" is the current folder
 	Stdout    io.Writer // with Out == "-": where the single file's content goes
 	Overwrite bool      // replace existing names
+	// AllowDotfiles accepts top-level names that start with a dot
+	// (refused by default: a .bashrc or .profile in the current folder).
+	AllowDotfiles bool
 	Transport string    // auto, tcp, ice or relay
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// senders; "" offers none.

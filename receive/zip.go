@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"strings"
+	"time"
 
+	"github.com/ferrydrop/ferry/internal/classic"
 	"github.com/ferrydrop/ferry/internal/transfer"
 )
 
@@ -17,13 +18,15 @@ import (
 // from its end; then every entry is extracted into the staging folder
 // under the offer's single folder name, with the same rules as ferry's
 // own folders: plain relative names only, no links or special files, no
-// duplicates, no more files or bytes than the offer declared.
+// duplicates, no more files or bytes than the offer declared. The zip's
+// directory is checked against the offer before it is read, so what it
+// costs in memory is bounded by the declared number of files.
 func (d *dest) writeZip(r io.Reader, size int64) error {
 	top := d.man.Entries[0]
 	if len(d.man.Entries) != 1 || !top.Dir {
 		return errors.New("a zip must carry exactly one folder")
 	}
-	d.scratch = d.stage + ".zip"
+	d.scratch = d.stage + scratchSuffix
 	f, err := d.root.OpenFile(d.scratch, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create temporary zip file: %w", err)
@@ -36,36 +39,37 @@ func (d *dest) writeZip(r io.Reader, size int64) error {
 	if n != size {
 		return fmt.Errorf("the sender declared a zip of %d bytes but sent %d", size, n)
 	}
-	zr, err := zip.NewReader(f, size)
+	maxEntries, maxDir := classic.MaxZipEntries(d.man.Files), classic.MaxZipDirectory(d.man.Files)
+	if err := classic.CheckZipDirectory(f, size, maxEntries, maxDir); err != nil {
+		return err
+	}
+	// archive/zip reads directory records for as long as they parse,
+	// whatever the count says: it reads through a budget.
+	br := &budgetReader{r: f, left: maxDir + 128<<10}
+	zr, err := zip.NewReader(br, size)
+	if errors.Is(err, errBudget) {
+		return fmt.Errorf("the zip's directory is larger than the offer allows (%d bytes)", maxDir)
+	}
 	if err != nil {
 		return fmt.Errorf("read the zip: %w", err)
 	}
-	if int64(len(zr.File)) > 2*d.man.Files+transfer.MaxEntries {
-		return fmt.Errorf("the zip lists %d entries for %d files", len(zr.File), d.man.Files)
+	br.left = -1 // the data is bounded by the declared sizes
+	if int64(len(zr.File)) > maxEntries {
+		return fmt.Errorf("the zip lists %d entries; the offer allows %d", len(zr.File), maxEntries)
 	}
-	if err := d.root.Mkdir(path.Join(d.stage, top.Name), 0o700); err != nil {
-		return fmt.Errorf("create folder %s: %w", transfer.Escape(top.Name), err)
+	if err := d.mkdir(top.Name, 0o755, time.Time{}, true); err != nil {
+		return err
 	}
 	d.present[top.Name] = true
-	d.dirs = append(d.dirs, dirMeta{name: path.Join(d.stage, top.Name), mode: 0o755})
-	seen := make(map[string]byte, len(zr.File))
 	for _, zf := range zr.File {
-		if err := d.extractZipEntry(zf, top.Name, seen); err != nil {
+		if err := d.extractZipEntry(zf, top.Name); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Kinds of names in a zip: a file, a folder entry, a folder implied by a
-// deeper name.
-const (
-	zipFile     = 'f'
-	zipDir      = 'd'
-	zipImplicit = 'i'
-)
-
-func (d *dest) extractZipEntry(zf *zip.File, top string, seen map[string]byte) error {
+func (d *dest) extractZipEntry(zf *zip.File, top string) error {
 	name, err := d.checkPath(top + "/" + zf.Name)
 	if err != nil {
 		return fmt.Errorf("refusing zip entry \"%s\": %w", transfer.Escape(zf.Name), err)
@@ -74,51 +78,24 @@ func (d *dest) extractZipEntry(zf *zip.File, top string, seen map[string]byte) e
 		return fmt.Errorf("refusing zip entry \"%s\": not a plain relative path", transfer.Escape(zf.Name))
 	}
 	mode := zf.Mode()
-	isDir := strings.HasSuffix(zf.Name, "/") || mode.IsDir()
-	if k := seen[name]; k == zipFile || k == zipDir || (k == zipImplicit && !isDir) {
-		return fmt.Errorf("refusing zip entry \"%s\": the name appears twice", transfer.Escape(zf.Name))
+	if strings.HasSuffix(zf.Name, "/") || mode.IsDir() {
+		if err := d.ensureParents(name); err != nil {
+			return err
+		}
+		return d.mkdir(name, mode.Perm(), zf.Modified, true)
 	}
-	seen[name] = zipFile
-	if isDir {
-		seen[name] = zipDir
-	}
-	// Folders that only appear in deeper names get the usual mode.
-	for p := path.Dir(name); p != top && p != "."; p = path.Dir(p) {
-		if seen[p] == zipFile {
-			return fmt.Errorf("refusing zip entry \"%s\": it is inside a file", transfer.Escape(zf.Name))
-		}
-		if seen[p] == 0 {
-			seen[p] = zipImplicit
-			d.dirs = append(d.dirs, dirMeta{name: path.Join(d.stage, p), mode: 0o755})
-		}
-	}
-	staged := path.Join(d.stage, name)
-	switch {
-	case isDir:
-		if err := d.root.MkdirAll(staged, 0o700); err != nil {
-			return fmt.Errorf("create folder %s: %w", transfer.Escape(name), err)
-		}
-		if perm := mode.Perm(); perm != 0 {
-			d.dirs = append(d.dirs, dirMeta{name: staged, mode: perm | 0o700, mtime: zf.Modified})
-		}
-		return nil
-	case mode.Type() != 0:
+	if mode.Type() != 0 {
 		return fmt.Errorf("refusing \"%s\": links and special files are not accepted", transfer.Escape(name))
 	}
 	if zf.UncompressedSize64 > uint64(d.man.Bytes-d.bytes) {
 		return fmt.Errorf("%s is larger than the sender declared", transfer.Escape(name))
 	}
-	size := int64(zf.UncompressedSize64)
 	rc, err := zf.Open()
 	if err != nil {
 		return fmt.Errorf("read %s from the zip: %w", transfer.Escape(name), err)
 	}
 	defer rc.Close()
-	perm := mode.Perm()
-	if perm == 0 {
-		perm = 0o644
-	}
-	if err := d.writeFile(staged, name, size, perm, zf.Modified, rc); err != nil {
+	if err := d.writeFile(name, int64(zf.UncompressedSize64), mode.Perm(), zf.Modified, rc); err != nil {
 		return err
 	}
 	// Reading to the end makes archive/zip check the CRC and that the
@@ -127,4 +104,23 @@ func (d *dest) extractZipEntry(zf *zip.File, top string, seen map[string]byte) e
 		return fmt.Errorf("%s in the zip is damaged or larger than declared", transfer.Escape(name))
 	}
 	return nil
+}
+
+var errBudget = errors.New("read budget exhausted")
+
+// budgetReader is an io.ReaderAt that fails once left bytes have been read
+// (left < 0: no limit).
+type budgetReader struct {
+	r    io.ReaderAt
+	left int64
+}
+
+func (b *budgetReader) ReadAt(p []byte, off int64) (int, error) {
+	if b.left >= 0 {
+		if int64(len(p)) > b.left {
+			return 0, errBudget
+		}
+		b.left -= int64(len(p))
+	}
+	return b.r.ReadAt(p, off)
 }

@@ -43,8 +43,10 @@ func scan(paths []string, skip func(path, why string)) (*source, error) {
 		switch {
 		case fi.Mode().IsRegular():
 			e.Size = fi.Size()
+			e.Exec = fi.Mode().Perm()&0o111 != 0
 			src.man.Files++
 		case fi.IsDir():
+			src.man.Folders++
 			err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
@@ -64,6 +66,7 @@ func scan(paths []string, skip func(path, why string)) (*source, error) {
 					e.Size += info.Size()
 					src.man.Files++
 				case d.IsDir():
+					src.man.Folders++
 				default:
 					skip(q, "not a regular file or folder")
 				}

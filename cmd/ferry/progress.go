@@ -55,23 +55,29 @@ func rate(n int64, d time.Duration) string {
 	return fmt.Sprintf("%s in %s (%s/s)", byteCount(n), d.Round(time.Millisecond), byteCount(int64(float64(n)/s)))
 }
 
-// describeManifest lists what an offer holds, names escaped.
+// describeManifest lists what an offer holds, names escaped. Past the
+// first 20 names it still names every dotfile and every executable.
 func describeManifest(m transfer.Manifest) string {
 	var b strings.Builder
 	size := "unknown size"
 	if m.Bytes != transfer.UnknownSize {
 		size = byteCount(m.Bytes)
 	}
-	files := "1 file"
-	if m.Files != 1 {
-		files = fmt.Sprintf("%d files", m.Files)
+	fmt.Fprintf(&b, "%s", plural(m.Files, "file", "files"))
+	if m.Folders > 0 && m.Wire == 0 {
+		fmt.Fprintf(&b, " in %s", plural(m.Folders, "folder", "folders"))
 	}
-	fmt.Fprintf(&b, "%s, %s:\n", files, size)
+	fmt.Fprintf(&b, ", %s", size)
+	if m.Wire > 0 && m.Wire != m.Bytes {
+		fmt.Fprintf(&b, " (a zip of %s crosses the wire)", byteCount(m.Wire))
+	}
+	b.WriteString(":\n")
 	const show = 20
+	var more int
 	for i, e := range m.Entries {
-		if i == show {
-			fmt.Fprintf(&b, "  … and %d more\n", len(m.Entries)-show)
-			break
+		if i >= show && !e.Dotfile() && !e.Exec {
+			more++
+			continue
 		}
 		name := transfer.Escape(e.Name)
 		if e.Dir {
@@ -81,7 +87,20 @@ func describeManifest(m transfer.Manifest) string {
 		if e.Size != transfer.UnknownSize {
 			sz = byteCount(e.Size)
 		}
+		if e.Exec {
+			sz += ", executable"
+		}
 		fmt.Fprintf(&b, "  %s (%s)\n", name, sz)
 	}
+	if more > 0 {
+		fmt.Fprintf(&b, "  … and %d more\n", more)
+	}
 	return b.String()
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

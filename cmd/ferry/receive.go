@@ -19,6 +19,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	out := fs.String("out", ".", "folder to save files in (\"-\": write a single file to stdout)")
 	yes := fs.Bool("yes", false, "accept files without asking")
 	overwrite := fs.Bool("overwrite", false, "replace files and folders that already exist")
+	allowDot := fs.Bool("allow-dotfiles", false, "accept top-level names that start with a dot (.bashrc, .profile)")
 	linkf := addLinkFlags(fs)
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase, for a transfer sealed to it, from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
@@ -67,6 +68,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		Out:            *out,
 		Stdout:         c.stdout,
 		Overwrite:      *overwrite,
+		AllowDotfiles:  *allowDot,
 		Transport:      lk.transport,
 		TransitRelay:   lk.transitRelay,
 		NAT:            lk.nat,

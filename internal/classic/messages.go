@@ -110,6 +110,12 @@ func (d DirectoryOffer) Check() error {
 	if d.Zipsize < 0 || d.Numbytes < 0 || d.Numfiles < 0 {
 		return errors.New("the folder offer declares negative sizes")
 	}
+	if d.Numfiles > transfer.MaxFiles || d.Numbytes > 1<<62 {
+		return fmt.Errorf("the folder offer declares %d files of %d bytes", d.Numfiles, d.Numbytes)
+	}
+	if max := MaxZipSize(d.Numbytes, d.Numfiles); d.Zipsize > max {
+		return fmt.Errorf("the folder offer declares a zip of %d bytes for %d bytes of files (numfiles %d; at most %d)", d.Zipsize, d.Numbytes, d.Numfiles, max)
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ const (
 	MaxNameLen  = 255   // bytes in one path component
 	MaxPathLen  = 4096  // bytes in a whole path inside the stream
 	MaxFiles    = 1 << 20
+	MaxFolders  = 1 << 18 // folders in all, the top-level ones included
 	UnknownSize = -1 // Entry.Size of a stream whose length is not known (stdin)
 )
 
@@ -21,8 +22,13 @@ const (
 // the names that will appear in its folder.
 type Manifest struct {
 	Files   int64   `json:"files"`   // regular files, in all folders
+	Folders int64   `json:"folders"` // folders, the top-level ones included
 	Bytes   int64   `json:"bytes"`   // their total size, or UnknownSize
 	Entries []Entry `json:"entries"` // top-level names
+	// Wire, when set, is what will cross the wire if it differs from
+	// Bytes (a classic sender's zip); the receiver fills it in, it is
+	// never sent.
+	Wire int64 `json:"-"`
 }
 
 // Entry is one top-level name of a transfer.
@@ -30,7 +36,14 @@ type Entry struct {
 	Name string `json:"name"`
 	Dir  bool   `json:"dir,omitempty"`
 	Size int64  `json:"size"` // bytes (a folder: of all its files), or UnknownSize
+	// Exec marks a top-level file as executable: only then does it land
+	// with execute permission.
+	Exec bool `json:"exec,omitempty"`
 }
+
+// Dotfile reports whether the entry's name starts with a dot: such a name
+// is hidden by ls and may be read by a shell (.bashrc, .profile).
+func (e Entry) Dotfile() bool { return strings.HasPrefix(e.Name, ".") }
 
 // Check validates a manifest received from the network.
 func (m *Manifest) Check() error {
@@ -41,8 +54,12 @@ func (m *Manifest) Check() error {
 		return fmt.Errorf("manifest lists %d names; ferry accepts at most %d", len(m.Entries), MaxEntries)
 	}
 	if m.Files < 0 || m.Files > MaxFiles {
-		return fmt.Errorf("manifest declares %d files", m.Files)
+		return fmt.Errorf("manifest declares %d files; ferry accepts at most %d", m.Files, MaxFiles)
 	}
+	if m.Folders < 0 || m.Folders > MaxFolders {
+		return fmt.Errorf("manifest declares %d folders; ferry accepts at most %d", m.Folders, MaxFolders)
+	}
+	var files, folders int64
 	if m.Bytes < UnknownSize {
 		return fmt.Errorf("manifest declares %d bytes", m.Bytes)
 	}
@@ -56,6 +73,14 @@ func (m *Manifest) Check() error {
 			return fmt.Errorf("manifest lists \"%s\" twice", Escape(e.Name))
 		}
 		seen[e.Name] = true
+		if e.Dir {
+			folders++
+			if e.Exec {
+				return fmt.Errorf("manifest marks the folder \"%s\" executable", Escape(e.Name))
+			}
+		} else {
+			files++
+		}
 		if e.Size < UnknownSize || (e.Size == UnknownSize) != (m.Bytes == UnknownSize) {
 			return fmt.Errorf("manifest declares a size of %d for \"%s\"", e.Size, Escape(e.Name))
 		}
@@ -66,6 +91,10 @@ func (m *Manifest) Check() error {
 		if sum < 0 {
 			return errors.New("manifest sizes overflow")
 		}
+	}
+	// Each top-level folder is a folder, each top-level file a file.
+	if folders > m.Folders || files > m.Files {
+		return fmt.Errorf("manifest declares %d files and %d folders but lists %d and %d at the top", m.Files, m.Folders, files, folders)
 	}
 	if m.Bytes != UnknownSize && sum != m.Bytes {
 		return fmt.Errorf("manifest sizes add up to %d, not the declared %d", sum, m.Bytes)
