@@ -15,7 +15,7 @@ const (
 	MaxPathLen  = 4096  // bytes in a whole path inside the stream
 	MaxFiles    = 1 << 20
 	MaxFolders  = 1 << 18 // folders in all, the top-level ones included
-	UnknownSize = -1 // Entry.Size of a stream whose length is not known (stdin)
+	UnknownSize = -1      // Entry.Size of a stream whose length is not known (stdin)
 )
 
 // Manifest is what the receiver is shown before it accepts: how much, and
