@@ -33,6 +33,7 @@ func TestNAT(t *testing.T) {
 	t.Run("SymmetricTURN", func(t *testing.T) { testSymmetricTURN(t, bin) })
 	t.Run("SymmetricTransit", func(t *testing.T) { testSymmetricTransit(t, bin) })
 	t.Run("SymmetricNoRelay", func(t *testing.T) { testSymmetricNoRelay(t, bin) })
+	t.Run("SymmetricICEOnly", func(t *testing.T) { testSymmetricICEOnly(t, bin) })
 	t.Run("PublicSender", func(t *testing.T) { testPublicSender(t, bin) })
 	t.Run("MappingChangeUDP", func(t *testing.T) { testMappingChange(t, bin, false) })
 	t.Run("MappingChangeAll", func(t *testing.T) { testMappingChange(t, bin, true) })
@@ -113,6 +114,24 @@ func testSymmetricNoRelay(t *testing.T, bin string) {
 	}
 }
 
+// 4b. Two symmetric NATs and a TURN server, but --transport ice, which
+// means host and server-reflexive pairs only (the README): TURN is not
+// used, so no path exists and both sides fail (within their 10 s bound).
+func testSymmetricICEOnly(t *testing.T, bin string) {
+	w := newWorld(t, bin, symmetric, symmetric, servers{turn: true, transport: "ice"})
+	x := w.start(t, 1<<20)
+	x.wait(t, 40*time.Second)
+	for _, p := range []*netns.Proc{x.sender, x.receiver} {
+		if p.ExitCode() == 0 {
+			t.Errorf("%s exited 0: --transport ice went through TURN\n%s", p.Name, x)
+		}
+	}
+	if l, ok := netns.LineWithPrefix(x.receiver.Stderr(), "ferry: error:"); !ok || !strings.Contains(strings.ToLower(l), "ice") {
+		t.Errorf("receiver's error does not say ICE failed: %q", l)
+	}
+	x.requireNothingLanded(t)
+}
+
 // 5. The sender has a public address, the receiver is behind a cone NAT:
 // the receiver connects to the sender's listener, and direct TCP wins.
 func testPublicSender(t *testing.T, bin string) {
@@ -182,7 +201,10 @@ const (
 )
 
 // servers says what the relay offers besides the mailbox and STUN.
-type servers struct{ turn, transit bool }
+type servers struct {
+	turn, transit bool
+	transport     string // --transport for both sides, when set
+}
 
 // world is a fake internet with a relay, a sending and a receiving host.
 type world struct {
@@ -281,6 +303,9 @@ func (w *world) flags() []string {
 	f := []string{"--relay", "ws://" + pub + ":4000/v1", "--stun", "stun:" + pub + ":3478"}
 	if w.srv.turn {
 		f = append(f, "--turn", "turn:"+pub+":3479", "--turn-user", "u", "--turn-pass", "p")
+	}
+	if w.srv.transport != "" {
+		f = append(f, "--transport", w.srv.transport, "--connect-timeout", "10s")
 	}
 	if w.srv.transit {
 		return append(f, "--transit", "tcp:"+pub+":4001")

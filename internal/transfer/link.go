@@ -150,6 +150,9 @@ func PrepareLink(ctx context.Context, opts LinkOptions) (*Link, Transports, erro
 func (l *Link) prepareICE(relayOnly bool) (*ICEParams, error) {
 	cfg := l.opts.NAT
 	cfg.RelayOnly = relayOnly
+	if l.opts.Transport == TransportICE {
+		cfg.TURN = nil // host and server-reflexive pairs: --transport relay is the relay
+	}
 	cfg.Logger = l.log
 	agent, err := nat.NewAgent(cfg)
 	if err != nil {
