@@ -106,16 +106,16 @@ func openDest(dir string, man transfer.Manifest, overwrite bool) (*dest, error) 
 	return d, nil
 }
 
-// isPartial reports whether name is one of the staging names a receiver
-// creates: partialPrefix, 12 hex digits, and perhaps a suffix.
+// isPartial reports whether name is a staging folder or scratch file a
+// receiver creates: partialPrefix, 12 hex digits, perhaps scratchSuffix.
 func isPartial(name string) bool {
 	rest, ok := strings.CutPrefix(name, partialPrefix)
 	if !ok {
 		return false
 	}
+	// A backup folder (backupSuffix) is never swept: if a receiver died
+	// while replacing names, it holds the old versions.
 	if s, ok := strings.CutSuffix(rest, scratchSuffix); ok {
-		rest = s
-	} else if s, ok := strings.CutSuffix(rest, backupSuffix); ok {
 		rest = s
 	}
 	if len(rest) != 12 {

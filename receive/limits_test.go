@@ -294,8 +294,10 @@ func TestRenameNoReplace(t *testing.T) {
 func TestSweepStalePartials(t *testing.T) {
 	out, _ := dirs(t)
 	old := time.Now().Add(-25 * time.Hour)
-	stale := []string{".ferry-partial-0123456789ab", ".ferry-partial-0123456789ab.zip", ".ferry-partial-ba9876543210.old"}
-	keep := []string{".ferry-partial-aaaaaaaaaaaa", ".ferry-partial-notours", ".ferry-partial-0123456789AB"}
+	stale := []string{".ferry-partial-0123456789ab", ".ferry-partial-0123456789ab.zip"}
+	// a young one, names that are not ferry's, and the old versions an
+	// interrupted --overwrite set aside
+	keep := []string{".ferry-partial-aaaaaaaaaaaa", ".ferry-partial-notours", ".ferry-partial-0123456789AB", ".ferry-partial-ba9876543210.old"}
 	for i, name := range append(append([]string{}, stale...), keep...) {
 		p := filepath.Join(out, name)
 		if strings.HasSuffix(name, ".zip") {
