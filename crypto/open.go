@@ -247,10 +247,13 @@ func checkArmorStart(head []byte) error {
 		return fmt.Errorf("%w: no binary packets and no armored message in the first %d KiB", ErrNotOpenPGP, maxArmorStart>>10)
 	}
 	lines := bytes.Split(head[i:], []byte("\n"))
-	for _, l := range lines[1 : len(lines)-1] { // the last one may be cut off
-		if len(bytes.TrimSpace(l)) == 0 {
+	for j := 1; j < len(lines)-1; j++ { // the last one may be cut off
+		if len(bytes.TrimSpace(lines[j])) == 0 {
 			return nil
 		}
+	}
+	if len(head) < maxArmorStart { // the whole input
+		return fmt.Errorf("%w: the armored message ends in its header", ErrNotOpenPGP)
 	}
 	return fmt.Errorf("%w: armor headers longer than %d KiB", ErrNotOpenPGP, maxArmorStart>>10)
 }
