@@ -56,6 +56,22 @@ type OpenOptions struct {
 	// MaxRatio caps decompression (see DefaultMaxRatio); 0 means the
 	// default and a negative value no cap.
 	MaxRatio int64
+	// MaxArgon2Memory caps, in bytes, the memory an Argon2 passphrase
+	// packet may ask for (see DefaultMaxArgon2Memory); 0 means the
+	// default and a negative value the most RFC 9580 allows (2 TiB).
+	// Larger ones are refused (ErrS2KLimit) before any key derivation.
+	MaxArgon2Memory int64
+}
+
+func (o OpenOptions) maxArgon2Memory() int64 {
+	switch m := o.MaxArgon2Memory; {
+	case m == 0:
+		return DefaultMaxArgon2Memory
+	case m < 0 || m > MaxArgon2Memory:
+		return MaxArgon2Memory
+	default:
+		return m
+	}
 }
 
 // Signer identifies who signed a message.
@@ -133,6 +149,13 @@ func Open(src io.Reader, opts OpenOptions) (*Message, error) {
 			return nil, fmt.Errorf("armored block is a %q, not a message", block.Type)
 		}
 		body = block.Body
+	}
+	// The passphrase packets' stretching is checked against the caps
+	// before go-crypto runs it.
+	limits := &s2kLimits{maxMemory: opts.maxArgon2Memory()}
+	body, err := scanKeyPackets(body, limits.check)
+	if err != nil {
+		return nil, err
 	}
 	asked, symmetric := false, false
 	prompt := func(keys []openpgp.Key, sym bool) ([]byte, error) {
@@ -224,10 +247,13 @@ func checkArmorStart(head []byte) error {
 		return fmt.Errorf("%w: no binary packets and no armored message in the first %d KiB", ErrNotOpenPGP, maxArmorStart>>10)
 	}
 	lines := bytes.Split(head[i:], []byte("\n"))
-	for _, l := range lines[1 : len(lines)-1] { // the last one may be cut off
-		if len(bytes.TrimSpace(l)) == 0 {
+	for j := 1; j < len(lines)-1; j++ { // the last one may be cut off
+		if len(bytes.TrimSpace(lines[j])) == 0 {
 			return nil
 		}
+	}
+	if len(head) < maxArmorStart { // the whole input
+		return fmt.Errorf("%w: the armored message ends in its header", ErrNotOpenPGP)
 	}
 	return fmt.Errorf("%w: armor headers longer than %d KiB", ErrNotOpenPGP, maxArmorStart>>10)
 }

@@ -53,7 +53,8 @@ func Encrypt(dst io.Writer, key []byte) (io.WriteCloser, error) {
 // encrypted with the session key (a plain literal packet, say).
 var ErrNotEncrypted = errors.New("peer stream is not encrypted")
 
-// Decrypt returns the plaintext of the OpenPGP message in src. Reads fail
+// Decrypt returns the plaintext of the OpenPGP message in src, which must
+// be in the form Encrypt writes (else ErrStreamForm). Reads fail
 // if a chunk was tampered with, and the read that reaches the end fails if
 // the stream was truncated: only io.EOF means everything was authentic.
 func Decrypt(src io.Reader, key []byte) (io.Reader, error) {
@@ -64,6 +65,12 @@ func Decrypt(src io.Reader, key []byte) (io.Reader, error) {
 		}
 		tried = true
 		return key, nil
+	}
+	// Only the form Encrypt writes is read: no S2K but its one hash runs,
+	// whatever the peer sends (an Argon2 one could ask for 2 TiB).
+	src, err := scanKeyPackets(src, checkStream)
+	if err != nil {
+		return nil, fmt.Errorf("open encrypted stream: %w", err)
 	}
 	md, err := openpgp.ReadMessage(src, nil, prompt, config())
 	if err != nil {

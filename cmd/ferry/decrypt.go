@@ -28,8 +28,12 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	maxRatio := fs.Int64("max-ratio", crypto.DefaultMaxRatio, "refuse data that decompresses more than `N` times its size (0: no limit)")
+	maxArgon := fs.Int64("max-argon2-memory", crypto.DefaultMaxArgon2Memory>>20,
+		"refuse a passphrase whose Argon2 stretching needs more than `MiB` of memory (0: the RFC 9580 maximum, 2 TiB)")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: ferry decrypt [flags] FILE\n\nDecrypts an OpenPGP message (from ferry, gpg or sq; \"-\" is stdin)\nand checks its signature. Nothing is written unless all checks pass.\n\nFlags:\n")
+		fmt.Fprintf(c.stderr, "Usage: ferry decrypt [flags] FILE\n\nDecrypts an OpenPGP message (from ferry, gpg or sq; \"-\" is stdin)\nand checks its signature. Nothing is written unless all checks pass.\n\n"+
+			"A passphrase's stretching is checked before it runs: an Argon2 one may\nuse at most --max-argon2-memory and %d passes, and a message has at most\n%d passphrase packets, whose Argon2 work together is no more than one at\nthose limits. (gpg and sq stretch with iterated S2K: cheap at any count.)\n\nFlags:\n",
+			crypto.MaxArgon2Passes, crypto.MaxPassphrasePackets)
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args)
@@ -61,6 +65,14 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 	if ratio == 0 {
 		ratio = -1
 	}
+	argonMem := *maxArgon << 20
+	switch {
+	case *maxArgon < 0:
+		c.errorf("--max-argon2-memory must not be negative")
+		return exitUsage
+	case *maxArgon == 0 || *maxArgon > crypto.MaxArgon2Memory>>20:
+		argonMem = -1 // the most RFC 9580 allows
+	}
 	_, el, ok := c.openRing()
 	if !ok {
 		return exitFailure
@@ -87,6 +99,8 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 		Keyring:  el,
 		NoVerify: *noVerify,
 		MaxRatio: ratio,
+		// Checked before a passphrase is asked for or anything derived.
+		MaxArgon2Memory: argonMem,
 		Passphrase: func() ([]byte, error) {
 			return c.readSecret(secretSource{what: "passphrase", flagName: "passphrase-file", file: *passFile, env: envPassphrase, noPrompt: in == "-"},
 				"Passphrase of the message: ", false)
@@ -194,6 +208,9 @@ func (c *cli) decryptFail(err error) int {
 		c.hintf("import the sender's key (ferry key import FILE) to check it; --no-verify decrypts without checking")
 	case errors.Is(err, crypto.ErrDecompressionLimit):
 		c.hintf("if you trust the message, raise --max-ratio (0 for no limit)")
+	}
+	if le := (*crypto.S2KLimitError)(nil); errors.As(err, &le) && le.Memory {
+		c.hintf("if you trust the message and have the memory, raise --max-argon2-memory (in MiB)")
 	}
 	if !errors.Is(err, crypto.ErrWrongPassphrase) && !errors.Is(err, crypto.ErrNoKey) && !errors.Is(err, crypto.ErrNeedPassphrase) {
 		fmt.Fprintln(c.stderr, "Nothing was written.")
