@@ -53,7 +53,7 @@ func Text(ctx context.Context, opts Options, text string) (err error) {
 		}
 		switch {
 		case e.Error != nil:
-			return &transfer.Refusal{Err: fmt.Errorf("%w: %s", ErrRejected, transfer.Escape(*e.Error))}
+			return &transfer.Refusal{Err: fmt.Errorf("%w and said: %s", ErrRejected, transfer.Quote(*e.Error))}
 		case e.Answer != nil && e.Answer.MessageAck == "ok":
 			return nil
 		case e.Answer != nil:

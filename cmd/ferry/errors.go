@@ -33,6 +33,7 @@ func (c *cli) fail(ctx context.Context, err error, role string) int {
 		c.errorf("%v", err)
 	case errors.As(err, &serr):
 		c.errorf("%v", err)
+		c.hintf("the words in quotes are the relay's, not ferry's")
 	case errors.Is(err, crypto.ErrUnknownSigner):
 		c.errorf("%v", err)
 		c.hintf("import the sender's key (ferry key import FILE) and receive again")

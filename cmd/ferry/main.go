@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ferrydrop/ferry/internal/escape"
 	"github.com/ferrydrop/ferry/internal/transfer"
 )
 
@@ -22,7 +23,8 @@ const usage = `ferry sends files and text to another computer with a short code.
 Usage:
   ferry send [flags] PATH...            send files and folders ("-" sends stdin, named by --name)
   ferry send [flags] --text MESSAGE     send a text message ("-" reads it from stdin)
-  ferry receive [flags] [CODE]          receive with the code the sender gave you
+  ferry receive [flags] [CODE]          receive with the code the sender gave you (asked for
+                                        without CODE, or taken from FERRY_CODE; "-" reads it from stdin)
   ferry relay [flags]                   run a mailbox, transit, STUN and TURN server for ferry and Magic Wormhole clients
   ferry encrypt [-r KEY]... FILE        encrypt a file for an email attachment (gpg and sq open it)
   ferry decrypt FILE                    decrypt and verify an OpenPGP message
@@ -41,40 +43,44 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := newCLI(os.Stdin, os.Stdout, os.Stderr).run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
+// newCLI returns the command line on these streams, on this computer.
+func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
+	return &cli{stdin: newLineReader(stdin), stdout: stdout, stderr: stderr, sharedComputer: sharedComputer}
+}
+
 // run is ferry's whole command line: it returns the exit code.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func (c *cli) run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(c.stderr, usage)
 		return exitUsage
 	}
-	env := &cli{stdin: newLineReader(stdin), stdout: stdout, stderr: stderr}
 	switch args[0] {
 	case "send":
-		return env.send(ctx, args[1:])
+		return c.send(ctx, args[1:])
 	case "receive", "recv", "rx":
-		return env.receive(ctx, args[1:])
+		return c.receive(ctx, args[1:])
 	case "relay":
-		return env.relay(ctx, args[1:])
+		return c.relay(ctx, args[1:])
 	case "encrypt":
-		return env.encrypt(ctx, args[1:])
+		return c.encrypt(ctx, args[1:])
 	case "decrypt":
-		return env.decrypt(ctx, args[1:])
+		return c.decrypt(ctx, args[1:])
 	case "key":
-		return env.key(ctx, args[1:])
+		return c.key(ctx, args[1:])
 	case "version", "--version":
-		fmt.Fprintln(stdout, "ferry", transfer.Version)
+		fmt.Fprintln(c.stdout, "ferry", transfer.Version)
 		return exitOK
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(c.stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "ferry: error: unknown command %q\n", args[0])
-		fmt.Fprintf(stderr, "ferry: hint: run \"ferry help\" for the commands\n")
+		c.errorf("unknown command %q", args[0])
+		c.hintf("run \"ferry help\" for the commands")
 		return exitUsage
 	}
 }
@@ -84,15 +90,25 @@ type cli struct {
 	stdin          *lineReader
 	stdout, stderr io.Writer
 
+	// sharedComputer reports whether other people can log in to this
+	// computer and read our command line (tests replace it).
+	sharedComputer func() bool
+
 	qrPNG, relayURL string // for ferry send's code display
 }
 
-func (c *cli) errorf(format string, a ...any) {
-	fmt.Fprintf(c.stderr, "ferry: error: "+format+"\n", a...)
-}
+// errorf, warnf and hintf print one line each. The whole line goes through
+// escape.Terminal: text from a peer or a relay is escaped where it enters
+// an error (transfer.Escape, transfer.Quote), and this is the last guard
+// for any that is not.
+func (c *cli) errorf(format string, a ...any) { c.say("error", format, a...) }
 
-func (c *cli) hintf(format string, a ...any) {
-	fmt.Fprintf(c.stderr, "ferry: hint: "+format+"\n", a...)
+func (c *cli) warnf(format string, a ...any) { c.say("warning", format, a...) }
+
+func (c *cli) hintf(format string, a ...any) { c.say("hint", format, a...) }
+
+func (c *cli) say(kind, format string, a ...any) {
+	fmt.Fprintf(c.stderr, "ferry: %s: %s\n", kind, escape.Terminal(fmt.Sprintf(format, a...)))
 }
 
 // connecting tells the user which paths are tried when a connection

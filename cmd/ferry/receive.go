@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
@@ -24,7 +25,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase, for a transfer sealed to it, from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry asks for it.\n\nFlags:\n")
+		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry takes the code from %s, or asks for it; CODE \"-\" reads it from stdin.\nA CODE on the command line can be read by other users of this computer.\n\nFlags:\n", envCode)
 		fs.PrintDefaults()
 	}
 	pos, err := parseFlags(fs, args)
@@ -36,24 +37,33 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.hintf("a code is one word: NUMBER-WORD-WORD, joined by dashes")
 		return exitUsage
 	}
-	var code string
-	if len(pos) == 1 {
-		code = pos[0]
-	} else {
+	var code, codeFrom string
+	inArgs := false
+	switch {
+	case len(pos) == 1 && pos[0] == "-":
+		code, err = c.codeFromStdin(ctx)
+	case len(pos) == 1:
+		code, inArgs = pos[0], true
+	case os.Getenv(envCode) != "":
+		code, codeFrom = os.Getenv(envCode), envCode+": "
+	default:
 		code, err = c.prompt(ctx, "Enter the code: ")
-		if err != nil && ctx.Err() != nil {
-			c.errorf("interrupted")
-			return exitFailure
-		}
-		if err != nil {
-			c.errorf("%v", err)
-			return exitUsage
-		}
+	}
+	if err != nil && ctx.Err() != nil {
+		c.errorf("interrupted")
+		return exitFailure
+	}
+	if err != nil {
+		c.errorf("%v", err)
+		return exitUsage
 	}
 	code = strings.TrimSpace(code)
 	if _, err := wormhole.ParseCode(code); err != nil {
-		c.errorf("%v", err)
+		c.errorf("%s%v", codeFrom, err)
 		return exitUsage
+	}
+	if inArgs {
+		c.warnCodeInArgs("receive")
 	}
 	lk, err := linkf.config()
 	if err != nil {

@@ -26,7 +26,13 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"ferry": func() {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+			c := newCLI(os.Stdin, os.Stdout, os.Stderr)
+			// FERRY_TEST_SHARED=1 stands for a computer others log in
+			// to, 0 for one they do not (Setup's default).
+			if v, ok := os.LookupEnv("FERRY_TEST_SHARED"); ok {
+				c.sharedComputer = func() bool { return v == "1" }
+			}
+			code := c.run(ctx, os.Args[1:])
 			stop()
 			os.Exit(code)
 		},
@@ -45,6 +51,8 @@ func TestScripts(t *testing.T) {
 		"samefile":   cmdSamefile,
 		// classic transfers (script_transit_test.go)
 		"starttransit": cmdStartTransit,
+		// a relay that lies (liar_test.go)
+		"startliar": cmdStartLiar,
 	}
 	for name, f := range emailCmds() {
 		cmds[name] = f
@@ -59,6 +67,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("FERRY_ICE_LOOPBACK", "1")
 			env.Setenv("FERRY_TRANSIT", "tcp:127.0.0.1:1") // nor the public transit relay
 			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("FERRY_TEST_SHARED", "0") // no warnings about codes in argv
 			env.Values[relayKey{}] = make([]*relayProc, 1)
 			return nil
 		},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
@@ -20,7 +21,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	fs.SetOutput(c.stderr)
 	relay := fs.String("relay", envOr("FERRY_RELAY", wormhole.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
 	text := fs.String("text", "", "send this text `MESSAGE` instead of files (\"-\" reads it from stdin)")
-	code := fs.String("code", "", "use this `CODE` instead of asking the relay for one")
+	code := fs.String("code", "", "use this `CODE` instead of asking the relay for one (env "+envCode+"; \"-\" reads it from stdin)")
 	words := fs.Int("code-length", 2, "`N` words in a generated code")
 	verify := fs.Bool("verify", false, "show the verifier and ask before sending")
 	linkf := addLinkFlags(fs)
@@ -61,11 +62,32 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		c.errorf("--code-length must be between 1 and 16")
 		return exitUsage
 	}
-	if *code != "" {
-		if _, err := wormhole.ParseCode(*code); err != nil {
-			c.errorf("--code: %v", err)
+	inArgs, codeFrom := *code != "" && *code != "-", "--code"
+	switch {
+	case *code == "-" && ((isText && *text == "-") || slices.Contains(pos, "-")):
+		c.errorf("--code - and the data cannot both come from stdin")
+		c.hintf("pass the code in %s instead", envCode)
+		return exitUsage
+	case *code == "-":
+		if *code, err = c.codeFromStdin(ctx); err != nil {
+			if ctx.Err() != nil {
+				c.errorf("interrupted")
+				return exitFailure
+			}
+			c.errorf("%v", err)
 			return exitUsage
 		}
+	case *code == "":
+		*code, codeFrom = os.Getenv(envCode), envCode
+	}
+	if *code != "" {
+		if _, err := wormhole.ParseCode(*code); err != nil {
+			c.errorf("%s: %v", codeFrom, err)
+			return exitUsage
+		}
+	}
+	if inArgs {
+		c.warnCodeInArgs("send")
 	}
 	if *qrPNG != "" {
 		if _, err := os.Lstat(*qrPNG); err == nil {
@@ -163,7 +185,7 @@ func (c *cli) showCode(code string) {
 		}
 	}
 	fmt.Fprintf(c.stderr, "Code: %s\n", code)
-	fmt.Fprintf(c.stderr, "On the other computer, run: ferry receive %s\n", code)
+	fmt.Fprintf(c.stderr, "On the other computer, run \"ferry receive\" and enter the code.\n")
 }
 
 // writeQR writes the QR code of link as a PNG, never over an existing file.

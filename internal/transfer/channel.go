@@ -127,7 +127,7 @@ func (c *Channel) Candidates() <-chan nat.Signal { return c.cands }
 func (c *Channel) Send(ctx context.Context, e Envelope) error { return c.w.SendJSON(ctx, e) }
 
 // PeerError turns the peer's {"error": …} into an error that is not
-// echoed back to it.
+// echoed back to it; the peer's words are quoted (Quote).
 func PeerError(who string, msg string) error {
-	return &Refusal{Err: fmt.Errorf("%s stopped: %s", who, Escape(msg))}
+	return &Refusal{Err: fmt.Errorf("%s stopped and said: %s", who, Quote(msg))}
 }

@@ -1,46 +1,28 @@
 package transfer
 
-import (
-	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
-)
+import "github.com/ferrydrop/ferry/internal/escape"
+
+// MaxQuote caps the characters Quote shows of someone else's words.
+const MaxQuote = escape.MaxQuote
 
 // Escape makes a peer-supplied string safe to show on a terminal: control
-// characters (ANSI escapes included), bidirectional overrides and invalid
-// UTF-8 are written as \xNN or \u{NNNN}. A backslash is doubled so that an
-// escaped string cannot be confused with one that was not.
-func Escape(s string) string { return escape(s, false) }
+// characters (ANSI escapes included), format and other invisible
+// characters (bidirectional overrides, zero-width spaces and joiners, the
+// soft hyphen, ...), private-use characters and invalid UTF-8 are written
+// as \xNN or \u{NNNN}; internal/escape lists the set. A backslash is
+// doubled so that an escaped string cannot be confused with one that was
+// not.
+func Escape(s string) string { return escape.String(s) }
 
 // EscapeText is Escape for multi-line text: it keeps newlines and tabs.
-func EscapeText(s string) string { return escape(s, true) }
+func EscapeText(s string) string { return escape.Text(s) }
 
-func escape(s string, keepLines bool) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case keepLines && (r == '\n' || r == '\t'):
-			b.WriteRune(r)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r < 0x80 && unicode.IsControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unicode.IsControl(r) || isBidiControl(r) || r == '\u2028' || r == '\u2029':
-			fmt.Fprintf(&b, `\u{%04x}`, r)
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
+// Quote marks what a peer or a relay said: escaped, in quotation marks
+// (one inside is written \"), and cut after MaxQuote characters with ….
+func Quote(s string) string { return escape.Quote(s) }
 
 // isBidiControl reports the characters that reorder displayed text
-// (Trojan Source, CVE-2021-42574).
+// (Trojan Source, CVE-2021-42574); CheckName refuses them in names.
 func isBidiControl(r rune) bool {
 	switch {
 	case r == '\u061c', r == '\u200e', r == '\u200f':

@@ -21,6 +21,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/ferrydrop/ferry/internal/escape"
 	"github.com/ferrydrop/ferry/internal/mailbox"
 	"github.com/psanford/wormhole-william/wordlist"
 	"salsa.debian.org/vasudev/gospake2"
@@ -111,7 +112,7 @@ func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
 		return nil, err
 	}
 	if welcome.MOTD != "" {
-		log.Info("relay message of the day", "motd", welcome.MOTD)
+		log.Info("relay message of the day", "motd", escape.Quote(welcome.MOTD))
 	}
 	side := make([]byte, 5)
 	rand.Read(side)
