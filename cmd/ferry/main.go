@@ -43,9 +43,15 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := newCLI(os.Stdin, os.Stdout, os.Stderr).run(ctx, os.Args[1:])
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// run is ferry's whole command line on these streams: it returns the exit
+// code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return newCLI(stdin, stdout, stderr).run(ctx, args)
 }
 
 // newCLI returns the command line on these streams, on this computer.
@@ -53,7 +59,7 @@ func newCLI(stdin io.Reader, stdout, stderr io.Writer) *cli {
 	return &cli{stdin: newLineReader(stdin), stdout: stdout, stderr: stderr, sharedComputer: sharedComputer}
 }
 
-// run is ferry's whole command line: it returns the exit code.
+// run runs one command.
 func (c *cli) run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
 		fmt.Fprint(c.stderr, usage)
