@@ -201,6 +201,10 @@ func TestTransitLarge(t *testing.T) {
 	r := startTransit(t, TransitConfig{})
 	a, b := pair(t, r.addr)
 	const size = 64 << 20
+	// a bound against a hang, not a speed test
+	for _, c := range []*net.TCPConn{a, b} {
+		c.SetDeadline(time.Now().Add(3 * time.Minute))
+	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
