@@ -69,11 +69,14 @@ func TestConfigDocsMatchDefaults(t *testing.T) {
 	}{
 		{"server.go", "Config", Config{}.withDefaults(), []string{
 			"MaxFrameBytes", "MaxMessagesPerMailbox", "MaxMailboxBytes",
-			"MaxConns", "MaxConnsPerIP", "MaxNameplates", "MaxMailboxes", "MaxNameplatesPerIP",
-			"WriteTimeout", "PingInterval", "PruneAge", "PruneInterval",
+			"MaxStoredBytes", "MaxStoredBytesPerIP", "MaxStoredBytesPerPrefix",
+			"MaxConns", "MaxConnsPerIP", "MaxConnsPerPrefix", "MaxNameplates", "MaxMailboxes",
+			"MaxNameplatesPerIP", "MaxNameplatesPerPrefix", "MaxBufferBytes",
+			"WriteTimeout", "PingInterval", "PruneAge", "PruneUnpairedAge", "PruneInterval",
 		}},
 		{"transit.go", "TransitConfig", TransitConfig{}.withDefaults(), []string{
-			"MaxConns", "MaxConnsPerIP", "MaxPending", "MaxPendingPerIP", "MaxPendingPerToken",
+			"MaxConns", "MaxConnsPerIP", "MaxConnsPerPrefix", "MaxPending", "MaxPendingPerIP",
+			"MaxPendingPerPrefix", "MaxPendingPerToken", "EvictIdleAfter",
 			"HandshakeTimeout", "PairTimeout", "IdleTimeout", "WriteTimeout",
 		}},
 	} {
