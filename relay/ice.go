@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/pion/turn/v5"
 )
@@ -60,6 +61,18 @@ type ICEConfig struct {
 	// no per-address limit.
 	MaxAllocationsPerIP int
 
+	// MaxAllocationsPerPrefix bounds the live TURN allocations of the
+	// clients of one network (an IPv4 /24 or an IPv6 /48). Default 32 (at
+	// least MaxAllocationsPerIP); negative means no per-prefix limit.
+	MaxAllocationsPerPrefix int
+
+	// AllocationIdleTimeout closes an allocation that relayed no datagram,
+	// in either direction, for that long, whatever lifetime its client
+	// asked for (pion's default is 10 minutes, refreshable). ICE keeps a
+	// path it uses busy with checks every few seconds, and ferry's QUIC
+	// sends keep-alives every 10s. Default 60s; negative disables it.
+	AllocationIdleTimeout time.Duration
+
 	// MaxAllocations bounds the live TURN allocations overall (each holds a
 	// UDP socket). Default 1024; negative means no limit.
 	MaxAllocations int
@@ -70,9 +83,11 @@ type ICEConfig struct {
 
 // Defaults of ICEConfig.
 const (
-	DefaultTURNRealm           = "ferry"
-	DefaultMaxAllocationsPerIP = 8
-	DefaultMaxAllocations      = 1024
+	DefaultTURNRealm               = "ferry"
+	DefaultMaxAllocationsPerIP     = 8
+	DefaultMaxAllocationsPerPrefix = 32
+	DefaultMaxAllocations          = 1024
+	DefaultAllocationIdleTimeout   = 60 * time.Second
 )
 
 // Errors StartICE reports for a bad ICEConfig.
@@ -97,6 +112,7 @@ type ICEServer struct {
 	quota    *iceQuota
 
 	done      chan struct{}
+	reaper    sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -115,8 +131,14 @@ func (cfg ICEConfig) validate() (iceSetup, error) {
 	if cfg.MaxAllocationsPerIP == 0 {
 		cfg.MaxAllocationsPerIP = DefaultMaxAllocationsPerIP
 	}
+	if cfg.MaxAllocationsPerPrefix == 0 {
+		cfg.MaxAllocationsPerPrefix = max(DefaultMaxAllocationsPerPrefix, cfg.MaxAllocationsPerIP)
+	}
 	if cfg.MaxAllocations == 0 {
 		cfg.MaxAllocations = DefaultMaxAllocations
+	}
+	if cfg.AllocationIdleTimeout == 0 {
+		cfg.AllocationIdleTimeout = DefaultAllocationIdleTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -210,10 +232,11 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		tlog := cfg.Logger.With("server", "turn")
 		s.relays = newICERelays(setup.relayIP, setup.bindIP)
 		s.quota = &iceQuota{
-			perIP: cfg.MaxAllocationsPerIP,
-			total: cfg.MaxAllocations,
-			n:     map[string]int{},
-			log:   tlog,
+			perIP:     cfg.MaxAllocationsPerIP,
+			perPrefix: cfg.MaxAllocationsPerPrefix,
+			total:     cfg.MaxAllocations,
+			n:         newTally(),
+			log:       tlog,
 		}
 		peers := newICEPeerPolicy(setup.relayIP, tlog)
 		auth := &iceAuth{
@@ -258,6 +281,9 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		}
 		s.log.Info("TURN server listening", "addr", s.turnConn.LocalAddr().String(),
 			"relay_ip", setup.relayIP.String(), "realm", cfg.Realm)
+		if cfg.AllocationIdleTimeout > 0 {
+			s.reaper.Go(func() { reapIdle(s.relays, cfg.AllocationIdleTimeout, tlog, s.done) })
+		}
 	}
 
 	go func() {
@@ -292,6 +318,7 @@ func (s *ICEServer) TURNAddr() net.Addr {
 func (s *ICEServer) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.reaper.Wait()
 		var errs []error
 		if s.stun != nil {
 			errs = append(errs, s.stun.Close())

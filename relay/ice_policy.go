@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/turn/v5"
 )
@@ -67,6 +69,7 @@ func (r *iceRelays) AllocatePacketConn(c turn.AllocateListenerConfig) (net.Packe
 		return nil, nil, fmt.Errorf("relay: unexpected relay socket address %v", pc.LocalAddr())
 	}
 	rc := &iceRelayConn{PacketConn: pc, owner: r}
+	rc.last.Store(time.Now().UnixNano())
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -98,6 +101,24 @@ func (r *iceRelays) closeAll() {
 	}
 }
 
+// closeIdle closes the relay sockets that relayed nothing for idle; pion
+// then deletes their allocations.
+func (r *iceRelays) closeIdle(idle time.Duration) int {
+	cutoff := time.Now().Add(-idle).UnixNano()
+	var stale []*iceRelayConn
+	r.mu.Lock()
+	for c := range r.conns {
+		if c.last.Load() <= cutoff {
+			stale = append(stale, c)
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range stale {
+		_ = c.Close()
+	}
+	return len(stale)
+}
+
 // count is the number of open relay sockets.
 func (r *iceRelays) count() int {
 	r.mu.Lock()
@@ -106,12 +127,30 @@ func (r *iceRelays) count() int {
 }
 
 // iceRelayConn is a relay socket that leaves its iceRelays when closed;
-// closing it again is a no-op.
+// closing it again is a no-op. It records when it last relayed a
+// datagram, in either direction.
 type iceRelayConn struct {
 	net.PacketConn
 	owner *iceRelays
+	last  atomic.Int64 // Unix nanoseconds
 	once  sync.Once
 	err   error
+}
+
+func (c *iceRelayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := c.PacketConn.ReadFrom(p)
+	if err == nil {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, from, err
+}
+
+func (c *iceRelayConn) WriteTo(p []byte, to net.Addr) (int, error) {
+	n, err := c.PacketConn.WriteTo(p, to)
+	if err == nil {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func (c *iceRelayConn) Close() error {
@@ -124,66 +163,6 @@ func (c *iceRelayConn) Close() error {
 		c.owner.mu.Unlock()
 	})
 	return c.err
-}
-
-// iceQuota bounds live TURN allocations per client address (addrKey: an
-// IPv4 address or an IPv6 /64) and overall. pion asks allow (its
-// QuotaHandler) before creating an allocation and reports created and
-// deleted allocations through its EventHandler. The check and the count
-// cannot race: pion handles the requests arriving on one listening socket
-// one at a time, and allow and created run within the handling of the same
-// Allocate request (the TURN server has a single UDP listener); deleted may
-// run concurrently but only lowers counts.
-type iceQuota struct {
-	perIP int // < 0: unlimited
-	total int // < 0: unlimited
-	log   *slog.Logger
-
-	mu  sync.Mutex
-	n   map[string]int
-	all int
-}
-
-func (q *iceQuota) allow(user, _ string, src net.Addr) bool {
-	key := addrKey(src.String())
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	switch {
-	case q.total >= 0 && q.all >= q.total:
-		q.log.Warn("TURN allocation refused: server full", "client", src.String(), "user", user, "allocations", q.all)
-		return false
-	case q.perIP >= 0 && q.n[key] >= q.perIP:
-		q.log.Info("TURN allocation refused: too many from this address", "client", src.String(), "user", user, "allocations", q.n[key])
-		return false
-	}
-	return true
-}
-
-func (q *iceQuota) created(src net.Addr) {
-	key := addrKey(src.String())
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.n[key]++
-	q.all++
-}
-
-func (q *iceQuota) deleted(src net.Addr) {
-	key := addrKey(src.String())
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.n[key] > 0 {
-		q.all--
-		if q.n[key]--; q.n[key] == 0 {
-			delete(q.n, key)
-		}
-	}
-}
-
-// used is the number of live allocations counted against src's address.
-func (q *iceQuota) used(src string) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.n[addrKey(src)]
 }
 
 // icePeerPolicy decides which peer addresses TURN clients may get
