@@ -192,10 +192,17 @@ func (cfg ICEConfig) validate() (iceSetup, error) {
 // rather than run an open relay. It will not relay to (or accept data
 // from) peers at unspecified, multicast, broadcast (255.255.255.255 and
 // the directed broadcast addresses of this host's IPv4 networks), 0/8,
-// 240/4 or link-local addresses; loopback peers only when RelayIP is
-// loopback; private ones only when RelayIP is loopback or private. So it is
-// not a proxy into the relay host or its network. Allocations are bounded
-// per client address and overall.
+// 240/4, 192.0.0/24 or link-local addresses, nor at IPv6 addresses that
+// embed an IPv4 address or lead into a tunnel (IPv4-compatible ::/96,
+// NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, Teredo
+// 2001::/32, discard-only 100::/64; an IPv4-mapped ::ffff:a.b.c.d is
+// judged as a.b.c.d); loopback peers
+// only when RelayIP is loopback; private ones only when RelayIP is
+// loopback or private; and, unless RelayIP is loopback, not at the
+// relay's own addresses (RelayIP, RelayBind, the listening addresses and
+// this host's interface addresses at start-up). So it is not a proxy into
+// the relay host or its network. Allocations are bounded per client
+// address, per client prefix and overall, and closed when idle.
 func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 	setup, err := cfg.validate()
 	if err != nil {
@@ -238,7 +245,6 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 			n:         newTally(),
 			log:       tlog,
 		}
-		peers := newICEPeerPolicy(setup.relayIP, tlog)
 		auth := &iceAuth{
 			realm:  cfg.Realm,
 			user:   cfg.User,
@@ -253,6 +259,11 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		if err != nil {
 			return fail(fmt.Errorf("relay: TURN listen: %w", err))
 		}
+		own := []netip.Addr{setup.bindIP, iceAddrIP(s.turnConn.LocalAddr())}
+		if s.stunConn != nil {
+			own = append(own, iceAddrIP(s.stunConn.LocalAddr()))
+		}
+		peers := newICEPeerPolicy(setup.relayIP, own, tlog)
 		s.turn, err = turn.NewServer(turn.ServerConfig{
 			Realm:        cfg.Realm,
 			AuthHandler:  auth.handle,
@@ -294,6 +305,16 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		}
 	}()
 	return s, nil
+}
+
+// iceAddrIP is the IP of a bound UDP address (invalid if it is none).
+func iceAddrIP(a net.Addr) netip.Addr {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ua.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
 }
 
 // STUNAddr is the bound address of the STUN-only server, or nil if there is

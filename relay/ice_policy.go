@@ -170,19 +170,36 @@ func (c *iceRelayConn) Close() error {
 // for CreatePermission, ChannelBind and Connect. Datagrams are relayed only
 // to and from peers with a permission.
 type icePeerPolicy struct {
-	loopback  bool // relay to loopback peers
-	private   bool // relay to private-range peers
-	broadcast map[netip.Addr]bool
-	log       *slog.Logger
+	loopback bool // relay to loopback peers (and to this host)
+	private  bool // relay to private-range peers
+	denied   map[netip.Addr]bool
+	log      *slog.Logger
 }
 
-func newICEPeerPolicy(relayIP netip.Addr, log *slog.Logger) *icePeerPolicy {
-	return &icePeerPolicy{
-		loopback:  relayIP.IsLoopback(),
-		private:   relayIP.IsLoopback() || icePrivate(relayIP),
-		broadcast: iceBroadcasts(),
-		log:       log,
+// newICEPeerPolicy returns the policy of a relay advertising relayIP. own
+// are the relay's other addresses (bind and listening addresses); they,
+// relayIP and this host's interface addresses are refused unless relayIP
+// is loopback (a relay for tests on this host). The directed broadcast
+// addresses of this host's networks are always refused.
+func newICEPeerPolicy(relayIP netip.Addr, own []netip.Addr, log *slog.Logger) *icePeerPolicy {
+	p := &icePeerPolicy{
+		loopback: relayIP.IsLoopback(),
+		private:  relayIP.IsLoopback() || icePrivate(relayIP),
+		denied:   map[netip.Addr]bool{},
+		log:      log,
 	}
+	hosts, broadcasts := iceHostAddrs()
+	for _, b := range broadcasts {
+		p.denied[b] = true
+	}
+	if !p.loopback {
+		for _, a := range append(append(hosts, own...), relayIP) {
+			if a.IsValid() && !a.IsUnspecified() {
+				p.denied[a.Unmap().WithZone("")] = true
+			}
+		}
+	}
+	return p
 }
 
 // allow is the turn.PermissionHandler.
@@ -194,19 +211,43 @@ func (p *icePeerPolicy) allow(client net.Addr, peer net.IP) bool {
 	return false
 }
 
+// IPv6 ranges whose datagrams go to an IPv4 address embedded in them, or
+// into a tunnel (RFC 6890 and its IANA registry), so that a permission
+// for one would slip past the IPv4 checks.
+var iceEmbedding = []netip.Prefix{
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64, well-known prefix
+	netip.MustParsePrefix("64:ff9b:1::/48"), // NAT64, local use
+	netip.MustParsePrefix("2002::/16"),      // 6to4
+	netip.MustParsePrefix("2001::/32"),      // Teredo
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible (deprecated; sit tunnels)
+	netip.MustParsePrefix("100::/64"),       // discard-only
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments: DS-Lite, NAT64 discovery, TURN anycast
+}
+
 func (p *icePeerPolicy) allowed(peer net.IP) bool {
 	a, ok := netip.AddrFromSlice(peer)
 	if !ok {
 		return false
 	}
+	// An IPv4-mapped address (::ffff:0:0/96) reaches the IPv4 address it
+	// embeds, and is judged as that.
 	a = a.Unmap()
 	switch {
+	case a == netip.IPv6Loopback():
+		return p.loopback
 	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(),
 		a.IsLinkLocalUnicast(),       // including 169.254.169.254, the cloud metadata service
 		a.Is4() && a.As4()[0] == 0,   // 0.0.0.0/8, "this network"
 		a.Is4() && a.As4()[0] >= 240, // 240.0.0.0/4, reserved, and 255.255.255.255
-		p.broadcast[a]:
+		p.denied[a]:
 		return false
+	}
+	for _, pfx := range iceEmbedding {
+		if pfx.Contains(a) {
+			return false
+		}
+	}
+	switch {
 	case a.IsLoopback():
 		return p.loopback
 	case icePrivate(a):
@@ -224,18 +265,20 @@ func icePrivate(a netip.Addr) bool {
 	return a.IsPrivate() || iceCGNAT.Contains(a)
 }
 
-// iceBroadcasts returns the directed broadcast addresses of this host's
-// IPv4 networks.
-func iceBroadcasts() map[netip.Addr]bool {
-	out := map[netip.Addr]bool{}
+// iceHostAddrs returns this host's interface addresses and the directed
+// broadcast addresses of its IPv4 networks.
+func iceHostAddrs() (hosts, broadcasts []netip.Addr) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return out
+		return nil, nil
 	}
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
 		if !ok {
 			continue
+		}
+		if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+			hosts = append(hosts, ip.Unmap())
 		}
 		ip4 := ipn.IP.To4()
 		if ip4 == nil {
@@ -252,7 +295,7 @@ func iceBroadcasts() map[netip.Addr]bool {
 		}
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(ip4)|(1<<(32-ones)-1))
-		out[netip.AddrFrom4(b)] = true
+		broadcasts = append(broadcasts, netip.AddrFrom4(b))
 	}
-	return out
+	return hosts, broadcasts
 }
