@@ -136,7 +136,7 @@ func honestTransfer(t testing.TB, url, fromA, fromB string) {
 	b.command("add", "phase", "pake", "body", "b1")
 	b.expectMessage("honest-b", "pake", "b1")
 	a.expectMessage("honest-b", "pake", "b1")
-	body := strings.Repeat("0f", 8<<10) // an encrypted offer, say
+	body := strings.Repeat("0f", 2<<10) // an encrypted offer, say
 	a.command("add", "phase", "0", "body", body)
 	a.expectMessage("honest-a", "0", body)
 	b.expectMessage("honest-a", "0", body)
@@ -220,7 +220,7 @@ func (s *Server) storedInStore() int64 {
 	}
 	var n int64
 	for _, mb := range mbs {
-		n += mb.Bytes
+		n += mb.storedCost()
 	}
 	return n
 }

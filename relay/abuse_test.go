@@ -39,14 +39,14 @@ func stuff(t *testing.T, c *wsClient, id, body string) (string, int) {
 // is bounded by MaxStoredBytes, refused with a clear error.
 func TestFloodStuffedMailboxes(t *testing.T) {
 	cfg := Config{
-		MaxFrameBytes:           64 << 10,
-		MaxMailboxBytes:         128 << 10,
-		MaxStoredBytesPerIP:     256 << 10,
-		MaxStoredBytesPerPrefix: 512 << 10,
-		MaxStoredBytes:          2 << 20,
+		MaxFrameBytes:           16 << 10,
+		MaxMailboxBytes:         32 << 10,
+		MaxStoredBytesPerIP:     64 << 10,
+		MaxStoredBytesPerPrefix: 128 << 10,
+		MaxStoredBytes:          512 << 10,
 	}
 	s, url := startServer(t, cfg)
-	body := strings.Repeat("7f", 30<<10) // 60 KiB
+	body := strings.Repeat("7f", 7<<10) // 14 KiB
 	refusals := map[string]int{}
 	flood := func(ips []string, mailboxes int) {
 		for _, ip := range ips {
@@ -60,7 +60,7 @@ func TestFloodStuffedMailboxes(t *testing.T) {
 		}
 	}
 	// Five addresses of one /24, ten mailboxes each: 50 full mailboxes
-	// (6.4 MiB) if only the mailbox limit held.
+	// (1.6 MiB) if only the mailbox limit held.
 	flood(loopbackIPs(11, 5, true), 10)
 	if got := s.storedInStore(); got > cfg.MaxStoredBytesPerPrefix {
 		t.Errorf("one /24 stored %d bytes, over MaxStoredBytesPerPrefix %d", got, cfg.MaxStoredBytesPerPrefix)
@@ -250,17 +250,17 @@ func TestFloodIdleWebsockets(t *testing.T) {
 	if got := flood(v6); got != cfg.MaxConnsPerPrefix {
 		t.Errorf("one IPv6 /48 holds %d connections, want MaxConnsPerPrefix %d", got, cfg.MaxConnsPerPrefix)
 	}
-	honestTransfer(t, url, "127.0.1.1", "2001:db8:1::1")
-	if n := s.connCount(); n > 2*cfg.MaxConnsPerPrefix {
-		t.Errorf("%d connections open", n)
+	if n := s.connCount(); n != 2*cfg.MaxConnsPerPrefix {
+		t.Errorf("%d connections open, want the two prefixes' %d", n, 2*cfg.MaxConnsPerPrefix)
 	}
+	honestTransfer(t, url, "127.0.1.1", "2001:db8:1::1")
 }
 
 // TestSendQueueBoundedByOpened: a client that does not read may queue
 // replies up to MaxSendQueueBytes, and no more, unless it opened a
 // mailbox: then what the mailbox delivers fits too.
 func TestSendQueueBoundedByOpened(t *testing.T) {
-	cfg := Config{MaxFrameBytes: 64 << 10, MaxMailboxBytes: 128 << 10, WriteTimeout: time.Minute}
+	cfg := Config{MaxFrameBytes: 16 << 10, MaxMailboxBytes: 64 << 10, WriteTimeout: time.Minute}
 	s, url := startServer(t, cfg)
 	full := cfg.withDefaults()
 
@@ -268,7 +268,7 @@ func TestSendQueueBoundedByOpened(t *testing.T) {
 	// afterwards, arrives whole, although its bodies are mostly escapes.
 	stuffer := dialAs(t, url, "127.0.0.2")
 	stuffer.bind(testApp, "stuffer")
-	body := strings.Repeat("<", 10<<10) // six bytes each as JSON
+	body := strings.Repeat("\x01", 2500) // six bytes each as JSON
 	got, n := stuff(t, stuffer, "full", body)
 	if got != "mailbox is full" || n == 0 {
 		t.Fatalf("stuffing: %q after %d", got, n)
@@ -291,7 +291,7 @@ func TestSendQueueBoundedByOpened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ping := []byte(fmt.Sprintf(`{"type":"ping","ping":"%s"}`, strings.Repeat("p", 60<<10)))
+	ping := []byte(fmt.Sprintf(`{"type":"ping","ping":"%s"}`, strings.Repeat("p", 15<<10)))
 	for i := 0; i < 2000 && s.connCount() == 3; i++ {
 		if err := slow.writeRaw(websocket.MessageText, ping); err != nil {
 			break
@@ -310,14 +310,14 @@ func TestSendQueueBoundedByOpened(t *testing.T) {
 // queued, by default the replies to two frames and some (not a big
 // mailbox's worth: that is only for clients that opened one).
 func TestSlowReplyQueueBound(t *testing.T) {
-	cfg := Config{MaxFrameBytes: 64 << 10, MaxMailboxBytes: 512 << 10, WriteTimeout: time.Minute}
+	cfg := Config{MaxFrameBytes: 16 << 10, MaxMailboxBytes: 512 << 10, WriteTimeout: time.Minute}
 	s, url := startServer(t, cfg)
 	bound := 2*cfg.MaxFrameBytes + 64<<10
 	slow, _, err := tryDial(t, url, dialOpts{from: "127.0.0.4", rcvBuf: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ping := []byte(fmt.Sprintf(`{"type":"ping","ping":"%s"}`, strings.Repeat("p", 60<<10)))
+	ping := []byte(fmt.Sprintf(`{"type":"ping","ping":"%s"}`, strings.Repeat("p", 15<<10)))
 	for i := 0; i < 2000 && s.connCount() == 1; i++ {
 		if err := slow.writeRaw(websocket.MessageText, ping); err != nil {
 			break
@@ -337,17 +337,17 @@ func TestSlowReplyQueueBound(t *testing.T) {
 // together stay within MaxBufferBytes (the clients holding the most are
 // dropped), and an honest pair, whose queues stay short, completes.
 func TestFloodNonReadingClients(t *testing.T) {
-	cfg := Config{MaxFrameBytes: 64 << 10, MaxMailboxBytes: 128 << 10, MaxBufferBytes: 1 << 20, WriteTimeout: time.Minute}
+	cfg := Config{MaxFrameBytes: 16 << 10, MaxMailboxBytes: 32 << 10, MaxBufferBytes: 256 << 10, WriteTimeout: time.Minute}
 	s, url := startServer(t, cfg)
 	stuffer := dialAs(t, url, "127.0.0.2")
 	stuffer.bind(testApp, "stuffer")
-	if got, _ := stuff(t, stuffer, "full", strings.Repeat("7f", 30<<10)); got != "mailbox is full" {
+	if got, _ := stuff(t, stuffer, "full", strings.Repeat("7f", 7<<10)); got != "mailbox is full" {
 		t.Fatalf("stuffing: %q", got)
 	}
 	stuffer.close()
 
-	const flooders = 24
-	ping := []byte(fmt.Sprintf(`{"type":"ping","ping":"%s"}`, strings.Repeat("p", 60<<10)))
+	const flooders = 16
+	ping := []byte(fmt.Sprintf(`{"type":"ping","ping":"%s"}`, strings.Repeat("p", 15<<10)))
 	var wg sync.WaitGroup
 	for _, ip := range loopbackIPs(10, flooders, false) {
 		c, _, err := tryDial(t, url, dialOpts{from: ip, rcvBuf: 4096})
@@ -357,7 +357,7 @@ func TestFloodNonReadingClients(t *testing.T) {
 		c.bind(testApp, "stuffer")
 		c.command("open", "mailbox", "full")
 		wg.Go(func() {
-			for range 40 {
+			for range 30 {
 				if c.writeRaw(websocket.MessageText, ping) != nil {
 					return
 				}

@@ -60,7 +60,7 @@ func (b *buffers) dropLocked(q *sendQueue, cause error) {
 	q.dead = true
 	b.total -= q.held()
 	clear(q.frames)
-	q.frames, q.bytes, q.reading = nil, 0, 0
+	q.frames, q.bytes, q.reading, q.writing = nil, 0, 0, 0
 	delete(b.qs, q)
 	if q.onDrop != nil {
 		q.onDrop(cause)
@@ -80,14 +80,15 @@ type sendQueue struct {
 	b       *buffers
 	frames  [][]byte
 	bytes   int64 // queued
-	reading int64 // held by the frame being read
-	max     int64 // bound on bytes
+	writing int64 // the frame being written
+	reading int64 // held by the frame being read and handled
+	max     int64 // bound on bytes + writing
 	dead    bool  // dropped: holds nothing and takes nothing more
 	onDrop  func(error)
 	wake    chan struct{}
 }
 
-func (q *sendQueue) held() int64 { return q.bytes + q.reading }
+func (q *sendQueue) held() int64 { return q.bytes + q.writing + q.reading }
 
 // init registers q with b; onDrop is called (under b's lock, so it must
 // not block) when b drops the client to make room for another.
@@ -112,12 +113,12 @@ func (q *sendQueue) push(frame []byte) bool {
 	n := int64(len(frame))
 	q.b.mu.Lock()
 	defer q.b.mu.Unlock()
-	if q.dead || q.bytes+n > q.max || !q.b.reserve(q, n) {
+	if q.dead || q.bytes+q.writing+n > q.max || !q.b.reserve(q, n) {
 		return false
 	}
 	q.frames = append(q.frames, frame)
 	q.bytes += n
-	q.b.qpeak = max(q.b.qpeak, q.bytes)
+	q.b.qpeak = max(q.b.qpeak, q.bytes+q.writing)
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -126,7 +127,7 @@ func (q *sendQueue) push(frame []byte) bool {
 }
 
 // pop waits for the oldest frame, or reports false once ctx is done or q
-// was dropped.
+// was dropped. The frame stays counted until wrote.
 func (q *sendQueue) pop(ctx context.Context) ([]byte, bool) {
 	for ctx.Err() == nil {
 		q.b.mu.Lock()
@@ -140,7 +141,7 @@ func (q *sendQueue) pop(ctx context.Context) ([]byte, bool) {
 			q.frames = q.frames[1:]
 			n := int64(len(f))
 			q.bytes -= n
-			q.b.total -= n
+			q.writing += n
 			q.b.mu.Unlock()
 			return f, true
 		}
@@ -152,6 +153,14 @@ func (q *sendQueue) pop(ctx context.Context) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// wrote uncounts the frame pop returned, once it is written.
+func (q *sendQueue) wrote() {
+	q.b.mu.Lock()
+	defer q.b.mu.Unlock()
+	q.b.total -= q.writing
+	q.writing = 0
 }
 
 // chargeRead counts n more bytes of the frame being read, or reports
@@ -180,6 +189,16 @@ func (q *sendQueue) close() {
 	defer q.b.mu.Unlock()
 	q.onDrop = nil
 	q.b.dropLocked(q, nil)
+}
+
+// storedMessageOverhead is what a stored message costs in memory besides
+// its JSON size (its struct and allocations), for MaxStoredBytes and its
+// per-client forms.
+const storedMessageOverhead = 128
+
+// storedCost is what mb's messages count against the stored-bytes budget.
+func (mb mailbox) storedCost() int64 {
+	return mb.Bytes + int64(mb.Messages)*storedMessageOverhead
 }
 
 // storedBytes accounts the bytes of stored messages, overall
@@ -219,7 +238,8 @@ func (sb *storedBytes) charge(k recordKey, who clientKey, n int64) {
 	sb.mbox[k][who] += n
 }
 
-// forget uncounts mailbox k, which held n bytes, when it is deleted.
+// forget uncounts mailbox k, which held n bytes (storedCost), when it is
+// deleted.
 func (sb *storedBytes) forget(k recordKey, n int64) {
 	sb.total -= n
 	for who, m := range sb.mbox[k] {

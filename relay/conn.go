@@ -90,6 +90,11 @@ func (c *conn) serve(ctx context.Context) {
 	})
 	for {
 		frame, err := c.readFrame()
+		if err == nil && !c.queue.chargeRead(3*int64(len(frame))) {
+			// Handling it takes about three times as much again: its
+			// decoded fields and the replies that echo it.
+			err = errBuffersFull
+		}
 		if err != nil {
 			c.log.Debug("client disconnected", "err", err, "cause", context.Cause(ctx))
 			cancel(fmt.Errorf("read: %w", err))
@@ -148,6 +153,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		wctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 		err := c.ws.Write(wctx, websocket.MessageText, frame)
 		cancel()
+		c.queue.wrote()
 		if err != nil {
 			c.cancel(fmt.Errorf("write: %w", err))
 			return

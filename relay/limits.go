@@ -18,7 +18,7 @@ const (
 	defaultMaxMailboxes            = 20000
 	defaultMaxNameplatesPerIP      = 32
 	defaultMaxNameplatesPerPrefix  = 128
-	defaultMaxStoredBytes          = 256 << 20
+	defaultMaxStoredBytes          = 128 << 20
 	defaultMaxStoredBytesPerIP     = 4 << 20
 	defaultMaxStoredBytesPerPrefix = 8 << 20
 	defaultMaxBufferBytes          = 128 << 20

@@ -38,14 +38,15 @@ type Config struct {
 	// Defaults 256 and 2 MiB.
 	MaxMessagesPerMailbox int
 	MaxMailboxBytes       int64
-	// MaxStoredBytes bounds the bytes of all stored messages together;
-	// MaxStoredBytesPerIP and MaxStoredBytesPerPrefix bound those added by
-	// connections from one client address and from one prefix (see
-	// MaxConnsPerPrefix). An add over a bound is refused with an error
-	// ("relay is out of space for messages, try again later", "too much
-	// stored from your address, try again later"). The bytes come free
-	// when their mailbox is closed or pruned. Defaults 256 MiB, 4 MiB and
-	// 8 MiB.
+	// MaxStoredBytes bounds the bytes of all stored messages together
+	// (each counts its JSON size plus 128 bytes, what it costs in
+	// memory); MaxStoredBytesPerIP and MaxStoredBytesPerPrefix bound those
+	// added by connections from one client address and from one prefix
+	// (see MaxConnsPerPrefix). An add over a bound is refused with an
+	// error ("relay is out of space for messages, try again later", "too
+	// much stored from your address (or network), try again later"). The
+	// bytes come free when their mailbox is closed or pruned. Defaults
+	// 128 MiB, 4 MiB and 8 MiB.
 	MaxStoredBytes          int64
 	MaxStoredBytesPerIP     int64
 	MaxStoredBytesPerPrefix int64
@@ -69,10 +70,11 @@ type Config struct {
 	MaxNameplatesPerIP     int
 	MaxNameplatesPerPrefix int
 	// MaxBufferBytes bounds the memory of all connections' buffers
-	// together: the frames queued for clients and the frames being read
-	// from them. When a client needs more than is left, the client holding
-	// the most (one that does not read, say) is disconnected. Default
-	// 128 MiB.
+	// together: the frames queued for clients or being written to them,
+	// and the frames being read from them (four times over while one is
+	// handled: its decoded fields and the replies that echo it). When a
+	// client needs more than is left, the client holding the most (one
+	// that does not read, say) is disconnected. Default 128 MiB.
 	MaxBufferBytes int64
 	// MaxSendQueueBytes bounds the replies queued for one client; a
 	// client that falls further behind is disconnected. A client that

@@ -50,7 +50,7 @@ func newState(st store, cfg *Config, log *slog.Logger) (*state, error) {
 		return nil, err
 	}
 	for _, mb := range mbs {
-		s.stored.total += mb.Bytes
+		s.stored.total += mb.storedCost()
 	}
 	s.stored.peak = s.stored.total
 	return s, nil
@@ -289,14 +289,14 @@ func (s *state) add(app, id string, m message, addr clientKey, now time.Time) er
 	case mb.Messages >= s.cfg.MaxMessagesPerMailbox, mb.Bytes+m.size() > s.cfg.MaxMailboxBytes:
 		return clientError("mailbox is full")
 	}
-	size := m.size()
-	if err := s.stored.check(s.cfg, addr, size); err != nil {
+	cost := m.size() + storedMessageOverhead
+	if err := s.stored.check(s.cfg, addr, cost); err != nil {
 		return err
 	}
 	if err := s.store.appendMessage(app, id, m, now); err != nil {
 		return err
 	}
-	s.stored.charge(recordKey{app, id}, addr, size)
+	s.stored.charge(recordKey{app, id}, addr, cost)
 	frame, err := encode(newMailboxMsg(m, now))
 	if err != nil {
 		return err
@@ -350,7 +350,7 @@ func (s *state) deleteMailboxLocked(mb mailbox) error {
 	delete(s.listeners, k)
 	delete(s.lastHeard, k)
 	s.owners.release(resourceKey{'m', mb.App, mb.ID})
-	s.stored.forget(k, mb.Bytes)
+	s.stored.forget(k, mb.storedCost())
 	return nil
 }
 
