@@ -31,16 +31,38 @@ const fakeRemoteHeader = "X-Test-Remote-Addr"
 // request's remote address from fakeRemoteHeader when present.
 func startFakedServer(t testing.TB, cfg Config) (*Server, string) {
 	t.Helper()
+	return startFrontedServer(t, cfg, 0)
+}
+
+// startSmallBufServer is startFakedServer with the server's socket send
+// buffers set to sndBuf bytes (no autotuning up to megabytes), so that
+// the frames for a client that does not read pile up in the relay's
+// queues after a few kilobytes rather than a few megabytes.
+func startSmallBufServer(t testing.TB, cfg Config) (*Server, string) {
+	t.Helper()
+	return startFrontedServer(t, cfg, 8<<10)
+}
+
+func startFrontedServer(t testing.TB, cfg Config, sndBuf int) (*Server, string) {
+	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a := r.Header.Get(fakeRemoteHeader); a != "" {
 			r.RemoteAddr = net.JoinHostPort(a, "40000")
 		}
 		s.ServeHTTP(w, r)
 	}))
+	if sndBuf > 0 {
+		ts.Config.ConnState = func(c net.Conn, st http.ConnState) {
+			if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
+				tc.SetWriteBuffer(sndBuf)
+			}
+		}
+	}
+	ts.Start()
 	t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)

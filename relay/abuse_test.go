@@ -261,7 +261,7 @@ func TestFloodIdleWebsockets(t *testing.T) {
 // mailbox: then what the mailbox delivers fits too.
 func TestSendQueueBoundedByOpened(t *testing.T) {
 	cfg := Config{MaxFrameBytes: 16 << 10, MaxMailboxBytes: 64 << 10, WriteTimeout: time.Minute}
-	s, url := startServer(t, cfg)
+	s, url := startSmallBufServer(t, cfg)
 	full := cfg.withDefaults()
 
 	// A full mailbox, delivered at once to a client that reads only
@@ -311,7 +311,7 @@ func TestSendQueueBoundedByOpened(t *testing.T) {
 // mailbox's worth: that is only for clients that opened one).
 func TestSlowReplyQueueBound(t *testing.T) {
 	cfg := Config{MaxFrameBytes: 16 << 10, MaxMailboxBytes: 512 << 10, WriteTimeout: time.Minute}
-	s, url := startServer(t, cfg)
+	s, url := startSmallBufServer(t, cfg)
 	bound := 2*cfg.MaxFrameBytes + 64<<10
 	slow, _, err := tryDial(t, url, dialOpts{from: "127.0.0.4", rcvBuf: 4096})
 	if err != nil {
@@ -338,7 +338,7 @@ func TestSlowReplyQueueBound(t *testing.T) {
 // dropped), and an honest pair, whose queues stay short, completes.
 func TestFloodNonReadingClients(t *testing.T) {
 	cfg := Config{MaxFrameBytes: 16 << 10, MaxMailboxBytes: 32 << 10, MaxBufferBytes: 256 << 10, WriteTimeout: time.Minute}
-	s, url := startServer(t, cfg)
+	s, url := startSmallBufServer(t, cfg)
 	stuffer := dialAs(t, url, "127.0.0.2")
 	stuffer.bind(testApp, "stuffer")
 	if got, _ := stuff(t, stuffer, "full", strings.Repeat("7f", 7<<10)); got != "mailbox is full" {
