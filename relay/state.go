@@ -283,13 +283,14 @@ func (s *state) add(app, id string, m message, addr clientKey, now time.Time) er
 	if err != nil {
 		return err
 	}
+	size := m.size()
 	switch {
 	case !ok:
 		return clientError("mailbox is closed")
-	case mb.Messages >= s.cfg.MaxMessagesPerMailbox, mb.Bytes+m.size() > s.cfg.MaxMailboxBytes:
+	case mb.Messages >= s.cfg.MaxMessagesPerMailbox, mb.Bytes+size > s.cfg.MaxMailboxBytes:
 		return clientError("mailbox is full")
 	}
-	cost := m.size() + storedMessageOverhead
+	cost := size + storedMessageOverhead
 	if err := s.stored.check(s.cfg, addr, cost); err != nil {
 		return err
 	}
