@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -24,7 +25,7 @@ var (
 type conn struct {
 	srv    *Server
 	ws     *websocket.Conn
-	addr   string // addrKey of the remote address, for per-IP limits
+	addr   clientKey // of the remote address, for per-client limits
 	log    *slog.Logger
 	queue  sendQueue
 	cancel context.CancelCauseFunc
@@ -44,15 +45,13 @@ type conn struct {
 	didClose    bool
 }
 
-func newConn(srv *Server, ws *websocket.Conn, addr string) *conn {
-	c := &conn{
+func newConn(srv *Server, ws *websocket.Conn, addr clientKey) *conn {
+	return &conn{
 		srv:  srv,
 		ws:   ws,
 		addr: addr,
-		log:  srv.log.With("remote", addr),
+		log:  srv.log.With("remote", addr.addr),
 	}
-	c.queue.init(srv.cfg.MaxSendQueueBytes)
-	return c
 }
 
 // serve runs the connection until the client goes away, the connection
@@ -62,6 +61,8 @@ func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	c.cancel = cancel
 	defer cancel(errDisconnected)
+	c.queue.init(c.srv.bufs, c.srv.cfg.MaxSendQueueBytes, cancel)
+	defer c.queue.close()
 	context.AfterFunc(ctx, func() {
 		if shutdown.Err() != nil {
 			c.ws.Close(websocket.StatusGoingAway, "server shutting down")
@@ -88,15 +89,55 @@ func (c *conn) serve(ctx context.Context) {
 		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD},
 	})
 	for {
-		// The read is not bound to ctx: cancelling ctx closes the
-		// websocket (gracefully on shutdown), which ends the read.
-		_, frame, err := c.ws.Read(context.Background())
+		frame, err := c.readFrame()
+		if err == nil && !c.queue.chargeRead(3*int64(len(frame))) {
+			// Handling it takes about three times as much again: its
+			// decoded fields and the replies that echo it.
+			err = errBuffersFull
+		}
 		if err != nil {
 			c.log.Debug("client disconnected", "err", err, "cause", context.Cause(ctx))
 			cancel(fmt.Errorf("read: %w", err))
 			return
 		}
 		c.handle(frame)
+		c.queue.releaseRead()
+	}
+}
+
+// readFrame reads one whole message, its bytes counted against the
+// relay's buffer budget as they arrive (until releaseRead), so that many
+// clients sending big frames slowly cannot hold more than the budget.
+func (c *conn) readFrame() ([]byte, error) {
+	// The read is not bound to ctx: cancelling ctx closes the websocket
+	// (gracefully on shutdown), which ends the read.
+	_, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	// Grow by doubling, but never past the frame limit plus the byte that
+	// shows a frame is too big (the websocket refuses it then).
+	limit := c.srv.cfg.MaxFrameBytes + 1
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			grow := max(min(max(int64(cap(buf)), 512), limit-int64(cap(buf))), 1)
+			if !c.queue.chargeRead(grow) {
+				c.ws.CloseNow()
+				return nil, errBuffersFull
+			}
+			nb := make([]byte, len(buf), int64(cap(buf))+grow)
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -112,6 +153,7 @@ func (c *conn) writeLoop(ctx context.Context) {
 		wctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 		err := c.ws.Write(wctx, websocket.MessageText, frame)
 		cancel()
+		c.queue.wrote()
 		if err != nil {
 			c.cancel(fmt.Errorf("write: %w", err))
 			return
@@ -158,56 +200,4 @@ func (c *conn) sendMsg(v any) {
 		return
 	}
 	c.send(frame)
-}
-
-// sendQueue is a FIFO of frames bounded by their total size.
-type sendQueue struct {
-	mu     sync.Mutex
-	frames [][]byte
-	bytes  int64
-	max    int64
-	wake   chan struct{}
-}
-
-func (q *sendQueue) init(max int64) {
-	q.max = max
-	q.wake = make(chan struct{}, 1)
-}
-
-// push appends frame, or reports false if that would exceed the bound.
-func (q *sendQueue) push(frame []byte) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.bytes+int64(len(frame)) > q.max {
-		return false
-	}
-	q.frames = append(q.frames, frame)
-	q.bytes += int64(len(frame))
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// pop waits for the oldest frame, or reports false once ctx is done.
-func (q *sendQueue) pop(ctx context.Context) ([]byte, bool) {
-	for ctx.Err() == nil {
-		q.mu.Lock()
-		if len(q.frames) > 0 {
-			f := q.frames[0]
-			q.frames[0] = nil
-			q.frames = q.frames[1:]
-			q.bytes -= int64(len(f))
-			q.mu.Unlock()
-			return f, true
-		}
-		q.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil, false
-		case <-q.wake:
-		}
-	}
-	return nil, false
 }

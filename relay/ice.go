@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/pion/turn/v5"
 )
@@ -60,6 +61,18 @@ type ICEConfig struct {
 	// no per-address limit.
 	MaxAllocationsPerIP int
 
+	// MaxAllocationsPerPrefix bounds the live TURN allocations of the
+	// clients of one network (an IPv4 /24 or an IPv6 /48). Default 32 (at
+	// least MaxAllocationsPerIP); negative means no per-prefix limit.
+	MaxAllocationsPerPrefix int
+
+	// AllocationIdleTimeout closes an allocation that relayed no datagram,
+	// in either direction, for that long, whatever lifetime its client
+	// asked for (pion's default is 10 minutes, refreshable). ICE keeps a
+	// path it uses busy with checks every few seconds, and ferry's QUIC
+	// sends keep-alives every 10s. Default 60s; negative disables it.
+	AllocationIdleTimeout time.Duration
+
 	// MaxAllocations bounds the live TURN allocations overall (each holds a
 	// UDP socket). Default 1024; negative means no limit.
 	MaxAllocations int
@@ -70,9 +83,11 @@ type ICEConfig struct {
 
 // Defaults of ICEConfig.
 const (
-	DefaultTURNRealm           = "ferry"
-	DefaultMaxAllocationsPerIP = 8
-	DefaultMaxAllocations      = 1024
+	DefaultTURNRealm               = "ferry"
+	DefaultMaxAllocationsPerIP     = 8
+	DefaultMaxAllocationsPerPrefix = 32
+	DefaultMaxAllocations          = 1024
+	DefaultAllocationIdleTimeout   = 60 * time.Second
 )
 
 // Errors StartICE reports for a bad ICEConfig.
@@ -97,6 +112,7 @@ type ICEServer struct {
 	quota    *iceQuota
 
 	done      chan struct{}
+	reaper    sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -115,8 +131,14 @@ func (cfg ICEConfig) validate() (iceSetup, error) {
 	if cfg.MaxAllocationsPerIP == 0 {
 		cfg.MaxAllocationsPerIP = DefaultMaxAllocationsPerIP
 	}
+	if cfg.MaxAllocationsPerPrefix == 0 {
+		cfg.MaxAllocationsPerPrefix = max(DefaultMaxAllocationsPerPrefix, cfg.MaxAllocationsPerIP)
+	}
 	if cfg.MaxAllocations == 0 {
 		cfg.MaxAllocations = DefaultMaxAllocations
+	}
+	if cfg.AllocationIdleTimeout == 0 {
+		cfg.AllocationIdleTimeout = DefaultAllocationIdleTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -170,10 +192,17 @@ func (cfg ICEConfig) validate() (iceSetup, error) {
 // rather than run an open relay. It will not relay to (or accept data
 // from) peers at unspecified, multicast, broadcast (255.255.255.255 and
 // the directed broadcast addresses of this host's IPv4 networks), 0/8,
-// 240/4 or link-local addresses; loopback peers only when RelayIP is
-// loopback; private ones only when RelayIP is loopback or private. So it is
-// not a proxy into the relay host or its network. Allocations are bounded
-// per client address and overall.
+// 240/4, 192.0.0/24 or link-local addresses, nor at IPv6 addresses that
+// embed an IPv4 address or lead into a tunnel (IPv4-compatible ::/96,
+// NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, Teredo
+// 2001::/32, discard-only 100::/64; an IPv4-mapped ::ffff:a.b.c.d is
+// judged as a.b.c.d); loopback peers
+// only when RelayIP is loopback; private ones only when RelayIP is
+// loopback or private; and, unless RelayIP is loopback, not at the
+// relay's own addresses (RelayIP, RelayBind, the listening addresses and
+// this host's interface addresses at start-up). So it is not a proxy into
+// the relay host or its network. Allocations are bounded per client
+// address, per client prefix and overall, and closed when idle.
 func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 	setup, err := cfg.validate()
 	if err != nil {
@@ -210,12 +239,12 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		tlog := cfg.Logger.With("server", "turn")
 		s.relays = newICERelays(setup.relayIP, setup.bindIP)
 		s.quota = &iceQuota{
-			perIP: cfg.MaxAllocationsPerIP,
-			total: cfg.MaxAllocations,
-			n:     map[string]int{},
-			log:   tlog,
+			perIP:     cfg.MaxAllocationsPerIP,
+			perPrefix: cfg.MaxAllocationsPerPrefix,
+			total:     cfg.MaxAllocations,
+			n:         newTally(),
+			log:       tlog,
 		}
-		peers := newICEPeerPolicy(setup.relayIP, tlog)
 		auth := &iceAuth{
 			realm:  cfg.Realm,
 			user:   cfg.User,
@@ -230,6 +259,11 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		if err != nil {
 			return fail(fmt.Errorf("relay: TURN listen: %w", err))
 		}
+		own := []netip.Addr{setup.bindIP, iceAddrIP(s.turnConn.LocalAddr())}
+		if s.stunConn != nil {
+			own = append(own, iceAddrIP(s.stunConn.LocalAddr()))
+		}
+		peers := newICEPeerPolicy(setup.relayIP, own, tlog)
 		s.turn, err = turn.NewServer(turn.ServerConfig{
 			Realm:        cfg.Realm,
 			AuthHandler:  auth.handle,
@@ -258,6 +292,9 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		}
 		s.log.Info("TURN server listening", "addr", s.turnConn.LocalAddr().String(),
 			"relay_ip", setup.relayIP.String(), "realm", cfg.Realm)
+		if cfg.AllocationIdleTimeout > 0 {
+			s.reaper.Go(func() { reapIdle(s.relays, cfg.AllocationIdleTimeout, tlog, s.done) })
+		}
 	}
 
 	go func() {
@@ -268,6 +305,16 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		}
 	}()
 	return s, nil
+}
+
+// iceAddrIP is the IP of a bound UDP address (invalid if it is none).
+func iceAddrIP(a net.Addr) netip.Addr {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(ua.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
 }
 
 // STUNAddr is the bound address of the STUN-only server, or nil if there is
@@ -292,6 +339,7 @@ func (s *ICEServer) TURNAddr() net.Addr {
 func (s *ICEServer) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.reaper.Wait()
 		var errs []error
 		if s.stun != nil {
 			errs = append(errs, s.stun.Close())

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/turn/v5"
 )
@@ -67,6 +69,7 @@ func (r *iceRelays) AllocatePacketConn(c turn.AllocateListenerConfig) (net.Packe
 		return nil, nil, fmt.Errorf("relay: unexpected relay socket address %v", pc.LocalAddr())
 	}
 	rc := &iceRelayConn{PacketConn: pc, owner: r}
+	rc.last.Store(time.Now().UnixNano())
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -98,6 +101,24 @@ func (r *iceRelays) closeAll() {
 	}
 }
 
+// closeIdle closes the relay sockets that relayed nothing for idle; pion
+// then deletes their allocations.
+func (r *iceRelays) closeIdle(idle time.Duration) int {
+	cutoff := time.Now().Add(-idle).UnixNano()
+	var stale []*iceRelayConn
+	r.mu.Lock()
+	for c := range r.conns {
+		if c.last.Load() <= cutoff {
+			stale = append(stale, c)
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range stale {
+		_ = c.Close()
+	}
+	return len(stale)
+}
+
 // count is the number of open relay sockets.
 func (r *iceRelays) count() int {
 	r.mu.Lock()
@@ -106,12 +127,30 @@ func (r *iceRelays) count() int {
 }
 
 // iceRelayConn is a relay socket that leaves its iceRelays when closed;
-// closing it again is a no-op.
+// closing it again is a no-op. It records when it last relayed a
+// datagram, in either direction.
 type iceRelayConn struct {
 	net.PacketConn
 	owner *iceRelays
+	last  atomic.Int64 // Unix nanoseconds
 	once  sync.Once
 	err   error
+}
+
+func (c *iceRelayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := c.PacketConn.ReadFrom(p)
+	if err == nil {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, from, err
+}
+
+func (c *iceRelayConn) WriteTo(p []byte, to net.Addr) (int, error) {
+	n, err := c.PacketConn.WriteTo(p, to)
+	if err == nil {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 func (c *iceRelayConn) Close() error {
@@ -126,84 +165,41 @@ func (c *iceRelayConn) Close() error {
 	return c.err
 }
 
-// iceQuota bounds live TURN allocations per client address (addrKey: an
-// IPv4 address or an IPv6 /64) and overall. pion asks allow (its
-// QuotaHandler) before creating an allocation and reports created and
-// deleted allocations through its EventHandler. The check and the count
-// cannot race: pion handles the requests arriving on one listening socket
-// one at a time, and allow and created run within the handling of the same
-// Allocate request (the TURN server has a single UDP listener); deleted may
-// run concurrently but only lowers counts.
-type iceQuota struct {
-	perIP int // < 0: unlimited
-	total int // < 0: unlimited
-	log   *slog.Logger
-
-	mu  sync.Mutex
-	n   map[string]int
-	all int
-}
-
-func (q *iceQuota) allow(user, _ string, src net.Addr) bool {
-	key := addrKey(src.String())
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	switch {
-	case q.total >= 0 && q.all >= q.total:
-		q.log.Warn("TURN allocation refused: server full", "client", src.String(), "user", user, "allocations", q.all)
-		return false
-	case q.perIP >= 0 && q.n[key] >= q.perIP:
-		q.log.Info("TURN allocation refused: too many from this address", "client", src.String(), "user", user, "allocations", q.n[key])
-		return false
-	}
-	return true
-}
-
-func (q *iceQuota) created(src net.Addr) {
-	key := addrKey(src.String())
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.n[key]++
-	q.all++
-}
-
-func (q *iceQuota) deleted(src net.Addr) {
-	key := addrKey(src.String())
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.n[key] > 0 {
-		q.all--
-		if q.n[key]--; q.n[key] == 0 {
-			delete(q.n, key)
-		}
-	}
-}
-
-// used is the number of live allocations counted against src's address.
-func (q *iceQuota) used(src string) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.n[addrKey(src)]
-}
-
 // icePeerPolicy decides which peer addresses TURN clients may get
 // permissions (and so relay) to; it is pion's PermissionHandler, consulted
 // for CreatePermission, ChannelBind and Connect. Datagrams are relayed only
 // to and from peers with a permission.
 type icePeerPolicy struct {
-	loopback  bool // relay to loopback peers
-	private   bool // relay to private-range peers
-	broadcast map[netip.Addr]bool
-	log       *slog.Logger
+	loopback bool // relay to loopback peers (and to this host)
+	private  bool // relay to private-range peers
+	denied   map[netip.Addr]bool
+	log      *slog.Logger
 }
 
-func newICEPeerPolicy(relayIP netip.Addr, log *slog.Logger) *icePeerPolicy {
-	return &icePeerPolicy{
-		loopback:  relayIP.IsLoopback(),
-		private:   relayIP.IsLoopback() || icePrivate(relayIP),
-		broadcast: iceBroadcasts(),
-		log:       log,
+// newICEPeerPolicy returns the policy of a relay advertising relayIP. own
+// are the relay's other addresses (bind and listening addresses); they,
+// relayIP and this host's interface addresses are refused unless relayIP
+// is loopback (a relay for tests on this host). The directed broadcast
+// addresses of this host's networks are always refused.
+func newICEPeerPolicy(relayIP netip.Addr, own []netip.Addr, log *slog.Logger) *icePeerPolicy {
+	p := &icePeerPolicy{
+		loopback: relayIP.IsLoopback(),
+		private:  relayIP.IsLoopback() || icePrivate(relayIP),
+		denied:   map[netip.Addr]bool{},
+		log:      log,
 	}
+	hosts, broadcasts := iceHostAddrs()
+	for _, b := range broadcasts {
+		p.denied[b] = true
+	}
+	if !p.loopback {
+		for _, a := range append(append(hosts, own...), relayIP) {
+			if a.IsValid() && !a.IsUnspecified() {
+				p.denied[a.Unmap().WithZone("")] = true
+			}
+		}
+	}
+	return p
 }
 
 // allow is the turn.PermissionHandler.
@@ -215,19 +211,43 @@ func (p *icePeerPolicy) allow(client net.Addr, peer net.IP) bool {
 	return false
 }
 
+// IPv6 ranges whose datagrams go to an IPv4 address embedded in them, or
+// into a tunnel (RFC 6890 and its IANA registry), so that a permission
+// for one would slip past the IPv4 checks.
+var iceEmbedding = []netip.Prefix{
+	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64, well-known prefix
+	netip.MustParsePrefix("64:ff9b:1::/48"), // NAT64, local use
+	netip.MustParsePrefix("2002::/16"),      // 6to4
+	netip.MustParsePrefix("2001::/32"),      // Teredo
+	netip.MustParsePrefix("::/96"),          // IPv4-compatible (deprecated; sit tunnels)
+	netip.MustParsePrefix("100::/64"),       // discard-only
+	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments: DS-Lite, NAT64 discovery, TURN anycast
+}
+
 func (p *icePeerPolicy) allowed(peer net.IP) bool {
 	a, ok := netip.AddrFromSlice(peer)
 	if !ok {
 		return false
 	}
+	// An IPv4-mapped address (::ffff:0:0/96) reaches the IPv4 address it
+	// embeds, and is judged as that.
 	a = a.Unmap()
 	switch {
+	case a == netip.IPv6Loopback():
+		return p.loopback
 	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(),
 		a.IsLinkLocalUnicast(),       // including 169.254.169.254, the cloud metadata service
 		a.Is4() && a.As4()[0] == 0,   // 0.0.0.0/8, "this network"
 		a.Is4() && a.As4()[0] >= 240, // 240.0.0.0/4, reserved, and 255.255.255.255
-		p.broadcast[a]:
+		p.denied[a]:
 		return false
+	}
+	for _, pfx := range iceEmbedding {
+		if pfx.Contains(a) {
+			return false
+		}
+	}
+	switch {
 	case a.IsLoopback():
 		return p.loopback
 	case icePrivate(a):
@@ -245,18 +265,20 @@ func icePrivate(a netip.Addr) bool {
 	return a.IsPrivate() || iceCGNAT.Contains(a)
 }
 
-// iceBroadcasts returns the directed broadcast addresses of this host's
-// IPv4 networks.
-func iceBroadcasts() map[netip.Addr]bool {
-	out := map[netip.Addr]bool{}
+// iceHostAddrs returns this host's interface addresses and the directed
+// broadcast addresses of its IPv4 networks.
+func iceHostAddrs() (hosts, broadcasts []netip.Addr) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return out
+		return nil, nil
 	}
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
 		if !ok {
 			continue
+		}
+		if ip, ok := netip.AddrFromSlice(ipn.IP); ok {
+			hosts = append(hosts, ip.Unmap())
 		}
 		ip4 := ipn.IP.To4()
 		if ip4 == nil {
@@ -273,7 +295,7 @@ func iceBroadcasts() map[netip.Addr]bool {
 		}
 		var b [4]byte
 		binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(ip4)|(1<<(32-ones)-1))
-		out[netip.AddrFrom4(b)] = true
+		broadcasts = append(broadcasts, netip.AddrFrom4(b))
 	}
-	return out
+	return hosts, broadcasts
 }

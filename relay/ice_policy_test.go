@@ -35,8 +35,9 @@ func TestICEPeerPolicy(t *testing.T) {
 		},
 		{
 			relayIP: "203.0.113.7",
-			allow:   []string{"203.0.113.7", "198.51.100.1", "2001:db8::1"},
+			allow:   []string{"198.51.100.1", "2001:db8::1"},
 			refuse: append([]string{
+				"203.0.113.7", // the relay itself
 				"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1",
 				"10.1.2.3", "172.16.0.1", "192.168.1.20", "100.64.0.1", "fd00::1", "::ffff:192.168.1.1",
 			}, always...),
@@ -44,10 +45,10 @@ func TestICEPeerPolicy(t *testing.T) {
 		{
 			relayIP: "192.168.1.2",
 			allow:   []string{"192.168.1.20", "10.1.2.3", "fd00::1", "203.0.113.9"},
-			refuse:  append([]string{"127.0.0.1", "::1"}, always...),
+			refuse:  append([]string{"127.0.0.1", "::1", "192.168.1.2"}, always...),
 		},
 	} {
-		p := newICEPeerPolicy(netip.MustParseAddr(tc.relayIP), discard)
+		p := newICEPeerPolicy(netip.MustParseAddr(tc.relayIP), nil, discard)
 		for _, ip := range tc.allow {
 			if !p.allow(&net.UDPAddr{}, net.ParseIP(ip)) {
 				t.Errorf("relay IP %s: peer %s refused", tc.relayIP, ip)
@@ -59,8 +60,9 @@ func TestICEPeerPolicy(t *testing.T) {
 			}
 		}
 	}
-	p := newICEPeerPolicy(netip.MustParseAddr("127.0.0.1"), discard)
-	for b := range p.broadcast {
+	p := newICEPeerPolicy(netip.MustParseAddr("127.0.0.1"), nil, discard)
+	_, broadcasts := iceHostAddrs()
+	for _, b := range broadcasts {
 		if p.allowed(net.IP(b.AsSlice())) {
 			t.Errorf("interface broadcast address %s allowed", b)
 		}

@@ -8,19 +8,31 @@ import (
 
 // Defaults for the zero values of Config's limits.
 const (
-	defaultMaxFrameBytes         = 1 << 20
-	defaultMaxMessagesPerMailbox = 256
-	defaultMaxMailboxBytes       = 2 << 20
-	defaultMaxConns              = 1024
-	defaultMaxConnsPerIP         = 64
-	defaultMaxNameplates         = 10000
-	defaultMaxMailboxes          = 20000
-	defaultMaxNameplatesPerIP    = 100
-	defaultWriteTimeout          = 10 * time.Second
-	defaultPingInterval          = 60 * time.Second
-	defaultPruneAge              = 2 * time.Hour
-	defaultPruneInterval         = 10 * time.Minute
+	defaultMaxFrameBytes           = 1 << 20
+	defaultMaxMessagesPerMailbox   = 256
+	defaultMaxMailboxBytes         = 2 << 20
+	defaultMaxConns                = 1024
+	defaultMaxConnsPerIP           = 32
+	defaultMaxConnsPerPrefix       = 128
+	defaultMaxNameplates           = 10000
+	defaultMaxMailboxes            = 20000
+	defaultMaxNameplatesPerIP      = 32
+	defaultMaxNameplatesPerPrefix  = 128
+	defaultMaxStoredBytes          = 128 << 20
+	defaultMaxStoredBytesPerIP     = 4 << 20
+	defaultMaxStoredBytesPerPrefix = 8 << 20
+	defaultMaxBufferBytes          = 128 << 20
+	defaultWriteTimeout            = 10 * time.Second
+	defaultPingInterval            = 60 * time.Second
+	defaultPruneAge                = 2 * time.Hour
+	defaultPruneUnpairedAge        = 10 * time.Minute
+	defaultPruneInterval           = time.Minute
 )
+
+// frameOverhead bounds what the frame that delivers a stored message adds
+// to its size (message.size): the "type" and "server_tx" keys and a null
+// "id".
+const frameOverhead = 96
 
 // withDefaults returns cfg with every zero (or negative) limit replaced by
 // its default.
@@ -30,22 +42,35 @@ func (cfg Config) withDefaults() Config {
 	orDefault(&cfg.MaxMailboxBytes, defaultMaxMailboxBytes)
 	orDefault(&cfg.MaxConns, defaultMaxConns)
 	orDefault(&cfg.MaxConnsPerIP, defaultMaxConnsPerIP)
+	orDefault(&cfg.MaxConnsPerPrefix, max(defaultMaxConnsPerPrefix, cfg.MaxConnsPerIP))
 	orDefault(&cfg.MaxNameplates, defaultMaxNameplates)
 	orDefault(&cfg.MaxMailboxes, defaultMaxMailboxes)
 	orDefault(&cfg.MaxNameplatesPerIP, defaultMaxNameplatesPerIP)
-	// Opening a full mailbox queues all of it at once, so the queue must
-	// hold at least that much plus the per-message JSON overhead.
-	orDefault(&cfg.MaxSendQueueBytes, 2*cfg.MaxMailboxBytes+4*cfg.MaxFrameBytes)
+	orDefault(&cfg.MaxNameplatesPerPrefix, max(defaultMaxNameplatesPerPrefix, cfg.MaxNameplatesPerIP))
+	orDefault(&cfg.MaxStoredBytes, defaultMaxStoredBytes)
+	orDefault(&cfg.MaxStoredBytesPerIP, defaultMaxStoredBytesPerIP)
+	orDefault(&cfg.MaxStoredBytesPerPrefix, max(defaultMaxStoredBytesPerPrefix, cfg.MaxStoredBytesPerIP))
+	orDefault(&cfg.MaxBufferBytes, defaultMaxBufferBytes)
+	// One command's replies: an ack echoing its id and an error echoing
+	// the whole frame.
+	orDefault(&cfg.MaxSendQueueBytes, 2*cfg.MaxFrameBytes+64<<10)
 	orDefault(&cfg.WriteTimeout, defaultWriteTimeout)
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = defaultPingInterval
 	}
 	orDefault(&cfg.PruneAge, defaultPruneAge)
+	orDefault(&cfg.PruneUnpairedAge, min(defaultPruneUnpairedAge, cfg.PruneAge))
 	orDefault(&cfg.PruneInterval, defaultPruneInterval)
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
 	return cfg
+}
+
+// mailboxQueueBytes is what delivering every message of a full mailbox
+// may queue for one connection.
+func (cfg *Config) mailboxQueueBytes() int64 {
+	return cfg.MaxMailboxBytes + int64(cfg.MaxMessagesPerMailbox)*frameOverhead
 }
 
 // orDefault replaces a zero or negative setting with its default.
@@ -55,25 +80,73 @@ func orDefault[T int | int64 | time.Duration](v *T, def T) {
 	}
 }
 
-// addrKey is the "remote IP" that per-IP limits count against: the IPv4
-// address, or the /64 prefix of an IPv6 address (one host usually owns a
-// whole /64).
-func addrKey(remoteAddr string) string {
+// clientKey is whom per-client limits count against: addr is the remote
+// IPv4 address or the /64 of an IPv6 address (one host usually owns a
+// whole /64), prefix the IPv4 /24 or the IPv6 /48 around it (one site or
+// customer usually owns those), so that a block of addresses cannot
+// multiply a per-address limit. Strings that are no IP address count as
+// both.
+type clientKey struct{ addr, prefix string }
+
+// clientKeyOf returns the clientKey of a remote "host:port" or "host".
+func clientKeyOf(remoteAddr string) clientKey {
 	host := remoteAddr
 	if h, _, err := net.SplitHostPort(remoteAddr); err == nil {
 		host = h
 	}
-	addr, err := netip.ParseAddr(host)
+	a, err := netip.ParseAddr(host)
 	if err != nil {
-		return host
+		return clientKey{host, host}
 	}
-	addr = addr.Unmap()
-	if addr.Is6() {
-		if p, err := addr.WithZone("").Prefix(64); err == nil {
-			return p.String()
-		}
+	a = a.Unmap().WithZone("")
+	bits, prefixBits := 32, 24
+	if a.Is6() {
+		bits, prefixBits = 64, 48
 	}
-	return addr.String()
+	k := clientKey{addr: a.String()}
+	if a.Is6() {
+		k.addr = netip.PrefixFrom(a, bits).Masked().String()
+	}
+	k.prefix = netip.PrefixFrom(a, prefixBits).Masked().String()
+	return k
+}
+
+// addrKey is the per-address half of clientKeyOf.
+func addrKey(remoteAddr string) string { return clientKeyOf(remoteAddr).addr }
+
+// tally counts something (connections, nameplates, bytes) per client
+// address and per prefix.
+type tally struct {
+	addr, prefix map[string]int64
+}
+
+func newTally() tally {
+	return tally{addr: map[string]int64{}, prefix: map[string]int64{}}
+}
+
+// add adds n (which may be negative) to k's counts.
+func (t *tally) add(k clientKey, n int64) {
+	bump(t.addr, k.addr, n)
+	bump(t.prefix, k.prefix, n)
+}
+
+func bump(m map[string]int64, key string, n int64) {
+	if m[key] += n; m[key] <= 0 {
+		delete(m, key)
+	}
+}
+
+// fits reports whether k may add n more without exceeding perAddr or
+// perPrefix; a negative limit means none. It returns which limit would be
+// exceeded ("address" or "network"), or "".
+func (t *tally) fits(k clientKey, n, perAddr, perPrefix int64) (ok bool, which string) {
+	switch {
+	case perAddr >= 0 && t.addr[k.addr]+n > perAddr:
+		return false, "address"
+	case perPrefix >= 0 && t.prefix[k.prefix]+n > perPrefix:
+		return false, "network"
+	}
+	return true, ""
 }
 
 // resourceKey names a nameplate ('n') or a mailbox ('m') for ownership.
@@ -83,36 +156,32 @@ type resourceKey struct {
 	name string
 }
 
-// ownership counts, per remote address, the live nameplates and mailboxes
-// that connections from that address created, for MaxNameplatesPerIP.
-// Ownership is not persisted: records loaded after a restart count
-// against nobody.
+// ownership counts, per client address and prefix, the live nameplates
+// and mailboxes that connections from there created, for
+// MaxNameplatesPerIP and MaxNameplatesPerPrefix. Ownership is not
+// persisted: records loaded after a restart count against nobody.
 type ownership struct {
-	owner map[resourceKey]string
-	count map[string]int
+	owner map[resourceKey]clientKey
+	count tally
 }
 
 func newOwnership() ownership {
-	return ownership{owner: map[resourceKey]string{}, count: map[string]int{}}
+	return ownership{owner: map[resourceKey]clientKey{}, count: newTally()}
 }
 
-func (o *ownership) charge(k resourceKey, addr string) {
+func (o *ownership) charge(k resourceKey, who clientKey) {
 	if _, ok := o.owner[k]; ok {
 		return
 	}
-	o.owner[k] = addr
-	o.count[addr]++
+	o.owner[k] = who
+	o.count.add(who, 1)
 }
 
 func (o *ownership) release(k resourceKey) {
-	addr, ok := o.owner[k]
+	who, ok := o.owner[k]
 	if !ok {
 		return
 	}
 	delete(o.owner, k)
-	if o.count[addr]--; o.count[addr] <= 0 {
-		delete(o.count, addr)
-	}
+	o.count.add(who, -1)
 }
-
-func (o *ownership) used(addr string) int { return o.count[addr] }

@@ -2,17 +2,19 @@ package relay
 
 import "testing"
 
-func TestAddrKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7:4000":              "192.0.2.7",
-		"[::ffff:192.0.2.7]:4000":     "192.0.2.7",
-		"[2001:db8:1:2:3:4:5:6]:4000": "2001:db8:1:2::/64",
-		"[2001:db8:1:2:ffff::1]:9":    "2001:db8:1:2::/64",
-		"[fe80::1%eth0]:9":            "fe80::/64",
-		"not an address":              "not an address",
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]clientKey{
+		"192.0.2.7:4000":              {"192.0.2.7", "192.0.2.0/24"},
+		"[::ffff:192.0.2.7]:4000":     {"192.0.2.7", "192.0.2.0/24"},
+		"127.1.2.3":                   {"127.1.2.3", "127.1.2.0/24"},
+		"[2001:db8:1:2:3:4:5:6]:4000": {"2001:db8:1:2::/64", "2001:db8:1::/48"},
+		"[2001:db8:1:2:ffff::1]:9":    {"2001:db8:1:2::/64", "2001:db8:1::/48"},
+		"[2001:db8:1:ff00::1]:9":      {"2001:db8:1:ff00::/64", "2001:db8:1::/48"},
+		"[fe80::1%eth0]:9":            {"fe80::/64", "fe80::/48"},
+		"not an address":              {"not an address", "not an address"},
 	} {
-		if got := addrKey(in); got != want {
-			t.Errorf("addrKey(%q) = %q, want %q", in, got, want)
+		if got := clientKeyOf(in); got != want {
+			t.Errorf("clientKeyOf(%q) = %+v, want %+v", in, got, want)
 		}
 	}
 }
@@ -25,8 +27,19 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.WriteTimeout <= 0 || cfg.now == nil {
 		t.Errorf("zero Config did not get defaults: %+v", cfg)
 	}
-	if cfg.MaxSendQueueBytes <= cfg.MaxMailboxBytes {
-		t.Errorf("send queue (%d) cannot hold a full mailbox (%d)", cfg.MaxSendQueueBytes, cfg.MaxMailboxBytes)
+	if cfg.MaxSendQueueBytes < 2*cfg.MaxFrameBytes {
+		t.Errorf("send queue (%d) cannot hold the replies to one frame (%d)", cfg.MaxSendQueueBytes, cfg.MaxFrameBytes)
+	}
+	if cfg.MaxConnsPerPrefix < cfg.MaxConnsPerIP || cfg.MaxNameplatesPerPrefix < cfg.MaxNameplatesPerIP ||
+		cfg.MaxStoredBytesPerPrefix < cfg.MaxStoredBytesPerIP || cfg.MaxStoredBytes < 16*cfg.MaxStoredBytesPerPrefix {
+		t.Errorf("per-prefix limits below per-address ones, or a few prefixes can take all: %+v", cfg)
+	}
+	if cfg.PruneUnpairedAge <= 0 || cfg.PruneUnpairedAge > cfg.PruneAge || cfg.PruneInterval > cfg.PruneUnpairedAge {
+		t.Errorf("unpaired state pruned after %v (every %v), paired after %v", cfg.PruneUnpairedAge, cfg.PruneInterval, cfg.PruneAge)
+	}
+	// Per-prefix defaults rise with per-address settings above them.
+	if got := (Config{MaxConnsPerIP: 500}).withDefaults().MaxConnsPerPrefix; got != 500 {
+		t.Errorf("MaxConnsPerIP 500 left MaxConnsPerPrefix at %d", got)
 	}
 	if got := (Config{PingInterval: -1}).withDefaults().PingInterval; got >= 0 {
 		t.Errorf("negative PingInterval became %v, want pings disabled", got)

@@ -181,7 +181,11 @@ func (c *conn) handleOpen(f fields, now time.Time) error {
 		return err
 	}
 	c.hasMailbox, c.mailboxID = true, id
+	// What the mailbox delivers may queue on top of the replies.
+	extra := c.srv.cfg.mailboxQueueBytes()
+	c.queue.setMax(extra)
 	if err := c.srv.state.open(c.app, id, c.side, c.addr, c, now); err != nil {
+		c.queue.setMax(-extra)
 		return err
 	}
 	c.didOpen, c.listening = true, true
@@ -204,7 +208,7 @@ func (c *conn) handleAdd(f fields, now time.Time) error {
 		return clientError("missing 'body'")
 	}
 	m := message{Side: c.side, Phase: phase, Body: body, ServerRX: unixSeconds(now), ID: f["id"]}
-	return c.srv.state.add(c.app, c.mailboxID, m, now)
+	return c.srv.state.add(c.app, c.mailboxID, m, c.addr, now)
 }
 
 func (c *conn) handleClose(f fields, now time.Time) error {

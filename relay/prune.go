@@ -27,26 +27,34 @@ type pruneStats struct {
 	nameplates, mailboxes int
 }
 
-// prune deletes mailboxes that nobody listens to and that nobody opened or
-// added to for cfg.PruneAge, together with the nameplates pointing at
-// them, as the reference server does. It also deletes nameplates that are
-// that old and whose mailbox no longer exists (which the reference server
-// keeps forever). Mailboxes with a listening connection count as in use.
+// prune deletes, as the reference server does, mailboxes that nobody
+// listens to and that nobody opened or added to for cfg.PruneAge, together
+// with the nameplates pointing at them, and nameplates that are that old
+// and whose mailbox no longer exists (which the reference server keeps
+// forever). Unlike it, it deletes sooner, after cfg.PruneUnpairedAge,
+// what never got two sides: a mailbox that fewer than two sides opened
+// or claimed, and a nameplate whose mailbox nobody listens to (a pair
+// that met has no more use for its nameplate). Mailboxes with a listening
+// connection count as in use; one counts as seen when its last listener
+// left, and everything loaded at start-up as seen then.
 func (s *state) prune(now time.Time) (pruneStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var stats pruneStats
 	cutoff := now.Add(-s.cfg.PruneAge)
+	unpaired := now.Add(-s.cfg.PruneUnpairedAge)
 	mbs, err := s.store.mailboxes()
 	if err != nil {
 		return stats, err
 	}
 	exists := make(map[recordKey]bool, len(mbs))
-	old := map[recordKey]bool{}
+	heard := map[recordKey]bool{}
+	var old []mailbox
 	for _, mb := range mbs {
 		k := recordKey{mb.App, mb.ID}
 		exists[k] = true
 		if len(s.listeners[k]) > 0 {
+			heard[k] = true
 			// In use. Record that now and then, so that after a restart
 			// (which forgets the listeners) the mailbox is not mistaken
 			// for an idle one.
@@ -58,9 +66,19 @@ func (s *state) prune(now time.Time) (pruneStats, error) {
 			}
 			continue
 		}
-		if !mb.Updated.After(cutoff) {
-			old[k] = true
+		seen := latest(mb.Updated, s.lastHeard[k], s.started)
+		if !seen.After(cutoff) || len(mb.Sides) < 2 && !seen.After(unpaired) {
+			old = append(old, mb)
 		}
+	}
+	for k := range s.lastHeard {
+		if !exists[k] {
+			delete(s.lastHeard, k)
+		}
+	}
+	gone := make(map[recordKey]bool, len(old))
+	for _, mb := range old {
+		gone[recordKey{mb.App, mb.ID}] = true
 	}
 	nps, err := s.store.nameplates()
 	if err != nil {
@@ -68,7 +86,12 @@ func (s *state) prune(now time.Time) (pruneStats, error) {
 	}
 	for _, np := range nps {
 		mk := recordKey{np.App, np.Mailbox}
-		if !old[mk] && (exists[mk] || np.Updated.After(cutoff)) {
+		seen := latest(np.Updated, s.lastHeard[mk], s.started)
+		switch {
+		case gone[mk]:
+		case !exists[mk] && !seen.After(cutoff):
+		case !heard[mk] && !seen.After(unpaired):
+		default:
 			continue
 		}
 		if err := s.store.deleteNameplate(np.App, np.Name); err != nil {
@@ -77,15 +100,25 @@ func (s *state) prune(now time.Time) (pruneStats, error) {
 		s.owners.release(resourceKey{'n', np.App, np.Name})
 		stats.nameplates++
 	}
-	for k := range old {
-		if err := s.store.deleteMailbox(k.app, k.name); err != nil {
+	for _, mb := range old {
+		if err := s.deleteMailboxLocked(mb); err != nil {
 			return stats, err
 		}
-		s.owners.release(resourceKey{'m', k.app, k.name})
 		stats.mailboxes++
 	}
 	if stats != (pruneStats{}) {
 		s.log.Info("pruned idle state", "nameplates", stats.nameplates, "mailboxes", stats.mailboxes)
 	}
 	return stats, nil
+}
+
+// latest returns the latest of ts.
+func latest(ts ...time.Time) time.Time {
+	var l time.Time
+	for _, t := range ts {
+		if t.After(l) {
+			l = t
+		}
+	}
+	return l
 }

@@ -7,7 +7,9 @@ import (
 
 func TestPruneIdle(t *testing.T) {
 	clock := newFakeClock()
-	s, url := startServer(t, Config{now: clock.Now, PruneAge: time.Hour, PruneInterval: time.Hour})
+	// Unpaired state goes no sooner than paired state here;
+	// TestPruneUnpaired covers the difference.
+	s, url := startServer(t, Config{now: clock.Now, PruneAge: time.Hour, PruneUnpairedAge: time.Hour, PruneInterval: time.Hour})
 
 	// A: a nameplate and mailbox, then A goes away.
 	a, _ := dial(t, url)

@@ -29,32 +29,58 @@ type Config struct {
 	MOTD string
 
 	// MaxFrameBytes is the largest frame a client may send; a bigger one
-	// closes its connection (status 1009). Default 64 KiB.
+	// closes its connection (status 1009). Default 1 MiB (ferry's text
+	// messages of up to 256 KiB, encrypted and hex-encoded, fit).
 	MaxFrameBytes int64
 	// MaxMessagesPerMailbox and MaxMailboxBytes bound what a mailbox
-	// holds (bytes count sides, phases, bodies and ids); adding more is
-	// refused with "mailbox is full". Defaults 256 and 512 KiB.
+	// holds (bytes count each message as JSON: side, phase, body, id and
+	// timestamp); adding more is refused with "mailbox is full".
+	// Defaults 256 and 2 MiB.
 	MaxMessagesPerMailbox int
 	MaxMailboxBytes       int64
-	// MaxConns and MaxConnsPerIP bound concurrent websocket connections,
-	// overall and per remote address (an IPv4 address or an IPv6 /64;
-	// behind a reverse proxy every client shares the proxy's address).
-	// Further connections get HTTP 503. Defaults 1024 and 64.
-	MaxConns      int
-	MaxConnsPerIP int
+	// MaxStoredBytes bounds the bytes of all stored messages together
+	// (each counts its JSON size plus 128 bytes, what it costs in
+	// memory); MaxStoredBytesPerIP and MaxStoredBytesPerPrefix bound those
+	// added by connections from one client address and from one prefix
+	// (see MaxConnsPerPrefix). An add over a bound is refused with an
+	// error ("relay is out of space for messages, try again later", "too
+	// much stored from your address (or network), try again later"). The
+	// bytes come free when their mailbox is closed or pruned. Defaults
+	// 128 MiB, 4 MiB and 8 MiB.
+	MaxStoredBytes          int64
+	MaxStoredBytesPerIP     int64
+	MaxStoredBytesPerPrefix int64
+	// MaxConns, MaxConnsPerIP and MaxConnsPerPrefix bound concurrent
+	// websocket connections: overall, per remote address (an IPv4
+	// address or an IPv6 /64) and per prefix (an IPv4 /24 or an IPv6
+	// /48). Behind a reverse proxy every client shares the proxy's
+	// address. Further connections get HTTP 503. Defaults 1024, 32 and 128.
+	MaxConns          int
+	MaxConnsPerIP     int
+	MaxConnsPerPrefix int
 	// MaxNameplates and MaxMailboxes bound how many exist at once, over
 	// all app ids. Defaults 10000 and 20000.
 	MaxNameplates int
 	MaxMailboxes  int
-	// MaxNameplatesPerIP bounds the existing nameplates, and mailboxes
-	// opened without a nameplate, that connections from one remote
-	// address created. (Per connection the protocol itself allows only one
-	// allocate and one claim.) Default 100.
-	MaxNameplatesPerIP int
-	// MaxSendQueueBytes bounds the frames queued for one client; a client
-	// that falls further behind is disconnected. Opening a mailbox queues
-	// all its messages at once, so keep it above MaxMailboxBytes. Default
-	// twice MaxMailboxBytes plus four times MaxFrameBytes.
+	// MaxNameplatesPerIP and MaxNameplatesPerPrefix bound the existing
+	// nameplates, and mailboxes opened without a nameplate, that
+	// connections from one remote address, and from one prefix, created.
+	// (Per connection the protocol itself allows only one allocate and
+	// one claim.) Defaults 32 and 128.
+	MaxNameplatesPerIP     int
+	MaxNameplatesPerPrefix int
+	// MaxBufferBytes bounds the memory of all connections' buffers
+	// together: the frames queued for clients or being written to them,
+	// and the frames being read from them (four times over while one is
+	// handled: its decoded fields and the replies that echo it). When a
+	// client needs more than is left, the client holding the most (one
+	// that does not read, say) is disconnected. Default 128 MiB.
+	MaxBufferBytes int64
+	// MaxSendQueueBytes bounds the replies queued for one client; a
+	// client that falls further behind is disconnected. A client that
+	// opened a mailbox may queue as much again as a full mailbox
+	// delivers (MaxMailboxBytes plus 96 bytes a message). Default twice
+	// MaxFrameBytes plus 64 KiB.
 	MaxSendQueueBytes int64
 	// WriteTimeout bounds writing one frame to a client. Default 10s.
 	WriteTimeout time.Duration
@@ -66,7 +92,14 @@ type Config struct {
 	// without being opened or added to; its nameplates go with it.
 	// Default 2h.
 	PruneAge time.Duration
-	// PruneInterval is how often pruning runs. Default 10m.
+	// PruneUnpairedAge is how long state that never got two sides
+	// survives when nobody listens to it: a mailbox that fewer than two
+	// sides opened or claimed, and a nameplate (allocated or claimed)
+	// whose mailbox nobody listens to. A sender waiting for its peer
+	// keeps its connection, and so its mailbox and nameplate. Default 10m
+	// (at most PruneAge).
+	PruneUnpairedAge time.Duration
+	// PruneInterval is how often pruning runs. Default 1m.
 	PruneInterval time.Duration
 
 	now func() time.Time // clock; tests replace it
@@ -85,11 +118,13 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	connMu sync.Mutex
-	closed bool
-	nConns int
-	perIP  map[string]int
-	conns  sync.WaitGroup
+	bufs *buffers
+
+	connMu  sync.Mutex
+	closed  bool
+	nConns  int
+	perConn tally // connections per client address and prefix
+	conns   sync.WaitGroup
 }
 
 // New returns a server configured by cfg, opening cfg.DataDir's database
@@ -100,7 +135,10 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	var st store
+	var (
+		st  store
+		err error
+	)
 	if cfg.DataDir != "" {
 		bs, err := openBoltStore(cfg.DataDir)
 		if err != nil {
@@ -117,9 +155,14 @@ func New(cfg Config) (*Server, error) {
 		base:      base,
 		stop:      stop,
 		pruneDone: make(chan struct{}),
-		perIP:     map[string]int{},
+		bufs:      newBuffers(cfg.MaxBufferBytes),
+		perConn:   newTally(),
 	}
-	s.state = newState(st, &s.cfg, log)
+	s.state, err = newState(st, &s.cfg, log)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	go s.pruneLoop(base)
 	return s, nil
 }
@@ -130,7 +173,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	addr := addrKey(r.RemoteAddr)
+	addr := clientKeyOf(r.RemoteAddr)
 	if err := s.admit(addr); err != nil {
 		w.Header().Set("Retry-After", "60")
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -144,7 +187,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		s.log.Debug("websocket handshake failed", "remote", addr, "err", err)
+		s.log.Debug("websocket handshake failed", "remote", addr.addr, "err", err)
 		return
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
@@ -155,30 +198,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit reserves a connection slot for a client at addr.
-func (s *Server) admit(addr string) error {
+func (s *Server) admit(addr clientKey) error {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
-	switch {
-	case s.closed:
+	if s.closed {
 		return errors.New("server is shutting down")
-	case s.nConns >= s.cfg.MaxConns:
+	}
+	if s.nConns >= s.cfg.MaxConns {
 		return errors.New("too many connections")
-	case s.perIP[addr] >= s.cfg.MaxConnsPerIP:
-		return errors.New("too many connections from your address")
+	}
+	if ok, which := s.perConn.fits(addr, 1, int64(s.cfg.MaxConnsPerIP), int64(s.cfg.MaxConnsPerPrefix)); !ok {
+		return fmt.Errorf("too many connections from your %s", which)
 	}
 	s.nConns++
-	s.perIP[addr]++
+	s.perConn.add(addr, 1)
 	s.conns.Add(1)
 	return nil
 }
 
-func (s *Server) leave(addr string) {
+func (s *Server) leave(addr clientKey) {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	s.nConns--
-	if s.perIP[addr]--; s.perIP[addr] <= 0 {
-		delete(s.perIP, addr)
-	}
+	s.perConn.add(addr, -1)
 	s.conns.Done()
 }
 

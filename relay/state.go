@@ -25,19 +25,35 @@ type state struct {
 	mu        sync.Mutex
 	store     store
 	listeners map[recordKey]map[listener]struct{}
+	// lastHeard is when the last listener of a mailbox left, for pruning.
+	lastHeard map[recordKey]time.Time
+	started   time.Time // loaded records count as seen now, for pruning
 	owners    ownership
+	stored    storedBytes
 	cfg       *Config
 	log       *slog.Logger
 }
 
-func newState(st store, cfg *Config, log *slog.Logger) *state {
-	return &state{
+func newState(st store, cfg *Config, log *slog.Logger) (*state, error) {
+	s := &state{
 		store:     st,
 		listeners: map[recordKey]map[listener]struct{}{},
+		lastHeard: map[recordKey]time.Time{},
+		started:   cfg.now(),
 		owners:    newOwnership(),
+		stored:    newStoredBytes(),
 		cfg:       cfg,
 		log:       log,
 	}
+	mbs, err := st.mailboxes()
+	if err != nil {
+		return nil, err
+	}
+	for _, mb := range mbs {
+		s.stored.total += mb.storedCost()
+	}
+	s.stored.peak = s.stored.total
+	return s, nil
 }
 
 // list returns the nameplates of app, sorted as strings like the
@@ -54,7 +70,7 @@ func (s *state) list(app string) ([]string, error) {
 }
 
 // allocate claims the lowest free numeric nameplate of app for side.
-func (s *state) allocate(app, side, addr string, now time.Time) (string, error) {
+func (s *state) allocate(app, side string, addr clientKey, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	names, err := s.store.nameplateNames(app)
@@ -80,13 +96,13 @@ func (s *state) allocate(app, side, addr string, now time.Time) (string, error) 
 // server, claiming also opens the mailbox for side (without listening).
 // Unlike it, a third side is turned away ("crowded") without being
 // recorded, so it cannot keep the nameplate or mailbox alive.
-func (s *state) claim(app, name, side, addr string, now time.Time) (string, error) {
+func (s *state) claim(app, name, side string, addr clientKey, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.claimLocked(app, name, side, addr, now)
 }
 
-func (s *state) claimLocked(app, name, side, addr string, now time.Time) (string, error) {
+func (s *state) claimLocked(app, name, side string, addr clientKey, now time.Time) (string, error) {
 	np, npExists, err := s.store.nameplate(app, name)
 	if err != nil {
 		return "", err
@@ -148,15 +164,16 @@ func (s *state) claimLocked(app, name, side, addr string, now time.Time) (string
 
 // checkCreate checks the limits for creating a mailbox, and a nameplate
 // too if withNameplate.
-func (s *state) checkCreate(addr string, withNameplate bool) error {
+func (s *state) checkCreate(addr clientKey, withNameplate bool) error {
 	nps, mbs := s.store.counts()
 	switch {
 	case withNameplate && nps >= s.cfg.MaxNameplates:
 		return clientError("too many nameplates, try again later")
 	case mbs >= s.cfg.MaxMailboxes:
 		return clientError("too many mailboxes, try again later")
-	case s.owners.used(addr) >= s.cfg.MaxNameplatesPerIP:
-		return clientError("too many nameplates from your address")
+	}
+	if ok, which := s.owners.count.fits(addr, 1, int64(s.cfg.MaxNameplatesPerIP), int64(s.cfg.MaxNameplatesPerPrefix)); !ok {
+		return clientError("too many nameplates from your " + which)
 	}
 	return nil
 }
@@ -207,7 +224,7 @@ func (s *state) release(app, name, side string) error {
 
 // open opens mailbox id for side, creating it if needed, subscribes l to
 // it, and sends l every message already in it.
-func (s *state) open(app, id, side, addr string, l listener, now time.Time) error {
+func (s *state) open(app, id, side string, addr clientKey, l listener, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mb, exists, err := s.store.mailbox(app, id)
@@ -257,24 +274,30 @@ func (s *state) open(app, id, side, addr string, l listener, now time.Time) erro
 	return nil
 }
 
-// add appends a message from side to mailbox id and sends it to every
-// connection listening to the mailbox, the sender included.
-func (s *state) add(app, id string, m message, now time.Time) error {
+// add appends a message from side, at addr, to mailbox id and sends it to
+// every connection listening to the mailbox, the sender included.
+func (s *state) add(app, id string, m message, addr clientKey, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	mb, ok, err := s.store.mailbox(app, id)
 	if err != nil {
 		return err
 	}
+	size := m.size()
 	switch {
 	case !ok:
 		return clientError("mailbox is closed")
-	case mb.Messages >= s.cfg.MaxMessagesPerMailbox, mb.Bytes+m.size() > s.cfg.MaxMailboxBytes:
+	case mb.Messages >= s.cfg.MaxMessagesPerMailbox, mb.Bytes+size > s.cfg.MaxMailboxBytes:
 		return clientError("mailbox is full")
+	}
+	cost := size + storedMessageOverhead
+	if err := s.stored.check(s.cfg, addr, cost); err != nil {
+		return err
 	}
 	if err := s.store.appendMessage(app, id, m, now); err != nil {
 		return err
 	}
+	s.stored.charge(recordKey{app, id}, addr, cost)
 	frame, err := encode(newMailboxMsg(m, now))
 	if err != nil {
 		return err
@@ -311,12 +334,24 @@ func (s *state) close(app, id, side, mood string, l listener, now time.Time) err
 		mb.Updated = now
 		return s.store.putMailbox(mb)
 	}
-	if err := s.store.deleteMailbox(app, id); err != nil {
+	if err := s.deleteMailboxLocked(mb); err != nil {
 		return err
 	}
-	delete(s.listeners, k)
-	s.owners.release(resourceKey{'m', app, id})
 	s.log.Debug("mailbox closed", "app", app, "mailbox", id, "mood", mood)
+	return nil
+}
+
+// deleteMailboxLocked deletes mb and its messages and forgets what was
+// counted for it.
+func (s *state) deleteMailboxLocked(mb mailbox) error {
+	if err := s.store.deleteMailbox(mb.App, mb.ID); err != nil {
+		return err
+	}
+	k := recordKey{mb.App, mb.ID}
+	delete(s.listeners, k)
+	delete(s.lastHeard, k)
+	s.owners.release(resourceKey{'m', mb.App, mb.ID})
+	s.stored.forget(k, mb.storedCost())
 	return nil
 }
 
@@ -328,8 +363,12 @@ func (s *state) unlisten(app, id string, l listener) {
 }
 
 func (s *state) unlistenLocked(k recordKey, l listener) {
+	if _, ok := s.listeners[k][l]; !ok {
+		return
+	}
 	delete(s.listeners[k], l)
 	if len(s.listeners[k]) == 0 {
 		delete(s.listeners, k)
+		s.lastHeard[k] = s.cfg.now()
 	}
 }

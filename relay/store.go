@@ -50,9 +50,17 @@ type message struct {
 	ID json.RawMessage `json:"id,omitempty"`
 }
 
-// size is what the message counts against Config.MaxMailboxBytes.
+// size is what the message counts against Config.MaxMailboxBytes: its
+// length as JSON, as frames carry it, so that the frames that deliver a
+// mailbox's messages are bounded by what the mailbox holds (escaping can
+// make a body six times longer than its text).
 func (m message) size() int64 {
-	return int64(len(m.Side) + len(m.Phase) + len(m.Body) + len(m.ID))
+	b, err := encode(m)
+	if err != nil {
+		// The fields come from a decoded frame; this cannot happen.
+		return int64(len(m.Side)+len(m.Phase)+len(m.ID)) + 6*int64(len(m.Body))
+	}
+	return int64(len(b))
 }
 
 // anyTrue reports whether any side in sides is still claiming or open.

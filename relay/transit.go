@@ -17,20 +17,28 @@ type TransitConfig struct {
 	// Logger receives the server's log; nil means silent.
 	Logger *slog.Logger
 
-	// MaxConns and MaxConnsPerIP bound open connections, paired or not,
-	// overall and per remote address (an IPv4 address or an IPv6 /64).
-	// Further connections are closed at once. Defaults 1024 and 64.
-	MaxConns      int
-	MaxConnsPerIP int
-	// MaxPending and MaxPendingPerIP bound the connections that have no
-	// partner yet (still sending their handshake, or waiting). Defaults
-	// 256 and 32.
-	MaxPending      int
-	MaxPendingPerIP int
+	// MaxConns, MaxConnsPerIP and MaxConnsPerPrefix bound open
+	// connections, paired or not: overall, per remote address (an IPv4
+	// address or an IPv6 /64) and per prefix (an IPv4 /24 or an IPv6
+	// /48). Further connections are closed at once. Defaults 1024, 32 and
+	// 128.
+	MaxConns          int
+	MaxConnsPerIP     int
+	MaxConnsPerPrefix int
+	// MaxPending, MaxPendingPerIP and MaxPendingPerPrefix bound the
+	// connections that have no partner yet (still sending their
+	// handshake, or waiting). Defaults 256, 16 and 64.
+	MaxPending          int
+	MaxPendingPerIP     int
+	MaxPendingPerPrefix int
 	// MaxPendingPerToken bounds the connections waiting with one token
 	// (clients may open several from one side; the spares are closed
 	// when a partner arrives). Default 4.
 	MaxPendingPerToken int
+	// EvictIdleAfter: when MaxConns connections are open, a new one takes
+	// the place of the pair that has moved no byte for longest, if that
+	// is at least this long. Default 30s.
+	EvictIdleAfter time.Duration
 	// HandshakeTimeout bounds how long a client may take to send its
 	// "please relay" line. Default 30s.
 	HandshakeTimeout time.Duration
@@ -52,10 +60,13 @@ type TransitConfig struct {
 // Defaults for the zero values of TransitConfig's fields.
 const (
 	defaultTransitMaxConns         = 1024
-	defaultTransitMaxConnsPerIP    = 64
+	defaultTransitMaxConnsPerIP    = 32
+	defaultTransitMaxConnsPerPfx   = 128
 	defaultTransitMaxPending       = 256
-	defaultTransitMaxPendingPerIP  = 32
+	defaultTransitMaxPendingPerIP  = 16
+	defaultTransitMaxPendingPerPfx = 64
 	defaultTransitMaxPendingPerTok = 4
+	defaultTransitEvictIdleAfter   = 30 * time.Second
 	defaultTransitHandshakeTimeout = 30 * time.Second
 	defaultTransitPairTimeout      = 2 * time.Minute
 	defaultTransitIdleTimeout      = 5 * time.Minute
@@ -67,9 +78,12 @@ const (
 func (cfg TransitConfig) withDefaults() TransitConfig {
 	orDefault(&cfg.MaxConns, defaultTransitMaxConns)
 	orDefault(&cfg.MaxConnsPerIP, defaultTransitMaxConnsPerIP)
+	orDefault(&cfg.MaxConnsPerPrefix, max(defaultTransitMaxConnsPerPfx, cfg.MaxConnsPerIP))
 	orDefault(&cfg.MaxPending, defaultTransitMaxPending)
 	orDefault(&cfg.MaxPendingPerIP, defaultTransitMaxPendingPerIP)
+	orDefault(&cfg.MaxPendingPerPrefix, max(defaultTransitMaxPendingPerPfx, cfg.MaxPendingPerIP))
 	orDefault(&cfg.MaxPendingPerToken, defaultTransitMaxPendingPerTok)
+	orDefault(&cfg.EvictIdleAfter, defaultTransitEvictIdleAfter)
 	orDefault(&cfg.HandshakeTimeout, defaultTransitHandshakeTimeout)
 	orDefault(&cfg.PairTimeout, defaultTransitPairTimeout)
 	orDefault(&cfg.IdleTimeout, defaultTransitIdleTimeout)
@@ -103,13 +117,14 @@ type TransitServer struct {
 	cfg TransitConfig
 	log *slog.Logger
 
-	mu        sync.Mutex
-	nConns    int
-	connsIP   map[string]int
-	nPending  int
-	pendingIP map[string]int
-	waiting   map[string][]*transitConn // token → connections without a partner
-	relaying  map[string]*transitPair   // token → its pair, while it relays
+	mu       sync.Mutex
+	nConns   int
+	evicting int   // connections of evicted pairs, not yet closed
+	conns    tally // open connections per client address and prefix
+	nPending int
+	pending  tally                     // connections without a partner, per client
+	waiting  map[string][]*transitConn // token → connections without a partner
+	relaying map[string]*transitPair   // token → its pair, while it relays
 }
 
 // NewTransit returns a transit relay configured by cfg.
@@ -120,12 +135,12 @@ func NewTransit(cfg TransitConfig) *TransitServer {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &TransitServer{
-		cfg:       cfg,
-		log:       log,
-		connsIP:   map[string]int{},
-		pendingIP: map[string]int{},
-		waiting:   map[string][]*transitConn{},
-		relaying:  map[string]*transitPair{},
+		cfg:      cfg,
+		log:      log,
+		conns:    newTally(),
+		pending:  newTally(),
+		waiting:  map[string][]*transitConn{},
+		relaying: map[string]*transitPair{},
 	}
 }
 
@@ -180,32 +195,73 @@ func (s *TransitServer) Serve(ctx context.Context, ln net.Listener) error {
 
 // admit counts a new connection against the limits, or says why not.
 func (s *TransitServer) admit(c net.Conn) (*transitConn, string) {
-	addr := addrKey(c.RemoteAddr().String())
+	addr := clientKeyOf(c.RemoteAddr().String())
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.nConns >= s.cfg.MaxConns:
-		return nil, "too many connections"
-	case s.connsIP[addr] >= s.cfg.MaxConnsPerIP:
-		return nil, "too many connections from this address"
-	case s.nPending >= s.cfg.MaxPending:
+	if ok, which := s.conns.fits(addr, 1, int64(s.cfg.MaxConnsPerIP), int64(s.cfg.MaxConnsPerPrefix)); !ok {
+		s.mu.Unlock()
+		return nil, "too many connections from this " + which
+	}
+	if ok, which := s.pending.fits(addr, 1, int64(s.cfg.MaxPendingPerIP), int64(s.cfg.MaxPendingPerPrefix)); !ok {
+		s.mu.Unlock()
+		return nil, "too many unpaired connections from this " + which
+	}
+	if s.nPending >= s.cfg.MaxPending {
+		s.mu.Unlock()
 		return nil, "too many unpaired connections"
-	case s.pendingIP[addr] >= s.cfg.MaxPendingPerIP:
-		return nil, "too many unpaired connections from this address"
+	}
+	var evict *transitPair
+	if s.nConns-s.evicting >= s.cfg.MaxConns {
+		if evict = s.idlest(); evict == nil {
+			s.mu.Unlock()
+			return nil, "too many connections"
+		}
+		// Its connections stay counted until they are closed; until then
+		// they count as leaving.
+		for _, tc := range evict.conns {
+			tc.evicted = true
+		}
+		s.evicting += 2
 	}
 	s.nConns++
-	s.connsIP[addr]++
+	s.conns.add(addr, 1)
 	s.nPending++
-	s.pendingIP[addr]++
+	s.pending.add(addr, 1)
+	s.mu.Unlock()
+	if evict != nil {
+		evict.close("evicted for a new connection: idle while the relay is full")
+	}
 	return &transitConn{s: s, c: c, addr: addr, pending: true, started: time.Now()}, ""
+}
+
+// idlest returns the relaying pair that has been idle longest, if that is
+// at least cfg.EvictIdleAfter and it is not being evicted already.
+// Callers hold s.mu.
+func (s *TransitServer) idlest() *transitPair {
+	var (
+		best *transitPair
+		last int64
+	)
+	for _, p := range s.relaying {
+		if p.conns[0].evicted {
+			continue
+		}
+		if l := p.last.Load(); best == nil || l < last {
+			best, last = p, l
+		}
+	}
+	if best == nil || time.Since(time.Unix(0, last)) < s.cfg.EvictIdleAfter {
+		return nil
+	}
+	return best
 }
 
 // leave uncounts tc, whose connection is closed. Callers hold s.mu.
 func (s *TransitServer) leave(tc *transitConn) {
 	s.unpend(tc)
 	s.nConns--
-	if s.connsIP[tc.addr]--; s.connsIP[tc.addr] <= 0 {
-		delete(s.connsIP, tc.addr)
+	s.conns.add(tc.addr, -1)
+	if tc.evicted {
+		s.evicting--
 	}
 }
 
@@ -216,9 +272,7 @@ func (s *TransitServer) unpend(tc *transitConn) {
 	}
 	tc.pending = false
 	s.nPending--
-	if s.pendingIP[tc.addr]--; s.pendingIP[tc.addr] <= 0 {
-		delete(s.pendingIP, tc.addr)
-	}
+	s.pending.add(tc.addr, -1)
 }
 
 // unwait removes tc from its token's waiting list, if it is there.

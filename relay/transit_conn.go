@@ -14,7 +14,7 @@ import (
 type transitConn struct {
 	s       *TransitServer
 	c       net.Conn
-	addr    string // addrKey of the remote address
+	addr    clientKey // of the remote address
 	started time.Time
 
 	// Set by the handshake, before the connection is shared.
@@ -24,6 +24,7 @@ type transitConn struct {
 	pending bool         // counted against the pending limits
 	pair    *transitPair // set when a partner is found
 	dropped bool         // closed as a spare when another got the partner
+	evicted bool         // its pair was closed to make room
 }
 
 // serve runs the connection to its end: the handshake, the wait for a
@@ -49,7 +50,7 @@ func (tc *transitConn) serve(ctx context.Context) {
 // if one was made.
 func (tc *transitConn) run(buf []byte) *transitPair {
 	s := tc.s
-	log := s.log.With("remote", tc.addr)
+	log := s.log.With("remote", tc.addr.addr)
 	tc.c.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	token, side, res, err := readRelayHandshake(tc.c, buf)
 	switch res {
