@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -256,8 +258,9 @@ func roundTrip[T any](t *testing.T, v T, back *T) {
 	}
 }
 
-// FuzzParseRelay: a transit relay setting is accepted as HOST:PORT with a
-// port in 1..65535, and what comes out is accepted again unchanged.
+// FuzzParseRelay: a transit relay setting comes out as HOST:PORT, the host
+// without spaces or control characters and the port a plain decimal in
+// 1..65535, and what comes out is accepted again unchanged.
 func FuzzParseRelay(f *testing.F) {
 	for _, s := range []string{"tcp:transit.magic-wormhole.io:4001", "127.0.0.1:4001", "tcp:[::1]:4001", "none", "",
 		"tcp:host", "host:0", "host:99999", ":4001", "ws://x:1", " tcp:h:1 ", "[::1%eth0]:1", "h:+1", "h:01"} {
@@ -267,6 +270,12 @@ func FuzzParseRelay(f *testing.F) {
 		addr, err := ParseRelay(s)
 		if err != nil || addr == "" {
 			return
+		}
+		host, port, err := net.SplitHostPort(addr)
+		p, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || strconv.Itoa(p) != port || p < 1 || p > 65535 ||
+			strings.ContainsFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+			t.Fatalf("ParseRelay(%q) = %q", s, addr)
 		}
 		again, err := ParseRelay(addr)
 		if err != nil || again != addr {
