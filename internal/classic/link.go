@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
@@ -28,13 +29,14 @@ func ParseRelay(s string) (string, error) {
 	}
 	addr := strings.TrimPrefix(s, "tcp:")
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
+	if err != nil || host == "" || strings.ContainsFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return "", fmt.Errorf("transit relay %q is not HOST:PORT or tcp:HOST:PORT", s)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
 		return "", fmt.Errorf("transit relay %q has no valid port", s)
 	}
-	return net.JoinHostPort(host, port), nil
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
 }
 
 // Modes of a classic link.

@@ -1,6 +1,8 @@
 package escape
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -43,6 +45,12 @@ func FuzzEscape(f *testing.F) {
 		if Terminal(e) != e {
 			t.Fatalf("Terminal(String(%q)) changed it", s)
 		}
+		// String and Text lose nothing: their output reads back exactly.
+		for _, out := range []string{e, Text(s)} {
+			if back, err := unescape(out); err != nil || back != s {
+				t.Fatalf("%q escaped as %q reads back as %q (%v)", s, out, back, err)
+			}
+		}
 		q := Quote(s)
 		if n := utf8.RuneCountInString(q); n > MaxQuote+3 || q[0] != '"' || q[len(q)-1] != '"' {
 			t.Fatalf("Quote(%q) = %q: %d characters", s, q, n)
@@ -51,4 +59,43 @@ func FuzzEscape(f *testing.F) {
 			t.Fatalf("Terminal(Quote(%q)) changed it", s)
 		}
 	})
+}
+
+// unescape reads back String's and Text's output: \\, \xNN (a byte) and \u{N…} (a
+// rune); a backslash before anything else is an error.
+func unescape(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		rest := s[i+1:]
+		switch {
+		case strings.HasPrefix(rest, `\`):
+			b.WriteByte('\\')
+			i++
+		case strings.HasPrefix(rest, "x") && len(rest) >= 3:
+			n, err := strconv.ParseUint(rest[1:3], 16, 8)
+			if err != nil {
+				return "", err
+			}
+			b.WriteByte(byte(n))
+			i += 3
+		case strings.HasPrefix(rest, "u{"):
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				return "", errors.New("unterminated \\u{")
+			}
+			n, err := strconv.ParseUint(rest[2:end], 16, 32)
+			if err != nil {
+				return "", err
+			}
+			b.WriteRune(rune(n))
+			i += end + 1
+		default:
+			return "", errors.New("stray backslash")
+		}
+	}
+	return b.String(), nil
 }

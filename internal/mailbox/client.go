@@ -149,22 +149,17 @@ func Dial(ctx context.Context, url string, log *slog.Logger) (*Client, Welcome, 
 	go c.readLoop(welcome)
 	select {
 	case f := <-welcome:
-		var w struct {
-			MOTD       string `json:"motd"`
-			CurrentCLI string `json:"current_cli_version"`
-			Error      string `json:"error"`
-		}
-		if len(f.Welcome) > 0 {
-			if err := json.Unmarshal(f.Welcome, &w); err != nil {
-				c.Close()
-				return nil, Welcome{}, fmt.Errorf("read welcome from relay %s: %w", url, err)
-			}
-		}
-		if w.Error != "" {
+		w, err := parseWelcome(f.Welcome)
+		var refused *ServerError
+		switch {
+		case errors.As(err, &refused):
 			c.Close()
-			return nil, Welcome{}, fmt.Errorf("relay %s refused the connection: %w", url, &ServerError{Msg: w.Error})
+			return nil, Welcome{}, fmt.Errorf("relay %s refused the connection: %w", url, err)
+		case err != nil:
+			c.Close()
+			return nil, Welcome{}, fmt.Errorf("read welcome from relay %s: %w", url, err)
 		}
-		return c, Welcome{MOTD: w.MOTD, CurrentCLIVersion: w.CurrentCLI}, nil
+		return c, w, nil
 	case <-c.done:
 		return nil, Welcome{}, &DialError{URL: url, Err: fmt.Errorf("no welcome: %w", c.Err())}
 	case <-ctx.Done():
@@ -205,34 +200,59 @@ func (c *Client) readLoop(welcome chan<- frame) {
 			c.finish(fmt.Errorf("read from relay: %w", err))
 			return
 		}
-		var f frame
-		if err := json.Unmarshal(data, &f); err != nil {
-			c.log.Debug("mailbox: ignoring unparsable frame", "err", err)
-			continue
-		}
-		c.log.Debug("mailbox: rx", "type", f.Type, "phase", f.Phase, "side", f.Side)
-		switch f.Type {
-		case "welcome":
-			select {
-			case welcome <- f:
-			default:
-			}
-		case "message":
-			if err := c.enqueue(f); err != nil {
-				c.finish(err)
-				c.conn.CloseNow()
-				return
-			}
-		case "error":
-			if !c.deliverError(f) {
-				c.finish(&ServerError{Msg: f.Error})
-				c.conn.CloseNow()
-				return
-			}
-		default:
-			c.deliver(f)
+		if err := c.handle(data, welcome); err != nil {
+			c.finish(err)
+			c.conn.CloseNow()
+			return
 		}
 	}
+}
+
+// handle processes one frame from the server. An error means the
+// connection must end: the server refused us, or flooded the queue.
+func (c *Client) handle(data []byte, welcome chan<- frame) error {
+	var f frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		c.log.Debug("mailbox: ignoring unparsable frame", "err", err)
+		return nil
+	}
+	c.log.Debug("mailbox: rx", "type", f.Type, "phase", f.Phase, "side", f.Side)
+	switch f.Type {
+	case "welcome":
+		select {
+		case welcome <- f:
+		default:
+		}
+	case "message":
+		return c.enqueue(f)
+	case "error":
+		if !c.deliverError(f) {
+			return &ServerError{Msg: f.Error}
+		}
+	default:
+		c.deliver(f)
+	}
+	return nil
+}
+
+// parseWelcome reads the body of the server's welcome. A welcome that
+// carries an error (the server turns every client away) is returned as a
+// *ServerError.
+func parseWelcome(raw json.RawMessage) (Welcome, error) {
+	var w struct {
+		MOTD       string `json:"motd"`
+		CurrentCLI string `json:"current_cli_version"`
+		Error      string `json:"error"`
+	}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &w); err != nil {
+			return Welcome{}, err
+		}
+	}
+	if w.Error != "" {
+		return Welcome{}, &ServerError{Msg: w.Error}
+	}
+	return Welcome{MOTD: w.MOTD, CurrentCLIVersion: w.CurrentCLI}, nil
 }
 
 func (c *Client) enqueue(f frame) error {

@@ -103,7 +103,8 @@ func (m *Manifest) Check() error {
 }
 
 // CheckName validates one path component from the network: not empty, not
-// . or .., no separators, no NUL or control characters, valid UTF-8.
+// . or .., no separators, no NUL, control, bidi or line-separator
+// characters (nothing Escape would change), valid UTF-8.
 func CheckName(name string) error {
 	switch {
 	case name == "" || name == "." || name == "..":
@@ -116,7 +117,7 @@ func CheckName(name string) error {
 		return fmt.Errorf("name \"%s\" is not valid UTF-8", Escape(name))
 	}
 	for _, r := range name {
-		if unicode.IsControl(r) || isBidiControl(r) {
+		if unicode.IsControl(r) || isBidiControl(r) || r == '\u2028' || r == '\u2029' {
 			return fmt.Errorf("name \"%s\" contains control characters", Escape(name))
 		}
 	}

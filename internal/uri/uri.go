@@ -77,7 +77,9 @@ func Parse(s string) (Transfer, error) {
 			if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 				return t, fmt.Errorf("URI rendezvous %q is not a ws:// or wss:// URL", v[0])
 			}
-			t.Rendezvous = v[0]
+			// The scheme is case-insensitive; keep it as url.Parse
+			// read it, lower case, and the rest as given.
+			t.Rendezvous = u.Scheme + v[0][len(u.Scheme):]
 		case "role":
 			switch v[0] {
 			case "follower":
