@@ -172,14 +172,7 @@ func TestZipDirectoryBounds(t *testing.T) {
 		return buf.Bytes()
 	}
 	t.Run("too many entries", func(t *testing.T) {
-		z := zipOf(5000)
-		out, _ := dirs(t)
-		d, err := openDest(out, folderMan(1, 1, 1), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.maxFolders = classic.MaxZipFolders(1)
-		err = d.writeZip(bytes.NewReader(z), int64(len(z)))
+		d, err := unzipOneFile(t, zipOf(5000))
 		if err == nil || !strings.Contains(err.Error(), "directory lists 5001 entries") {
 			t.Fatalf("writeZip = %v", err)
 		}
@@ -194,13 +187,7 @@ func TestZipDirectoryBounds(t *testing.T) {
 		binary.LittleEndian.PutUint64(z[i+24:], 1) // entries on this disk
 		binary.LittleEndian.PutUint64(z[i+32:], 1) // entries in all: 65537 mod 65536
 		binary.LittleEndian.PutUint64(z[i+40:], 46)
-		out, _ := dirs(t)
-		d, err := openDest(out, folderMan(1, 1, 1), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.maxFolders = classic.MaxZipFolders(1)
-		err = d.writeZip(bytes.NewReader(z), int64(len(z)))
+		d, err := unzipOneFile(t, z)
 		if err == nil || !strings.Contains(err.Error(), "directory is larger than the offer allows") {
 			t.Fatalf("writeZip = %v", err)
 		}
@@ -209,6 +196,17 @@ func TestZipDirectoryBounds(t *testing.T) {
 		}
 		d.abort()
 	})
+}
+
+// unzipOneFile lands z as a classic folder offer of one 1-byte file.
+func unzipOneFile(t *testing.T, z []byte) (*dest, error) {
+	out, _ := dirs(t)
+	d, err := openDest(out, folderMan(1, 1, 1), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.maxFolders = classic.MaxZipFolders(1)
+	return d, d.writeZip(bytes.NewReader(z), int64(len(z)))
 }
 
 // TestCommitAtomic: a name that appears in the output folder during the
