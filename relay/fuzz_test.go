@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -102,9 +103,14 @@ func FuzzClientFrames(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer srv.Close()
-		conns := [2]*conn{newConn(srv, nil, "192.0.2.1"), newConn(srv, nil, "192.0.2.2")}
+		conns := [2]*conn{newConn(srv, nil, clientKeyOf("192.0.2.1")), newConn(srv, nil, clientKeyOf("198.51.100.2"))}
+		dropped := false
 		for _, c := range conns {
-			c.cancel = func(error) { t.Fatal("the server dropped a client that reads everything") }
+			// what serve does; a drop is noted here (the callback runs
+			// under the budget's lock) and fails the input below
+			c.cancel = func(error) { dropped = true }
+			c.queue.init(srv.bufs, srv.cfg.MaxSendQueueBytes, c.cancel)
+			defer c.queue.close()
 		}
 		added := map[string]bool{}
 		for line := range bytes.SplitSeq(data, []byte("\n")) {
@@ -123,6 +129,9 @@ func FuzzClientFrames(f *testing.F) {
 				}
 			}
 			c.handle(line)
+			if dropped {
+				t.Fatal("the server dropped a client that reads everything")
+			}
 			replies := drain(t, c)
 			checkReplies(t, line, replies)
 			for _, r := range append(replies, drain(t, other)...) {
@@ -151,10 +160,18 @@ func FuzzClientFrames(f *testing.F) {
 // is a valid UTF-8 JSON object with a string type and a server_tx.
 func drain(t *testing.T, c *conn) []map[string]any {
 	t.Helper()
-	c.queue.mu.Lock()
-	frames := c.queue.frames
-	c.queue.frames, c.queue.bytes = nil, 0
-	c.queue.mu.Unlock()
+	var frames [][]byte
+	for {
+		c.queue.b.mu.Lock()
+		n := len(c.queue.frames)
+		c.queue.b.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		f, _ := c.queue.pop(context.Background())
+		c.queue.wrote()
+		frames = append(frames, f)
+	}
 	var out []map[string]any
 	for _, fr := range frames {
 		var m map[string]any
