@@ -334,15 +334,18 @@ func (w *world) start(t *testing.T, size int) *exchange {
 			t.Fatal(err)
 		}
 	}
-	args := append(append([]string{w.bin, "send"}, w.flags()...), "--code", code, src)
-	x.sender = w.snd.Start("sender", w.env, args...)
+	// The code travels in FERRY_CODE, as the README recommends: in argv
+	// it brings a warning (and its hint) on a computer others log in to.
+	env := append(append([]string{}, w.env...), "FERRY_CODE="+code)
+	args := append(append([]string{w.bin, "send"}, w.flags()...), src)
+	x.sender = w.snd.Start("sender", env, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := x.sender.WaitStderr(ctx, "Code:"); err != nil {
 		t.Fatalf("%v\n%s", err, x.sender)
 	}
-	args = append(append([]string{w.bin, "receive"}, w.flags()...), "--yes", "--out", x.out, code)
-	x.receiver = w.rcv.Start("receiver", w.env, args...)
+	args = append(append([]string{w.bin, "receive"}, w.flags()...), "--yes", "--out", x.out)
+	x.receiver = w.rcv.Start("receiver", env, args...)
 	return x
 }
 
