@@ -65,7 +65,10 @@ func TestTURNAllocationFloodPrefix(t *testing.T) {
 // clients get in, while an allocation that relays stays.
 func TestTURNIdleAllocationsFreed(t *testing.T) {
 	cfg := turnTestConfig()
-	cfg.MaxAllocations, cfg.AllocationIdleTimeout = 8, 500*time.Millisecond
+	// The busy allocation relays between the others' allocations too, and
+	// the timeout leaves room for a loaded machine: with 500 ms and no
+	// traffic while the others were set up, the busy one could idle out.
+	cfg.MaxAllocations, cfg.AllocationIdleTimeout = 8, 2*time.Second
 	s := startICETest(t, cfg)
 	busy, err := allocate(t, s.TURNAddr(), "127.9.0.1", "alice", "wonderland")
 	if err != nil {
@@ -73,6 +76,10 @@ func TestTURNIdleAllocationsFreed(t *testing.T) {
 	}
 	peer := listenUDP(t, "127.9.0.2")
 	for _, ip := range loopbackIPs(10, cfg.MaxAllocations-1, false) {
+		if _, err := busy.WriteTo([]byte("tick"), peer.LocalAddr()); err != nil {
+			t.Fatalf("busy relay: %v", err)
+		}
+		readWithin(t, peer, 5*time.Second)
 		if _, err := allocate(t, s.TURNAddr(), ip, "alice", "wonderland"); err != nil {
 			t.Fatalf("allocation from %s: %v", ip, err)
 		}

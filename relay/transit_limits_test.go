@@ -121,6 +121,10 @@ func TestTransitTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("idle", func(t *testing.T) {
+		// its own relay: pair() under 200 ms handshake and pair timeouts
+		// would fail whenever the test stalls that long before a handshake
+		r := startTransit(t, TransitConfig{IdleTimeout: 200 * time.Millisecond})
+		defer waitStats(t, r.srv, "the idle pair to be gone", idle)
 		a, b := pair(t, r.addr)
 		if got := readToEnd(t, a); got != "" {
 			t.Errorf("idle a read %q", got)
@@ -136,20 +140,25 @@ func TestTransitTimeouts(t *testing.T) {
 // in either direction, outlives IdleTimeout (and the handshake and pair
 // timeouts).
 func TestTransitTrafficKeepsPair(t *testing.T) {
-	const idleTimeout = time.Second
-	// The handshake's and the wait's deadlines must not outlive them.
+	// Ticks every idleTimeout/20 keep the pair busy. With a 1 s timeout
+	// and a tick every 200 ms the test failed once on a loaded machine
+	// (the suite beside it): a stall of 800 ms left the pair idle.
+	const idleTimeout = 2 * time.Second
+	// The handshake's and the wait's deadlines (1 s, shorter than the 4 s
+	// of traffic, long enough for pair() on a loaded machine) must not
+	// outlive them.
 	r := startTransit(t, TransitConfig{IdleTimeout: idleTimeout,
-		HandshakeTimeout: 100 * time.Millisecond, PairTimeout: 100 * time.Millisecond})
+		HandshakeTimeout: time.Second, PairTimeout: time.Second})
 	a, b := pair(t, r.addr)
 	start := time.Now()
-	for i := 0; time.Since(start) < 3*idleTimeout; i++ {
+	for i := 0; time.Since(start) < 2*idleTimeout; i++ {
 		from, to := a, b
 		if i%2 == 1 {
 			from, to = b, a
 		}
 		send(t, from, "tick")
 		expectRead(t, to, "tick")
-		time.Sleep(idleTimeout / 5)
+		time.Sleep(idleTimeout / 20)
 	}
 	if st := r.srv.Stats(); st.Pairs != 1 {
 		t.Errorf("stats %+v, want the pair alive", st)
