@@ -28,7 +28,9 @@ func TestHostileOffers(t *testing.T) {
 	if err := unix.Statfs(t.TempDir(), &free); err != nil {
 		t.Fatal(err)
 	}
-	tooBig := int64(free.Bavail)*int64(free.Bsize) + 1<<30
+	// more than the whole filesystem holds, so that no other test freeing
+	// space meanwhile (files_big removes 4 GiB) can make it fit
+	tooBig := int64(free.Blocks)*int64(free.Bsize) + 1<<30
 	twentyFive := transfer.Manifest{Files: 25, Bytes: 25}
 	for i := range 25 {
 		name := fmt.Sprintf("f%02d", i)
