@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"context"
 	"net"
 	"testing"
 	"time"
@@ -11,21 +10,9 @@ import (
 // by fakeIPv6.
 func startFakedTransit(t testing.TB, cfg TransitConfig) *transitRelay {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewTransit(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, fakeAddrListener{Listener: ln, mapAddr: fakeIPv6}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
+	return serveTransit(t, cfg, "ferry (IPv6)", func(ln net.Listener) net.Listener {
+		return fakeAddrListener{Listener: ln, mapAddr: fakeIPv6}
 	})
-	return &transitRelay{name: "ferry (IPv6)", addr: ln.Addr().String(), srv: s}
 }
 
 // honestPair pairs a connection from fromA with one from fromB and moves

@@ -29,15 +29,26 @@ type transitRelay struct {
 // ends.
 func startTransit(t testing.TB, cfg TransitConfig) *transitRelay {
 	t.Helper()
+	return serveTransit(t, cfg, "ferry", nil)
+}
+
+// serveTransit is startTransit with the listener wrapped by wrap (nil:
+// as it is), for tests that fake client addresses.
+func serveTransit(t testing.TB, cfg TransitConfig, name string, wrap func(net.Listener) net.Listener) *transitRelay {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var served net.Listener = ln
+	if wrap != nil {
+		served = wrap(ln)
+	}
 	s := NewTransit(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	r := &transitRelay{name: "ferry", addr: ln.Addr().String(), srv: s}
+	go func() { done <- s.Serve(ctx, served) }()
+	r := &transitRelay{name: name, addr: ln.Addr().String(), srv: s}
 	var result error
 	stopped := false
 	r.stop = func() error {
