@@ -19,12 +19,7 @@ func startFakedTransit(t testing.TB, cfg TransitConfig) *transitRelay {
 // bytes both ways through them.
 func honestPair(t *testing.T, addr, fromA, fromB string) {
 	t.Helper()
-	token := newToken(t)
-	a, b := dialTransitFrom(t, addr, fromA), dialTransitFrom(t, addr, fromB)
-	send(t, a, handshake(token, "aaaaaaaaaaaaaaaa"))
-	send(t, b, handshake(token, "bbbbbbbbbbbbbbbb"))
-	expectRead(t, a, "ok\n")
-	expectRead(t, b, "ok\n")
+	a, b := pairConns(t, dialTransitFrom(t, addr, fromA), dialTransitFrom(t, addr, fromB))
 	send(t, a, "hello b")
 	expectRead(t, b, "hello b")
 	send(t, b, "hello a")
@@ -125,12 +120,7 @@ func TestTransitEvictsIdlePairs(t *testing.T) {
 	r := startTransit(t, cfg)
 	var busyA, busyB *net.TCPConn
 	for i, ip := range loopbackIPs(10, cfg.MaxConns/2, false) {
-		token := newToken(t)
-		a, b := dialTransitFrom(t, r.addr, ip), dialTransitFrom(t, r.addr, ip)
-		send(t, a, handshake(token, "aaaaaaaaaaaaaaaa"))
-		send(t, b, handshake(token, "bbbbbbbbbbbbbbbb"))
-		expectRead(t, a, "ok\n")
-		expectRead(t, b, "ok\n")
+		a, b := pairConns(t, dialTransitFrom(t, r.addr, ip), dialTransitFrom(t, r.addr, ip))
 		if i == 0 {
 			busyA, busyB = a, b
 		}

@@ -201,8 +201,14 @@ func isReset(err error) bool {
 // reads their "ok".
 func pair(t testing.TB, addr string) (a, b *net.TCPConn) {
 	t.Helper()
+	return pairConns(t, dialTransit(t, addr), dialTransit(t, addr))
+}
+
+// pairConns pairs a and b with a new token and different sides and reads
+// their "ok".
+func pairConns(t testing.TB, a, b *net.TCPConn) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
 	token := newToken(t)
-	a, b = dialTransit(t, addr), dialTransit(t, addr)
 	send(t, a, handshake(token, "aaaaaaaaaaaaaaaa"))
 	send(t, b, handshake(token, "bbbbbbbbbbbbbbbb"))
 	expectRead(t, a, "ok\n")
