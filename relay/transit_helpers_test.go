@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +72,13 @@ func serveTransit(t testing.TB, cfg TransitConfig, name string, wrap func(net.Li
 // startReferenceTransit runs Debian's magic-wormhole-transit-relay on
 // loopback until the test ends; it skips the test if that is not
 // installed (fails with FERRY_REQUIRE_PEERS=1).
+//
+// The test opens the listening socket and the relay inherits it, the way
+// systemd hands a service its socket (twisted's "systemd:" endpoint). A
+// port picked, closed and named on the command line could be taken by
+// any of the suite's other connections during the seconds Python takes
+// to start; the relay then logged CannotListenError and went on running
+// without listening (CI, stop 17).
 func startReferenceTransit(t testing.TB) *transitRelay {
 	t.Helper()
 	bin, err := exec.LookPath("twist3")
@@ -90,21 +95,30 @@ func startReferenceTransit(t testing.TB) *transitRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	addr := ln.Addr().String()
+	sock, err := ln.(*net.TCPListener).File()
+	ln.Close() // sock is a duplicate: the socket stays open and listening
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close() // the relay holds its own copy once started
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "transitrelay", "--port", fmt.Sprintf("tcp:%d:interface=127.0.0.1", port))
+	// LISTEN_PID must be the relay's own pid: the shell sets it to its
+	// own, then becomes the relay with exec. The socket is fd 3.
+	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`,
+		bin, "transitrelay", "--port", "systemd:domain=INET:index=0")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+dir, "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1")
+	cmd.ExtraFiles = []*os.File{sock}
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -112,13 +126,23 @@ func startReferenceTransit(t testing.TB) *transitRelay {
 			<-done
 		}
 	})
-	// It logs this once it listens. (A probe connection would do, but
-	// the reference relay logs a traceback for a connection that closes
-	// without a handshake.)
-	waitFor(t, "the reference transit relay to listen", func() bool {
-		return strings.Contains(out.String(), "Starting factory")
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// It logs this once it listens. (A probe connection would not tell:
+	// the kernel queues it on the inherited socket before Python runs.)
+	// Python starts in about a second here but in several while the whole
+	// suite loads both cores; a relay that exits or fails to listen fails
+	// the test at once, showing its log.
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Starting factory") {
+		select {
+		case <-done:
+			t.Fatalf("the reference transit relay exited before it listened:\n%s", out.String())
+		default:
+		}
+		if strings.Contains(out.String(), "CannotListenError") || time.Now().After(deadline) {
+			t.Fatalf("the reference transit relay did not listen on %s:\n%s", addr, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return &transitRelay{name: "reference", addr: addr, stop: func() error { return nil }}
 }
 
