@@ -106,11 +106,21 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 	if opts.Progress != nil {
 		content = &progressReader{r: content, total: wire, report: opts.Progress}
 	}
-	if man.Entries[0].Dir {
-		d := sink.(*dest) // newSink refuses a folder for --out -
-		d.maxFolders = classic.MaxZipFolders(man.Files)
-		err = d.writeZip(content, wire)
-	} else {
+	switch s := sink.(type) {
+	case *saveSink:
+		// An Output takes a classic folder as the sender's zip, exactly
+		// the bytes offered, each record authenticated.
+		p := &pipeSink{w: s.out, size: wire}
+		err = p.copy(content, wire)
+		s.files, s.bytes = man.Files, man.Bytes
+	case *dest:
+		if man.Entries[0].Dir {
+			s.maxFolders = classic.MaxZipFolders(man.Files)
+			err = s.writeZip(content, wire)
+		} else {
+			err = sink.write(content, transfer.StreamRaw)
+		}
+	default: // newSink refuses a folder for --out -
 		err = sink.write(content, transfer.StreamRaw)
 	}
 	if err != nil {

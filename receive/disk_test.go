@@ -123,15 +123,16 @@ func TestExtractFolder(t *testing.T) {
 	}
 }
 
-// TestHostileStreams: each stream is refused, and neither the output
-// folder nor its neighbour gains a file.
-func TestHostileStreams(t *testing.T) {
-	cases := []struct {
-		name    string
-		man     transfer.Manifest
-		entries []tarEntry
-		want    string // in the refusal
-	}{
+// hostileStreamCase is a tar stream that must be refused, and why.
+type hostileStreamCase struct {
+	name    string
+	man     transfer.Manifest
+	entries []tarEntry
+	want    string // in the refusal
+}
+
+func hostileStreamCases() []hostileStreamCase {
+	return []hostileStreamCase{
 		{"dotdot", file("x", 1), []tarEntry{{name: "../x", typ: tar.TypeReg, body: "a"}}, "invalid name"},
 		{"dotdot inside", file("x", 1), []tarEntry{{name: "x/../../outside/x", typ: tar.TypeReg, body: "a"}}, "not a plain relative path"},
 		{"absolute", file("x", 1), []tarEntry{{name: "/tmp/x", typ: tar.TypeReg, body: "a"}}, "not a plain relative path"},
@@ -151,6 +152,12 @@ func TestHostileStreams(t *testing.T) {
 		{"file inside a file", file("x", 1), []tarEntry{{name: "x/y", typ: tar.TypeReg, body: "a"}}, "inside the file"},
 		{"missing entry", transfer.Manifest{Files: 1, Bytes: 1, Entries: []transfer.Entry{{Name: "a", Size: 1}, {Name: "b", Size: 0}}}, []tarEntry{{name: "a", typ: tar.TypeReg, body: "a"}}, `lacks "b"`},
 	}
+}
+
+// TestHostileStreams: each stream is refused, and neither the output
+// folder nor its neighbour gains a file.
+func TestHostileStreams(t *testing.T) {
+	cases := hostileStreamCases()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out, outside := dirs(t)

@@ -64,7 +64,11 @@ func (d *dest) extractTar(r io.Reader) error {
 }
 
 // checkPath validates one stream path and returns it cleaned.
-func (d *dest) checkPath(p string) (string, error) {
+func (d *dest) checkPath(p string) (string, error) { return checkStreamPath(d.tops, p) }
+
+// checkStreamPath validates one stream path against the manifest's
+// top-level names and returns it cleaned.
+func checkStreamPath(tops map[string]transfer.Entry, p string) (string, error) {
 	if len(p) > transfer.MaxPathLen {
 		return "", fmt.Errorf("refusing a path longer than %d bytes", transfer.MaxPathLen)
 	}
@@ -78,7 +82,7 @@ func (d *dest) checkPath(p string) (string, error) {
 		}
 	}
 	top, _, _ := strings.Cut(clean, "/")
-	if _, ok := d.tops[top]; !ok {
+	if _, ok := tops[top]; !ok {
 		return "", fmt.Errorf("refusing \"%s\": not under a name the sender declared", transfer.Escape(p))
 	}
 	return clean, nil

@@ -34,6 +34,10 @@ type Options struct {
 	Out       string    // folder to land files in; "" is the current folder
 	Stdout    io.Writer // with Out == "-": where the single file's content goes
 	Overwrite bool      // replace existing names
+	// Save, when set, takes the transfer instead of Out: it is called
+	// once, after Accept, with what SaveAs says the transfer becomes, and
+	// returns where to write it (a browser's download).
+	Save func(name string, size int64, isZip bool) (Output, error)
 	// AllowDotfiles accepts top-level names that start with a dot
 	// (refused by default: a .bashrc or .profile in the current folder).
 	AllowDotfiles bool

@@ -1,8 +1,12 @@
 package receive_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +140,71 @@ func TestSenderSeesRejection(t *testing.T) {
 	err = send.Text(ctx, send.Options{Relay: url, Code: "11-a-b"}, "hello")
 	if !errors.Is(err, send.ErrRejected) || !strings.Contains(err.Error(), "no thanks") {
 		t.Fatalf("Text = %v, want a rejection naming the reason", err)
+	}
+}
+
+// savedOutput is a receive.Output that keeps everything in memory.
+type savedOutput struct {
+	bytes.Buffer
+	committed, aborted bool
+}
+
+func (s *savedOutput) Commit() error { s.committed = true; return nil }
+func (s *savedOutput) Abort(error)   { s.aborted = true }
+
+// TestSaveToOutput: a ferry sender's folder reaches an Output (what the
+// browser page uses) as one zip of its nested names, committed only at
+// the end, and nothing is written to any folder.
+func TestSaveToOutput(t *testing.T) {
+	ctx, url := setup(t)
+	src := t.TempDir()
+	for name, body := range map[string]string{"d/a.txt": "alpha", "d/sub/b.bin": strings.Repeat("b", 300000)} {
+		p := filepath.Join(src, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codes := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, OnCode: func(c string) { codes <- c }}, Transport: transfer.TransportTCP},
+			[]string{filepath.Join(src, "d")})
+		errc <- err
+	}()
+	var out savedOutput
+	var saved string
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	_, err := receive.Run(ctx, <-codes, receive.Options{Relay: url, Transport: transfer.TransportTCP,
+		Accept: func(receive.Manifest) error { return nil },
+		Save: func(name string, size int64, isZip bool) (receive.Output, error) {
+			saved = name
+			return &out, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if saved != "d.zip" || !out.committed || out.aborted {
+		t.Fatalf("saved as %q, committed=%v aborted=%v", saved, out.committed, out.aborted)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(out.Bytes()), int64(out.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, f := range zr.File {
+		got[f.Name] = int64(f.UncompressedSize64)
+	}
+	if got["d/a.txt"] != 5 || got["d/sub/b.bin"] != 300000 {
+		t.Fatalf("zip holds %v", got)
+	}
+	if ents, _ := os.ReadDir(cwd); len(ents) != 0 {
+		t.Fatalf("the current folder gained %v", ents)
 	}
 }

@@ -19,6 +19,9 @@ type sink interface {
 }
 
 func newSink(man transfer.Manifest, opts Options) (sink, error) {
+	if opts.Save != nil {
+		return newSaveSink(man, opts)
+	}
 	if opts.Out == "-" {
 		if len(man.Entries) != 1 || man.Entries[0].Dir || man.Files != 1 {
 			return nil, errors.New("--out - takes a single file, and the sender offers more")
@@ -26,7 +29,7 @@ func newSink(man transfer.Manifest, opts Options) (sink, error) {
 		if opts.Stdout == nil {
 			return nil, errors.New("--out - needs somewhere to write")
 		}
-		return &pipeSink{w: opts.Stdout, size: man.Entries[0].Size}, nil
+		return &pipeSink{w: opts.Stdout, name: man.Entries[0].Name, size: man.Entries[0].Size}, nil
 	}
 	dir := opts.Out
 	if dir == "" {
@@ -49,6 +52,7 @@ func (d *dest) counts() (int64, int64) { return d.files, d.bytes }
 // command then exits non-zero.
 type pipeSink struct {
 	w    io.Writer
+	name string // the file's name in the stream
 	size int64
 	n    int64
 }
@@ -62,7 +66,7 @@ func (p *pipeSink) write(r io.Reader, kind string) error {
 	if err != nil {
 		return fmt.Errorf("read transfer stream: %w", err)
 	}
-	if hdr.Typeflag != tar.TypeReg || hdr.Size != p.size {
+	if hdr.Typeflag != tar.TypeReg || hdr.Size != p.size || hdr.Name != p.name {
 		return errors.New("the stream does not hold the single file the sender declared")
 	}
 	if err := p.copy(tr, hdr.Size); err != nil {

@@ -28,8 +28,8 @@ func (e *NoSpaceError) Error() string {
 // than the output folder has room for. need is what the transfer will
 // take on disk (a classic folder: its zip and the files).
 func vetOffer(man transfer.Manifest, need int64, opts Options) error {
-	if opts.Out == "-" {
-		return nil
+	if opts.Out == "-" || opts.Save != nil {
+		return nil // no folder here: nothing lands beside a .bashrc
 	}
 	if !opts.AllowDotfiles {
 		for _, e := range man.Entries {
