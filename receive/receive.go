@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/nat"
 )
 
@@ -132,4 +133,20 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 			peerTransit = e.Transit // a classic sender's hints come before its offer
 		}
 	}
+}
+
+// CompleteCode returns the ways a partly typed code can go on (at most
+// max; 0 for all): after the nameplate and a hyphen, each word from the
+// PGP word list, for a code of words words (2 when 0).
+func CompleteCode(prefix string, words, max int) []string {
+	if words == 0 {
+		words = 2
+	}
+	return wormhole.Complete(prefix, words, max)
+}
+
+// CheckCode says whether code has the shape of a code (NUMBER-WORD-WORD).
+func CheckCode(code string) error {
+	_, err := wormhole.ParseCode(code)
+	return err
 }

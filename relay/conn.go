@@ -27,6 +27,7 @@ type conn struct {
 	ws     *websocket.Conn
 	addr   clientKey // of the remote address, for per-client limits
 	log    *slog.Logger
+	page   string // the page URL its welcome announces, if any
 	queue  sendQueue
 	cancel context.CancelCauseFunc
 
@@ -86,7 +87,7 @@ func (c *conn) serve(ctx context.Context) {
 	c.log.Debug("client connected")
 	c.sendMsg(welcomeMsg{
 		header:  newHeader("welcome", c.srv.cfg.now()),
-		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD},
+		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD, Page: c.page},
 	})
 	for {
 		frame, err := c.readFrame()

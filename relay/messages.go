@@ -123,6 +123,9 @@ func newHeader(typ string, now time.Time) header {
 // turn every client away: Python clients treat its presence as fatal.
 type welcomeInfo struct {
 	MOTD string `json:"motd,omitempty"`
+	// Page is where ferry's browser client is served (ferry clients
+	// offer it as a link; classic clients ignore the key).
+	Page string `json:"ferry_page,omitempty"`
 }
 
 type welcomeMsg struct {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -27,6 +28,13 @@ type Config struct {
 	Logger *slog.Logger
 	// MOTD, if not empty, is a message of the day every client shows.
 	MOTD string
+	// Page, if set, serves every path but /v1 (ferry relay puts its
+	// browser client and WebSocket transit relay there), and the welcome
+	// tells ferry clients where the page is: PageURL, or when that is
+	// empty this server as the client reached it (http or https, the
+	// Host it asked for, path /).
+	Page    http.Handler
+	PageURL string
 
 	// MaxFrameBytes is the largest frame a client may send; a bigger one
 	// closes its connection (status 1009). Default 1 MiB (ferry's text
@@ -170,6 +178,10 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP serves the mailbox websocket at /v1 and 404 elsewhere.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/v1" && r.URL.Path != "/v1/" {
+		if s.cfg.Page != nil {
+			s.cfg.Page.ServeHTTP(w, r)
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}
@@ -194,7 +206,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.base, cancel)()
-	newConn(s, ws, addr).serve(ctx)
+	c := newConn(s, ws, addr)
+	c.page = s.pageURL(r)
+	c.serve(ctx)
 }
 
 // admit reserves a connection slot for a client at addr.
@@ -287,4 +301,25 @@ func (s *Server) Close() error {
 		s.closeErr = s.state.store.close()
 	})
 	return s.closeErr
+}
+
+// pageURL is the address of the page the welcome announces to a client
+// that connected with r: Config.PageURL, or this server as the client
+// reached it.
+func (s *Server) pageURL(r *http.Request) string {
+	if s.cfg.Page == nil {
+		return ""
+	}
+	if s.cfg.PageURL != "" {
+		return s.cfg.PageURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u, err := url.Parse(scheme + "://" + r.Host + "/")
+	if err != nil || u.Host != r.Host || u.User != nil {
+		return ""
+	}
+	return u.String()
 }

@@ -18,12 +18,16 @@ var ErrRejected = errors.New("the receiver declined")
 // Options configure a send. The zero value allocates a two-word code on
 // the public relay.
 type Options struct {
-	Relay     string             // mailbox server URL; the public relay when empty
-	Code      string             // use this code instead of allocating one
-	CodeWords int                // words in an allocated code; 2 when 0
-	OnCode    func(code string)  // told the code before ferry waits for the receiver
-	Verify    func(string) error // shown the verifier (hex); an error aborts
-	Logger    *slog.Logger       // nil: silent
+	Relay     string            // mailbox server URL; the public relay when empty
+	Code      string            // use this code instead of allocating one
+	CodeWords int               // words in an allocated code; 2 when 0
+	OnCode    func(code string) // told the code before ferry waits for the receiver
+	// OnLink, when the relay serves ferry's browser page, is told (just
+	// before OnCode) the link that opens it with the code: PAGE#CODE.
+	// A fragment never reaches any server.
+	OnLink func(link string)
+	Verify func(string) error // shown the verifier (hex); an error aborts
+	Logger *slog.Logger       // nil: silent
 }
 
 // Text sends a text message and returns once the receiver acknowledged it.
@@ -81,6 +85,9 @@ func open(ctx context.Context, opts Options) (*wormhole.Wormhole, error) {
 	}
 	if err != nil {
 		return nil, transfer.Finish(ctx, w, err)
+	}
+	if page := w.Page(); page != "" && opts.OnLink != nil {
+		opts.OnLink(page + "#" + code)
 	}
 	if opts.OnCode != nil {
 		opts.OnCode(code)

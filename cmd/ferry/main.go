@@ -101,6 +101,8 @@ type cli struct {
 	sharedComputer func() bool
 
 	qrPNG, relayURL string // for ferry send's code display
+	qrKind          string // --qr: auto, web or app
+	pageLink        string // the relay's web page with the code, if it serves one
 }
 
 // errorf, warnf and hintf print one line each. The whole line goes through

@@ -2,9 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
+	"time"
+
+	"github.com/ferrydrop/ferry/internal/mailbox"
+	"github.com/ferrydrop/ferry/web"
 
 	"github.com/ferrydrop/ferry/relay"
 )
@@ -22,6 +28,9 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	turnPass := fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "static TURN password (env FERRY_TURN_PASS)")
 	turnSecret := fs.String("turn-secret", envOr("FERRY_TURN_SECRET", ""), "shared `SECRET` for time-limited TURN credentials (env FERRY_TURN_SECRET)")
 	transitListen := fs.String("transit-listen", "", "also run a transit relay for classic clients on TCP `ADDR` (e.g. :4001)")
+	webURL := fs.String("web-url", "", "the `URL` where browsers reach the web page, when a proxy serves it elsewhere (default: this server, as each client reached it)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS and WSS with the certificate chain in `FILE` (PEM; needs --tls-key)")
+	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1, and with --transit-listen\na transit relay (\"please relay\" over TCP) for classic clients.\n\nFlags:\n")
@@ -35,7 +44,26 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("ferry relay takes no arguments (got %q)", pos[0])
 		return exitUsage
 	}
-	srv, err := relay.New(relay.Config{DataDir: *data, MOTD: *motd, Logger: c.logger(*verbose)})
+	if (*tlsCert == "") != (*tlsKey == "") {
+		c.errorf("--tls-cert and --tls-key go together")
+		return exitUsage
+	}
+	if *webURL != "" && mailbox.PageURL(*webURL) == "" {
+		c.errorf("--web-url: want an http or https URL without query or fragment (got %q)", *webURL)
+		return exitUsage
+	}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			c.errorf("--tls-cert: %v", err)
+			return exitFailure
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	page := &pageMux{}
+	srv, err := relay.New(relay.Config{DataDir: *data, MOTD: *motd, Logger: c.logger(*verbose),
+		Page: page, PageURL: mailbox.PageURL(*webURL)})
 	if err != nil {
 		c.errorf("start relay: %v", err)
 		return exitFailure
@@ -46,7 +74,12 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("listen on %s: %v", *listen, err)
 		return exitFailure
 	}
-	fmt.Fprintf(c.stderr, "ferry: relay listening on ws://%s/v1\n", ln.Addr())
+	scheme := "ws"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "wss"
+	}
+	fmt.Fprintf(c.stderr, "ferry: relay listening on %s://%s/v1\n", scheme, ln.Addr())
+	var wopts web.Options
 	if *stunListen != "" || *turnListen != "" {
 		ice, err := relay.StartICE(ctx, relay.ICEConfig{
 			STUNListen: *stunListen, TURNListen: *turnListen, RelayIP: *turnIP,
@@ -61,9 +94,12 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		defer ice.Close()
 		if a := ice.STUNAddr(); a != nil {
 			fmt.Fprintf(c.stderr, "ferry: STUN on stun:%s\n", a)
+			wopts.STUNPort = portOf(a)
 		}
 		if a := ice.TURNAddr(); a != nil {
 			fmt.Fprintf(c.stderr, "ferry: TURN on turn:%s?transport=udp\n", a)
+			wopts.TURNPort = portOf(a)
+			wopts.TURNCredentials = turnCredentials(*turnUser, *turnPass, *turnSecret)
 		}
 	}
 	var waitTransit func() error
@@ -76,6 +112,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		}
 		fmt.Fprintf(c.stderr, "ferry: transit relay on tcp:%s\n", tln.Addr())
 		transit := relay.NewTransit(relay.TransitConfig{Logger: c.logger(*verbose)})
+		wopts.TransitPort = portOf(tln.Addr())
 		tctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		errc := make(chan error, 1)
@@ -86,6 +123,13 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		}()
 		waitTransit = func() error { cancel(); return <-errc }
 		ctx = tctx
+	}
+	files := web.Files()
+	page.files = web.Handler(files, wopts)
+	if web.Built(files) {
+		fmt.Fprintf(c.stderr, "ferry: web page on %s\n", pageAddr(scheme, ln.Addr(), *webURL))
+	} else {
+		c.logger(*verbose).Debug("this ferry was built without the web page's program (scripts/build builds it)")
 	}
 	code := exitOK
 	if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
@@ -99,4 +143,63 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		}
 	}
 	return code
+}
+
+// pageMux serves the paths beside the mailbox's /v1: the WebSocket transit
+// relay at /transit, when there is one, and the web page everywhere else.
+type pageMux struct {
+	transit http.Handler
+	files   http.Handler
+}
+
+func (m *pageMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/transit" && m.transit != nil {
+		m.transit.ServeHTTP(w, r)
+		return
+	}
+	if m.files == nil {
+		http.NotFound(w, r)
+		return
+	}
+	m.files.ServeHTTP(w, r)
+}
+
+func portOf(a net.Addr) int {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.Port
+	case *net.UDPAddr:
+		return a.Port
+	}
+	return 0
+}
+
+// pageAddr is where the relay says its page is, for its log line.
+func pageAddr(scheme string, a net.Addr, webURL string) string {
+	if webURL != "" {
+		return webURL
+	}
+	if scheme == "wss" {
+		return "https://" + a.String() + "/"
+	}
+	return "http://" + a.String() + "/"
+}
+
+// turnCredentialTTL is how long the TURN credentials a page is given stay
+// valid: long enough for one transfer to set up and run.
+const turnCredentialTTL = 12 * time.Hour
+
+// turnCredentials gives the page TURN credentials: time-limited ones from
+// the shared secret, else the static ones (which every visitor then
+// learns: use --turn-secret for a public relay).
+func turnCredentials(user, pass, secret string) func() (string, string) {
+	if secret != "" {
+		return func() (string, string) {
+			return relay.TURNCredentials(secret, "ferry-web", turnCredentialTTL, time.Now())
+		}
+	}
+	if user != "" {
+		return func() (string, string) { return user, pass }
+	}
+	return nil
 }

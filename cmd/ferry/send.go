@@ -26,6 +26,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	verify := fs.Bool("verify", false, "show the verifier and ask before sending")
 	linkf := addLinkFlags(fs)
 	qrPNG := fs.String("qr-png", "", "also write the code's QR code as a PNG to `FILE`")
+	qrKind := fs.String("qr", "auto", "what the QR code opens: `auto` (the relay's web page when it serves one, else a Magic Wormhole app), web or app")
 	name := fs.String("name", "", "the `NAME` stdin arrives as (with PATH \"-\")")
 	seal := addSealFlags(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
@@ -89,14 +90,21 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	if inArgs {
 		c.warnCodeInArgs("send")
 	}
+	switch *qrKind {
+	case "auto", "web", "app":
+	default:
+		c.errorf("--qr: unknown kind %q (want auto, web or app)", *qrKind)
+		return exitUsage
+	}
 	if *qrPNG != "" {
 		if _, err := os.Lstat(*qrPNG); err == nil {
 			c.errorf("--qr-png: %s already exists", *qrPNG)
 			return exitUsage
 		}
 	}
-	c.qrPNG, c.relayURL = *qrPNG, *relay
+	c.qrPNG, c.qrKind, c.relayURL = *qrPNG, *qrKind, *relay
 	opts := send.Options{
+		OnLink:    func(link string) { c.pageLink = link },
 		Relay:     *relay,
 		Code:      *code,
 		CodeWords: *words,
@@ -172,8 +180,17 @@ func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []stri
 
 // showCode tells the user the code to pass on, with a QR code of its
 // wormhole-transfer: URI (for phone apps) when stderr is a terminal.
+//
+// When the relay serves ferry's web page, the user is also given the link
+// that opens it with the code (any browser can receive), and the QR code
+// opens that link unless --qr app asks for the app's URI.
 func (c *cli) showCode(code string) {
 	link := uri.Format(uri.Transfer{Code: code, Rendezvous: c.relayURL})
+	if c.pageLink != "" && c.qrKind != "app" {
+		link = c.pageLink
+	} else if c.qrKind == "web" {
+		fmt.Fprintf(c.stderr, "ferry: warning: --qr web: the relay serves no web page; the QR code is for a Magic Wormhole app\n")
+	}
 	if isTerminal(c.stderr) {
 		if q, err := qrcode.New(link, qrcode.Low); err == nil {
 			fmt.Fprint(c.stderr, q.ToSmallString(false))
@@ -186,6 +203,10 @@ func (c *cli) showCode(code string) {
 	}
 	fmt.Fprintf(c.stderr, "Code: %s\n", code)
 	fmt.Fprintf(c.stderr, "On the other computer, run \"ferry receive\" and enter the code.\n")
+	if c.pageLink != "" {
+		// checked by the mailbox client: printable ASCII, http or https
+		fmt.Fprintf(c.stderr, "Or open: %s\n", c.pageLink)
+	}
 }
 
 // writeQR writes the QR code of link as a PNG, never over an existing file.

@@ -18,6 +18,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,36 @@ type Message struct {
 type Welcome struct {
 	MOTD              string
 	CurrentCLIVersion string
+	// Page is where the relay serves ferry's browser client (an http or
+	// https URL, checked by PageURL), or "".
+	Page string
+}
+
+// MaxPageURL caps the page address a relay may announce.
+const MaxPageURL = 1024
+
+// PageURL checks a page address a relay announced: an absolute http or
+// https URL without user name, query or fragment, at most MaxPageURL
+// bytes, of printable ASCII. It returns the URL with a trailing slash on
+// an empty path, or "" when it is not acceptable.
+func PageURL(s string) string {
+	if s == "" || len(s) > MaxPageURL {
+		return ""
+	}
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f {
+			return ""
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.Contains(s, "#") {
+		return ""
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	return u.String()
 }
 
 // DialError means the relay could not be reached or did not greet us.
@@ -243,6 +275,7 @@ func parseWelcome(raw json.RawMessage) (Welcome, error) {
 		MOTD       string `json:"motd"`
 		CurrentCLI string `json:"current_cli_version"`
 		Error      string `json:"error"`
+		Page       string `json:"ferry_page"`
 	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &w); err != nil {
@@ -252,7 +285,7 @@ func parseWelcome(raw json.RawMessage) (Welcome, error) {
 	if w.Error != "" {
 		return Welcome{}, &ServerError{Msg: w.Error}
 	}
-	return Welcome{MOTD: w.MOTD, CurrentCLIVersion: w.CurrentCLI}, nil
+	return Welcome{MOTD: w.MOTD, CurrentCLIVersion: w.CurrentCLI, Page: PageURL(w.Page)}, nil
 }
 
 func (c *Client) enqueue(f frame) error {

@@ -75,6 +75,7 @@ type Wormhole struct {
 	log  *slog.Logger
 	mb   *mailbox.Client
 	side string
+	page string // where the relay serves ferry's browser client, if it does
 
 	code      string
 	nameplate string // claimed and not yet released
@@ -116,7 +117,7 @@ func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
 	}
 	side := make([]byte, 5)
 	rand.Read(side)
-	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}}
+	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}, page: welcome.Page}
 	if err := mb.Bind(ctx, cfg.AppID, w.side, cfg.Agent); err != nil {
 		mb.Close()
 		return nil, err
@@ -371,3 +372,7 @@ func (w *Wormhole) Ready() bool { return w.peerVer != nil }
 
 // PeerSeen reports whether the other side has shown up (sent its pake).
 func (w *Wormhole) PeerSeen() bool { return w.peerSide != "" }
+
+// Page is where the relay said it serves ferry's browser client (a checked
+// http or https URL), or "".
+func (w *Wormhole) Page() string { return w.page }

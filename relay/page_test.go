@@ -1,0 +1,50 @@
+package relay
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestPage: with a Page handler, every path but /v1 is the page's, and
+// the welcome tells ferry clients where it is: the server as the client
+// reached it, or PageURL. Without one, no key and 404s.
+func TestPage(t *testing.T) {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page at "+r.URL.Path) })
+	_, url := startServer(t, Config{Page: page})
+	httpURL := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/v1")
+	_, w := dial(t, url)
+	if got := w["welcome"].(map[string]any)["ferry_page"]; got != httpURL+"/" {
+		t.Errorf("welcome's ferry_page = %v, want %s/", got, httpURL)
+	}
+	resp, err := http.Get(httpURL + "/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "page at /app.js" {
+		t.Errorf("GET /app.js = %q, want the page handler's", body)
+	}
+
+	_, url = startServer(t, Config{Page: page, PageURL: "https://drop.example/"})
+	_, w = dial(t, url)
+	if got := w["welcome"].(map[string]any)["ferry_page"]; got != "https://drop.example/" {
+		t.Errorf("welcome's ferry_page = %v, want PageURL", got)
+	}
+
+	_, url = startServer(t, Config{})
+	_, w = dial(t, url)
+	if got, ok := w["welcome"].(map[string]any)["ferry_page"]; ok {
+		t.Errorf("welcome has ferry_page %v without a page", got)
+	}
+	resp, err = http.Get("http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/v1") + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET / without a page = %d, want 404", resp.StatusCode)
+	}
+}
