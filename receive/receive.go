@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/nat"
 )
@@ -46,8 +48,12 @@ type Options struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// senders; "" offers none.
 	TransitRelay string
-	NAT          nat.Config // STUN and TURN servers for ICE
-	Progress     func(received, total int64)
+	// DialTransit connects to transit relays; nil dials TCP. A browser
+	// has no TCP and reaches its relay over WebSocket
+	// (DialTransitWebSocket).
+	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
+	NAT         nat.Config // STUN and TURN servers for ICE
+	Progress    func(received, total int64)
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are
 	// owed (30 s each when 0).
@@ -149,4 +155,18 @@ func CompleteCode(prefix string, words, max int) []string {
 func CheckCode(code string) error {
 	_, err := wormhole.ParseCode(code)
 	return err
+}
+
+// ErrWrongCode means the two sides' keys did not match: a mistyped code,
+// or someone guessing it.
+var ErrWrongCode = wormhole.ErrWrongCode
+
+// NoPathError means no connection to the other side could be made; it
+// names the paths that were tried.
+type NoPathError = transit.NoPathError
+
+// DialTransitWebSocket connects to a transit relay's WebSocket endpoint
+// (ferry relay's /transit): how a browser, which has no TCP, reaches it.
+func DialTransitWebSocket(ctx context.Context, url string) (net.Conn, error) {
+	return nil, errors.New("WebSocket transit is not merged yet")
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -26,7 +27,10 @@ type FileOptions struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// receivers; "" offers none.
 	TransitRelay string
-	NAT          nat.Config // STUN and TURN servers for ICE
+	// DialTransit connects to transit relays; nil dials TCP. A browser
+	// has no TCP and reaches its relay over WebSocket.
+	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
+	NAT         nat.Config // STUN and TURN servers for ICE
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are
 	// owed (30 s each when 0).

@@ -72,6 +72,9 @@ type LinkOptions struct {
 	ConnectTimeout, IdleTimeout time.Duration
 	OnConnecting                func(paths []string) // told the paths tried when it takes a few seconds
 	Logger                      *slog.Logger
+	// Dial connects to transit relays (a browser reaches one over
+	// WebSocket); nil dials TCP.
+	Dial transit.DialFunc
 }
 
 // Link is one side's preparations: a listener (unless relay-only) and the
@@ -87,6 +90,9 @@ type Link struct {
 func Prepare(ctx context.Context, opts LinkOptions) (*Link, json.RawMessage, error) {
 	if opts.Mode == "" {
 		opts.Mode = ModeAuto
+	}
+	if !canListen && opts.Mode == ModeAuto {
+		opts.Mode = ModeRelay // a browser takes no connections: only the relay meets the peer
 	}
 	if opts.ListenTCP == "" {
 		opts.ListenTCP = ":0"
@@ -142,7 +148,7 @@ func (l *Link) Connect(ctx context.Context, transitKey []byte, role transit.Role
 			return nil, "", err
 		}
 	}
-	cfg := transit.Config{Key: transitKey, Role: role, Logger: l.log, RelayDelay: transit.DefaultRelayDelay}
+	cfg := transit.Config{Key: transitKey, Role: role, Logger: l.log, RelayDelay: transit.DefaultRelayDelay, Dial: l.opts.Dial}
 	if l.opts.Mode != ModeRelay {
 		cfg.Listener, cfg.Peer = l.ln, direct
 	}
