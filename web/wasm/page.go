@@ -20,9 +20,9 @@ import (
 
 // page is what the page knows of the relay that served it.
 type page struct {
-	relay      string // the mailbox, ws(s)://HOST/v1
-	transitWS  string // the transit relay over WebSocket, ws(s)://HOST/transit
-	cfg        web.Config
+	relay     string // the mailbox, ws(s)://HOST/v1
+	transitWS string // the transit relay over WebSocket, ws(s)://HOST/transit
+	cfg       web.Config
 }
 
 // maxConfig caps /ferry.json.
