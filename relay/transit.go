@@ -112,13 +112,23 @@ func (cfg TransitConfig) withDefaults() TransitConfig {
 // is passed on as a half-close and the other direction carries on, until
 // it ends too or IdleTimeout passes without traffic.
 //
-// Create it with NewTransit; it is safe for concurrent use.
+// Clients may also come over WebSocket, through Handler; they are paired
+// with TCP clients and with each other alike.
+//
+// Create it with NewTransit; it is safe for concurrent use. Serve runs it
+// on a TCP listener; when Serve returns, or Close is called, the server
+// is closed for good.
 type TransitServer struct {
-	cfg TransitConfig
-	log *slog.Logger
+	cfg  TransitConfig
+	log  *slog.Logger
+	base context.Context // done once the server is closed
+	stop context.CancelFunc
+	live sync.WaitGroup // connections admitted, TCP and WebSocket
 
 	mu       sync.Mutex
+	closed   bool
 	nConns   int
+	nWS      int   // connections over WebSocket, among nConns
 	evicting int   // connections of evicted pairs, not yet closed
 	conns    tally // open connections per client address and prefix
 	nPending int
@@ -134,9 +144,12 @@ func NewTransit(cfg TransitConfig) *TransitServer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	base, stop := context.WithCancel(context.Background())
 	return &TransitServer{
 		cfg:      cfg,
 		log:      log,
+		base:     base,
+		stop:     stop,
 		conns:    newTally(),
 		pending:  newTally(),
 		waiting:  map[string][]*transitConn{},
@@ -144,16 +157,17 @@ func NewTransit(cfg TransitConfig) *TransitServer {
 	}
 }
 
-// Serve accepts transit connections on ln until ctx is done, then closes
-// ln and every connection it accepted, waits for them to finish and
-// returns nil. It returns an error if accepting fails for good before
-// that. Serve closes ln.
+// Serve accepts transit connections on ln until ctx is done or the
+// server is closed, then closes the server (see Close): ln and every
+// connection, those Handler serves included. It waits for them to finish
+// and returns nil, or an error if accepting fails for good before that.
+// Serve closes ln.
 func (s *TransitServer) Serve(ctx context.Context, ln net.Listener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	// Whyever Serve returns, its connections end first.
+	// Whyever Serve returns, every connection ends first.
+	defer s.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer context.AfterFunc(s.base, cancel)()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	defer ln.Close()
@@ -179,24 +193,38 @@ func (s *TransitServer) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("relay: transit: accept: %w", err)
 		}
 		backoff = 0
-		tc, reason := s.admit(c)
+		tc, reason := s.admit(clientKeyOf(c.RemoteAddr().String()), false)
 		if tc == nil {
 			s.log.Debug("transit: connection refused", "remote", c.RemoteAddr().String(), "reason", reason)
 			c.Close()
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tc.serve(ctx)
-		}()
+		tc.c = c
+		go tc.serve(ctx)
 	}
 }
 
-// admit counts a new connection against the limits, or says why not.
-func (s *TransitServer) admit(c net.Conn) (*transitConn, string) {
-	addr := clientKeyOf(c.RemoteAddr().String())
+// Close closes the server: it stops Serve, closes every connection, TCP
+// or WebSocket, waits until they are gone and returns nil. From then on
+// Handler refuses WebSocket clients (HTTP 503).
+func (s *TransitServer) Close() error {
 	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.stop()
+	s.live.Wait()
+	return nil
+}
+
+// admit counts a new connection from addr (over WebSocket if ws) against
+// the limits, or says why not. The caller sets its net.Conn, runs it with
+// serve, or uncounts it with leave.
+func (s *TransitServer) admit(addr clientKey, ws bool) (*transitConn, string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, "the relay is shutting down"
+	}
 	if ok, which := s.conns.fits(addr, 1, int64(s.cfg.MaxConnsPerIP), int64(s.cfg.MaxConnsPerPrefix)); !ok {
 		s.mu.Unlock()
 		return nil, "too many connections from this " + which
@@ -223,14 +251,18 @@ func (s *TransitServer) admit(c net.Conn) (*transitConn, string) {
 		s.evicting += 2
 	}
 	s.nConns++
+	if ws {
+		s.nWS++
+	}
 	s.conns.add(addr, 1)
 	s.nPending++
 	s.pending.add(addr, 1)
+	s.live.Add(1)
 	s.mu.Unlock()
 	if evict != nil {
 		evict.close("evicted for a new connection: idle while the relay is full")
 	}
-	return &transitConn{s: s, c: c, addr: addr, pending: true, started: time.Now()}, ""
+	return &transitConn{s: s, addr: addr, ws: ws, pending: true, started: time.Now()}, ""
 }
 
 // idlest returns the relaying pair that has been idle longest, if that is
@@ -259,10 +291,14 @@ func (s *TransitServer) idlest() *transitPair {
 func (s *TransitServer) leave(tc *transitConn) {
 	s.unpend(tc)
 	s.nConns--
+	if tc.ws {
+		s.nWS--
+	}
 	s.conns.add(tc.addr, -1)
 	if tc.evicted {
 		s.evicting--
 	}
+	s.live.Done()
 }
 
 // unpend uncounts tc as pending, once. Callers hold s.mu.
@@ -298,13 +334,16 @@ type TransitStats struct {
 	Pending int // connections without a partner
 	Waiting int // tokens with a connection waiting for its partner
 	Pairs   int // pairs relaying
+	// WebSockets counts the connections, among Conns, that came
+	// through Handler.
+	WebSockets int
 }
 
 // Stats returns a snapshot of the server's connections.
 func (s *TransitServer) Stats() TransitStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return TransitStats{Conns: s.nConns, Pending: s.nPending, Waiting: len(s.waiting), Pairs: len(s.relaying)}
+	return TransitStats{Conns: s.nConns, Pending: s.nPending, Waiting: len(s.waiting), Pairs: len(s.relaying), WebSockets: s.nWS}
 }
 
 // isTemporaryAccept reports whether an Accept error is worth retrying

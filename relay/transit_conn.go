@@ -15,6 +15,7 @@ type transitConn struct {
 	s       *TransitServer
 	c       net.Conn
 	addr    clientKey // of the remote address
+	ws      bool      // came over WebSocket, through Handler
 	started time.Time
 
 	// Set by the handshake, before the connection is shared.
@@ -51,6 +52,9 @@ func (tc *transitConn) serve(ctx context.Context) {
 func (tc *transitConn) run(buf []byte) *transitPair {
 	s := tc.s
 	log := s.log.With("remote", tc.addr.addr)
+	if tc.ws {
+		log = log.With("websocket", true)
+	}
 	tc.c.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	token, side, res, err := readRelayHandshake(tc.c, buf)
 	switch res {

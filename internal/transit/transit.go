@@ -150,9 +150,10 @@ type Config struct {
 	Role     Role      // sender or receiver
 	Listener *Listener // ours; may be nil
 	Peer     []Hint    // the other side's hints
-	// Relays are transit relays ("host:port") both sides may meet at;
-	// the caller filters the peer's. They are dialed after RelayDelay
-	// when direct paths exist, at once otherwise.
+	// Relays are transit relays ("host:port", or "ws://HOST/transit"
+	// with Dial DialWebSocket) both sides may meet at; the caller
+	// filters the peer's. They are dialed after RelayDelay when direct
+	// paths exist, at once otherwise.
 	Relays     []string
 	RelayDelay time.Duration
 	Dial       DialFunc // nil: a plain TCP dial
@@ -169,7 +170,9 @@ const (
 	PathRelay  = "relay"
 )
 
-// DialFunc opens a TCP connection (tests and relays substitute their own).
+// DialFunc opens a connection to addr, a peer hint's or a relay's: TCP
+// by default; DialWebSocket for relays given by WebSocket URL; tests
+// substitute their own. Race uses it for every address it dials.
 type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
 // Connect races our listener against dials to every peer hint and returns

@@ -1,0 +1,152 @@
+package transit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Bounds of a WebSocket to a transit relay.
+const (
+	// MaxWebSocketMessage caps one message the relay may send us; a
+	// bigger one ends the connection. ferry's relay sends messages of at
+	// most 16 KiB, the reference one what it read from the partner.
+	MaxWebSocketMessage = 1 << 20
+	// wsWriteChunk caps the messages we send.
+	wsWriteChunk = 64 << 10
+	// wsCloseWait bounds how long Close waits, in the background, to
+	// send what was written before it.
+	wsCloseWait = 10 * time.Second
+)
+
+// DialWebSocket is a DialFunc for transit relays that take WebSocket
+// clients (ferry's relay at ws://HOST/transit, magic-wormhole-transit-
+// relay's websocket mode): url is the relay's ws:// or wss:// URL, and
+// the connection carries the byte stream in binary messages. Use it as
+// Config.Dial with WebSocket URLs as Config.Relays; in a browser
+// (GOOS=js) it uses the browser's WebSocket.
+//
+// ctx bounds the dial only. The connection's deadlines behave as a TCP
+// connection's: one that passes fails the Read or Write with
+// os.ErrDeadlineExceeded and the connection stays usable. A WebSocket has
+// no half-close; Close sends a normal close after what was written.
+func DialWebSocket(ctx context.Context, url string) (net.Conn, error) {
+	ws, _, err := websocket.Dial(ctx, url, wsDialOptions())
+	if err != nil {
+		return nil, fmt.Errorf("websocket to transit relay %s: %w", url, err)
+	}
+	return newWSConn(ws, url), nil
+}
+
+// wsConn is a WebSocket as a net.Conn. websocket.NetConn alone closes the
+// connection when a deadline passes during a Read, which Race's short
+// waits cannot have; so the caller's end is one side of a net.Pipe, with
+// its deadlines, and two goroutines move the bytes between the other
+// side and the WebSocket. The pipe holds no buffer: the relay's messages
+// are read only as fast as the caller reads.
+type wsConn struct {
+	net.Conn // our end of the pipe
+	ws       *websocket.Conn
+	addr     wsAddr
+	stop     context.CancelFunc // ends the WebSocket at once
+	err      atomic.Pointer[error]
+	wrote    chan struct{} // closed when the writer is done
+	once     sync.Once
+}
+
+func newWSConn(ws *websocket.Conn, url string) *wsConn {
+	ctx, stop := context.WithCancel(context.Background())
+	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
+	// NetConn lifts the read limit; put it back, after. In a browser a
+	// message is in memory whole before we see it.
+	ws.SetReadLimit(MaxWebSocketMessage)
+	mine, theirs := net.Pipe()
+	c := &wsConn{Conn: mine, ws: ws, addr: wsAddr(url), stop: stop, wrote: make(chan struct{})}
+	go func() { // the relay → the caller
+		_, err := io.CopyBuffer(theirs, nc, make([]byte, 32<<10))
+		if err == nil {
+			err = io.EOF // a normal close
+		}
+		c.fail(err)
+		theirs.Close()
+	}()
+	go func() { // the caller → the relay
+		defer close(c.wrote)
+		buf := make([]byte, wsWriteChunk)
+		for {
+			n, err := theirs.Read(buf)
+			if n > 0 {
+				if _, werr := nc.Write(buf[:n]); werr != nil {
+					c.fail(werr)
+					theirs.Close()
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+// fail records why the WebSocket ended, if it is the first word on it.
+func (c *wsConn) fail(err error) { c.err.CompareAndSwap(nil, &err) }
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err == io.EOF {
+		// io.EOF itself marks a normal close; an error that wraps it
+		// is a cut connection.
+		if e := c.err.Load(); e != nil && *e != io.EOF {
+			err = fmt.Errorf("websocket to transit relay: %w", *e)
+		}
+	}
+	return n, err
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if errors.Is(err, io.ErrClosedPipe) {
+		if e := c.err.Load(); e != nil {
+			if *e == io.EOF {
+				return n, errors.New("websocket to transit relay: closed by the relay")
+			}
+			return n, fmt.Errorf("websocket to transit relay: %w", *e)
+		}
+	}
+	return n, err
+}
+
+// Close ends the connection: Reads and Writes fail at once, and in the
+// background what was written goes out, followed by a normal close (for
+// at most wsCloseWait, if the relay does not take it).
+func (c *wsConn) Close() error {
+	c.once.Do(func() {
+		c.Conn.Close()
+		go func() {
+			cut := time.AfterFunc(wsCloseWait, c.stop)
+			<-c.wrote
+			c.ws.Close(websocket.StatusNormalClosure, "")
+			cut.Stop()
+			c.stop()
+		}()
+	})
+	return nil
+}
+
+func (c *wsConn) LocalAddr() net.Addr  { return wsAddr("") }
+func (c *wsConn) RemoteAddr() net.Addr { return c.addr }
+
+// wsAddr is a WebSocket's address: the URL dialed.
+type wsAddr string
+
+func (a wsAddr) Network() string { return "websocket" }
+func (a wsAddr) String() string  { return string(a) }
