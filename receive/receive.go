@@ -168,5 +168,5 @@ type NoPathError = transit.NoPathError
 // DialTransitWebSocket connects to a transit relay's WebSocket endpoint
 // (ferry relay's /transit): how a browser, which has no TCP, reaches it.
 func DialTransitWebSocket(ctx context.Context, url string) (net.Conn, error) {
-	return nil, errors.New("WebSocket transit is not merged yet")
+	return transit.DialWebSocket(ctx, url)
 }

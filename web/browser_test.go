@@ -35,7 +35,7 @@ func sendFerry(t *testing.T, r *relay, env []string, args ...string) (*proc, str
 func acceptAndLand(t *testing.T, c *chrome) (path, name, summary string) {
 	t.Helper()
 	c.state(t, "offer")
-	c.run(t, chromedp.Click("#accept", chromedp.ByQuery))
+	c.run(t, chromedp.Click(chromedp.CSS("#accept")))
 	c.state(t, "done")
 	path, name = c.download(t)
 	return path, name, c.text(t, "#summary")
@@ -179,7 +179,7 @@ func TestPageHostileNames(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Errorf("the name became %d elements (%v)", n, err)
 	}
-	c.run(t, chromedp.Click("#decline", chromedp.ByQuery))
+	c.run(t, chromedp.Click(chromedp.CSS("#decline")))
 
 	// a classic sender's name with U+202E: ferry refuses the offer, and
 	// the refusal shows the name escaped
@@ -290,8 +290,8 @@ func TestPageSendText(t *testing.T) {
 	c := newChrome(t)
 	c.run(t, chromedp.Navigate(r.page))
 	c.state(t, "ready")
-	c.run(t, chromedp.SetValue("#send-text", "hello from a browser", chromedp.ByQuery),
-		chromedp.Click("#send-button", chromedp.ByQuery))
+	c.run(t, chromedp.SetValue(chromedp.CSS("#send-text"), "hello from a browser"),
+		chromedp.Click(chromedp.CSS("#send-button")))
 	deadline := time.Now().Add(time.Minute)
 	code := ""
 	for code == "" && time.Now().Before(deadline) {

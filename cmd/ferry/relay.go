@@ -113,6 +113,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "ferry: transit relay on tcp:%s\n", tln.Addr())
 		transit := relay.NewTransit(relay.TransitConfig{Logger: c.logger(*verbose)})
 		wopts.TransitPort = portOf(tln.Addr())
+		page.transit = transit.Handler() // browsers, which have no TCP, at /transit
 		tctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		errc := make(chan error, 1)
