@@ -7,12 +7,13 @@ import (
 	"testing"
 )
 
-// TestPage: with a Page handler, every path but /v1 is the page's, and
-// the welcome tells ferry clients where it is: the server as the client
-// reached it, or PageURL. Without one, no key and 404s.
+// TestPage: with an Other handler, every path but /v1 is its, and with a
+// Page the welcome tells ferry clients where the page is: on the server
+// as the client reached it, or at an absolute URL. Without, no key and
+// 404s.
 func TestPage(t *testing.T) {
 	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page at "+r.URL.Path) })
-	_, url := startServer(t, Config{Page: page})
+	_, url := startServer(t, Config{Other: page, Page: "/"})
 	httpURL := "http" + strings.TrimSuffix(strings.TrimPrefix(url, "ws"), "/v1")
 	_, w := dial(t, url)
 	if got := w["welcome"].(map[string]any)["ferry_page"]; got != httpURL+"/" {
@@ -28,7 +29,7 @@ func TestPage(t *testing.T) {
 		t.Errorf("GET /app.js = %q, want the page handler's", body)
 	}
 
-	_, url = startServer(t, Config{Page: page, PageURL: "https://drop.example/"})
+	_, url = startServer(t, Config{Other: page, Page: "https://drop.example/"})
 	_, w = dial(t, url)
 	if got := w["welcome"].(map[string]any)["ferry_page"]; got != "https://drop.example/" {
 		t.Errorf("welcome's ferry_page = %v, want PageURL", got)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,13 +29,14 @@ type Config struct {
 	Logger *slog.Logger
 	// MOTD, if not empty, is a message of the day every client shows.
 	MOTD string
-	// Page, if set, serves every path but /v1 (ferry relay puts its
-	// browser client and WebSocket transit relay there), and the welcome
-	// tells ferry clients where the page is: PageURL, or when that is
-	// empty this server as the client reached it (http or https, the
-	// Host it asked for, path /).
-	Page    http.Handler
-	PageURL string
+	// Other, if set, serves every path but /v1 (ferry relay puts its
+	// browser client and WebSocket transit relay there).
+	Other http.Handler
+	// Page, if not empty, is where ferry's browser client is, which the
+	// welcome tells ferry clients: an absolute http or https URL, or a
+	// path ("/") on this server as the client reached it (http or https,
+	// the Host it asked for).
+	Page string
 
 	// MaxFrameBytes is the largest frame a client may send; a bigger one
 	// closes its connection (status 1009). Default 1 MiB (ferry's text
@@ -178,8 +180,8 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP serves the mailbox websocket at /v1 and 404 elsewhere.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/v1" && r.URL.Path != "/v1/" {
-		if s.cfg.Page != nil {
-			s.cfg.Page.ServeHTTP(w, r)
+		if s.cfg.Other != nil {
+			s.cfg.Other.ServeHTTP(w, r)
 			return
 		}
 		http.NotFound(w, r)
@@ -304,21 +306,18 @@ func (s *Server) Close() error {
 }
 
 // pageURL is the address of the page the welcome announces to a client
-// that connected with r: Config.PageURL, or this server as the client
-// reached it.
+// that connected with r: Config.Page, on this server as the client
+// reached it when it is a path.
 func (s *Server) pageURL(r *http.Request) string {
-	if s.cfg.Page == nil {
-		return ""
-	}
-	if s.cfg.PageURL != "" {
-		return s.cfg.PageURL
+	if !strings.HasPrefix(s.cfg.Page, "/") {
+		return s.cfg.Page
 	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	u, err := url.Parse(scheme + "://" + r.Host + "/")
-	if err != nil || u.Host != r.Host || u.User != nil {
+	u, err := url.Parse(scheme + "://" + r.Host + s.cfg.Page)
+	if err != nil || u.Host != r.Host || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return ""
 	}
 	return u.String()

@@ -62,8 +62,13 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	page := &pageMux{}
+	files := web.Files()
+	pageAt := mailbox.PageURL(*webURL)
+	if pageAt == "" && web.Built(files) {
+		pageAt = "/"
+	}
 	srv, err := relay.New(relay.Config{DataDir: *data, MOTD: *motd, Logger: c.logger(*verbose),
-		Page: page, PageURL: mailbox.PageURL(*webURL)})
+		Other: page, Page: pageAt})
 	if err != nil {
 		c.errorf("start relay: %v", err)
 		return exitFailure
@@ -125,7 +130,6 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		waitTransit = func() error { cancel(); return <-errc }
 		ctx = tctx
 	}
-	files := web.Files()
 	page.files = web.Handler(files, wopts)
 	if web.Built(files) {
 		fmt.Fprintf(c.stderr, "ferry: web page on %s\n", pageAddr(scheme, ln.Addr(), *webURL))

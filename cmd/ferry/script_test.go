@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/ferrydrop/ferry/web"
 )
 
 func TestMain(m *testing.M) {
@@ -80,6 +83,12 @@ func TestScripts(t *testing.T) {
 // program is installed. Scripts say "[!peer:wormhole] skip"; with
 // FERRY_REQUIRE_PEERS=1 (as in CI) a missing peer is an error instead.
 func peerInstalled(cond string) (bool, error) {
+	if cond == "page" { // this binary embeds the web page's program (scripts/build-web)
+		if !web.Built(web.Files()) && os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
+			return false, errors.New("the web page is not built (bash scripts/build-web) and FERRY_REQUIRE_PEERS=1")
+		}
+		return web.Built(web.Files()), nil
+	}
 	prog, ok := strings.CutPrefix(cond, "peer:")
 	if !ok {
 		return false, fmt.Errorf("unknown condition %q", cond)
