@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
@@ -206,5 +207,39 @@ func TestSaveToOutput(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(cwd); len(ents) != 0 {
 		t.Fatalf("the current folder gained %v", ents)
+	}
+}
+
+// TestSendFromFS: what send takes from an fs.FS (the files a user picked
+// in the page) arrives like files from disk.
+func TestSendFromFS(t *testing.T) {
+	ctx, url := setup(t)
+	picked := fstest.MapFS{
+		"pick/a.txt":     {Data: []byte("alpha"), Mode: 0o644},
+		"pick/sub/b.txt": {Data: []byte("beta"), Mode: 0o644},
+		"c.txt":          {Data: []byte("gamma"), Mode: 0o644},
+	}
+	codes := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, OnCode: func(c string) { codes <- c }},
+			Transport: transfer.TransportTCP, FS: picked}, []string{"pick", "c.txt"})
+		errc <- err
+	}()
+	out := t.TempDir()
+	if _, err := receive.Run(ctx, <-codes, receive.Options{Relay: url, Out: out, Transport: transfer.TransportTCP,
+		Accept: func(receive.Manifest) error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"pick/a.txt": "alpha", "pick/sub/b.txt": "beta", "c.txt": "gamma"} {
+		if got, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(name))); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if _, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url}, FS: picked}, []string{"../etc"}); err == nil {
+		t.Error("a path outside the FS was accepted")
 	}
 }

@@ -7,31 +7,66 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
 )
 
-// source is what the user asked to send: files and folders on disk.
+// source is what the user asked to send: files and folders on disk (or
+// in FileOptions.FS).
 type source struct {
 	paths []string  // as given, one per manifest entry
+	items []item    // where each is
 	stdin io.Reader // instead of paths: one stream of unknown length
 	man   transfer.Manifest
+}
+
+// item is one path to send: name in fsys (a folder's os.DirFS for a path
+// on disk), and the path as given, for messages.
+type item struct {
+	fsys  fs.FS
+	name  string
+	shown string
+}
+
+// show is how a name inside the item is given in messages.
+func (it item) show(q string) string {
+	if q == it.name {
+		return it.shown
+	}
+	return filepath.Join(it.shown, filepath.FromSlash(strings.TrimPrefix(q, it.name+"/")))
+}
+
+// locate finds a path: on disk, or in fsys when it is set.
+func locate(fsys fs.FS, p string) (item, error) {
+	if fsys != nil {
+		if !fs.ValidPath(p) || p == "." {
+			return item{}, fmt.Errorf("cannot send %q: not a name in the files given", p)
+		}
+		return item{fsys: fsys, name: p, shown: p}, nil
+	}
+	clean := filepath.Clean(p)
+	return item{fsys: os.DirFS(filepath.Dir(clean)), name: filepath.Base(clean), shown: p}, nil
 }
 
 // scan stats every path (walking folders) to build the manifest the
 // receiver sees before it accepts. Symlinks and special files inside
 // folders are skipped and reported through skip.
-func scan(paths []string, skip func(path, why string)) (*source, error) {
+func scan(fsys fs.FS, paths []string, skip func(path, why string)) (*source, error) {
 	src := &source{}
 	seen := map[string]string{}
 	for _, p := range paths {
-		fi, err := os.Stat(p)
+		it, err := locate(fsys, p)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := fs.Stat(it.fsys, it.name)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
-		name := filepath.Base(filepath.Clean(p))
+		name := path.Base(it.name)
 		if err := transfer.CheckName(name); err != nil {
 			return nil, fmt.Errorf("cannot send %s: %w", p, err)
 		}
@@ -47,15 +82,15 @@ func scan(paths []string, skip func(path, why string)) (*source, error) {
 			src.man.Files++
 		case fi.IsDir():
 			src.man.Folders++
-			err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+			err := fs.WalkDir(it.fsys, it.name, func(q string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
-				if q == p {
+				if q == it.name {
 					return nil
 				}
 				if err := transfer.CheckName(d.Name()); err != nil {
-					return fmt.Errorf("cannot send %s: %w", q, err)
+					return fmt.Errorf("cannot send %s: %w", it.show(q), err)
 				}
 				switch {
 				case d.Type().IsRegular():
@@ -68,7 +103,7 @@ func scan(paths []string, skip func(path, why string)) (*source, error) {
 				case d.IsDir():
 					src.man.Folders++
 				default:
-					skip(q, "not a regular file or folder")
+					skip(it.show(q), "not a regular file or folder")
 				}
 				return nil
 			})
@@ -79,6 +114,7 @@ func scan(paths []string, skip func(path, why string)) (*source, error) {
 			return nil, fmt.Errorf("cannot send %s: not a regular file or folder", p)
 		}
 		src.paths = append(src.paths, p)
+		src.items = append(src.items, it)
 		src.man.Entries = append(src.man.Entries, e)
 		src.man.Bytes += e.Size
 	}
@@ -94,24 +130,20 @@ func scan(paths []string, skip func(path, why string)) (*source, error) {
 func (s *source) writeTar(w io.Writer) error {
 	tw := tar.NewWriter(w)
 	buf := make([]byte, transfer.CopyBufferSize)
-	for i, p := range s.paths {
+	for i, it := range s.items {
 		top := s.man.Entries[i].Name
-		err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		err := fs.WalkDir(it.fsys, it.name, func(q string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			if !d.IsDir() && !d.Type().IsRegular() {
 				return nil // skipped in scan
 			}
-			rel, err := filepath.Rel(p, q)
-			if err != nil {
-				return err
-			}
 			name := top
-			if rel != "." {
-				name = top + "/" + filepath.ToSlash(rel)
+			if q != it.name {
+				name = top + "/" + strings.TrimPrefix(q, it.name+"/")
 			}
-			return addEntry(tw, q, name, d, buf)
+			return addEntry(tw, it, q, name, d, buf)
 		})
 		if err != nil {
 			return err
@@ -120,7 +152,8 @@ func (s *source) writeTar(w io.Writer) error {
 	return tw.Close()
 }
 
-func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry, buf []byte) error {
+func addEntry(tw *tar.Writer, it item, q, name string, d fs.DirEntry, buf []byte) error {
+	path := it.show(q)
 	fi, err := d.Info()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
@@ -130,7 +163,7 @@ func addEntry(tw *tar.Writer, path, name string, d fs.DirEntry, buf []byte) erro
 		hdr.Typeflag, hdr.Name = tar.TypeDir, name+"/"
 		return tw.WriteHeader(hdr)
 	}
-	f, err := os.Open(path)
+	f, err := it.fsys.Open(q)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}

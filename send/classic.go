@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/classic"
@@ -47,7 +46,7 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	var content io.Reader
 	var size int64
 	if entry.Dir {
-		z, err := zipFolder(src.paths[0])
+		z, err := zipFolder(src.items[0])
 		if err != nil {
 			return nil, refuse(err)
 		}
@@ -57,7 +56,7 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 		content, size = z.f, z.size
 		log.Debug("classic: zipped folder", "files", z.numfiles, "bytes", z.numbytes, "zipsize", z.size)
 	} else {
-		f, err := os.Open(src.paths[0])
+		f, err := src.items[0].fsys.Open(src.items[0].name)
 		if err != nil {
 			return nil, refuse(fmt.Errorf("open %s: %w", src.paths[0], err))
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"time"
@@ -27,6 +28,10 @@ type FileOptions struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// receivers; "" offers none.
 	TransitRelay string
+	// FS, when set, holds what is sent: the paths are names in it
+	// (slash-separated, as io/fs takes them) instead of paths on disk.
+	// ferry's page sends the files a user picked through it.
+	FS fs.FS
 	// DialTransit connects to transit relays; nil dials TCP. A browser
 	// has no TCP and reaches its relay over WebSocket.
 	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
@@ -224,7 +229,7 @@ func prepare(opts FileOptions, paths []string) (*source, string, error) {
 	if skip == nil {
 		skip = func(string, string) {}
 	}
-	src, err := scan(paths, skip)
+	src, err := scan(opts.FS, paths, skip)
 	return src, transfer.StreamTar, err
 }
 

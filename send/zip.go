@@ -6,7 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+	"strings"
 )
 
 // zipped is a folder packed for a classic receiver, which needs the
@@ -21,14 +21,15 @@ type zipped struct {
 // zipFolder packs dir's regular files (paths relative to dir, as the
 // Python client does; symlinks and special files are left out, as scan
 // reported) into a deflated zip in a temporary file.
-func zipFolder(dir string) (*zipped, error) {
+func zipFolder(it item) (*zipped, error) {
+	dir := it.shown
 	f, err := os.CreateTemp("", "ferry-*.zip")
 	if err != nil {
 		return nil, fmt.Errorf("create temporary zip file: %w", err)
 	}
 	os.Remove(f.Name()) // only the open file is needed; nothing is left behind
 	z := &zipped{f: f}
-	if err := z.fill(dir); err != nil {
+	if err := z.fill(it); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("zip %s: %w", dir, err)
 	}
@@ -42,19 +43,16 @@ func zipFolder(dir string) (*zipped, error) {
 	return z, nil
 }
 
-func (z *zipped) fill(dir string) error {
+func (z *zipped) fill(it item) error {
 	zw := zip.NewWriter(z.f)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(it.fsys, it.name, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
+		rel := strings.TrimPrefix(p, it.name+"/")
 		fi, err := d.Info()
 		if err != nil {
 			return err
@@ -63,19 +61,19 @@ func (z *zipped) fill(dir string) error {
 		if err != nil {
 			return err
 		}
-		hdr.Name, hdr.Method = filepath.ToSlash(rel), zip.Deflate
+		hdr.Name, hdr.Method = rel, zip.Deflate
 		w, err := zw.CreateHeader(hdr)
 		if err != nil {
 			return err
 		}
-		src, err := os.Open(p)
+		src, err := it.fsys.Open(p)
 		if err != nil {
 			return err
 		}
 		n, err := io.Copy(w, src)
 		src.Close()
 		if err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
+			return fmt.Errorf("read %s: %w", it.show(p), err)
 		}
 		z.numfiles++
 		z.numbytes += n
