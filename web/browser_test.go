@@ -310,3 +310,55 @@ func TestPageSendText(t *testing.T) {
 	}
 	c.state(t, "done")
 }
+
+// TestPageSendFiles: files picked in the page reach `ferry receive`, and
+// a single file reaches Python's `wormhole receive` through the transit
+// relay (which the page reaches over WebSocket).
+func TestPageSendFiles(t *testing.T) {
+	r := startRelay(t)
+	c := newChrome(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.bin"), filepath.Join(dir, "b.txt")
+	wantA, wantB := mkfile(t, a, 5<<20, 8), mkfile(t, b, 1000, 9)
+	sendCode := func(files ...string) string {
+		t.Helper()
+		c.run(t, chromedp.Navigate(r.page))
+		c.state(t, "ready")
+		c.run(t, chromedp.SetUploadFiles(chromedp.CSS("#send-files"), files), chromedp.Click(chromedp.CSS("#send-button")))
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			if code := strings.TrimSpace(c.text(t, "#send-code")); code != "" {
+				return code
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("the page showed no code; status %q", c.text(t, "#status"))
+		return ""
+	}
+	code := sendCode(a, b)
+	out := t.TempDir()
+	recv := start(t, append(r.env(), "FERRY_CODE="+code), ferryBin, "receive", "--yes", "--out", out)
+	if err := recv.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("ferry receive: %v", err)
+	}
+	if sumFile(t, filepath.Join(out, "a.bin")) != wantA || sumFile(t, filepath.Join(out, "b.txt")) != wantB {
+		t.Fatal("ferry received something other than what the page sent")
+	}
+	c.state(t, "done")
+
+	if _, err := exec.LookPath("wormhole"); err != nil {
+		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
+			t.Fatal("wormhole is not installed and FERRY_REQUIRE_PEERS=1")
+		}
+		t.Skip("wormhole is not installed")
+	}
+	code = sendCode(a)
+	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--accept-file", "--hide-progress", code)
+	if err := py.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("wormhole receive: %v", err)
+	}
+	if sumFile(t, filepath.Join(py.cmd.Dir, "a.bin")) != wantA {
+		t.Fatal("Python received something other than what the page sent")
+	}
+	c.state(t, "done")
+}

@@ -4,20 +4,16 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"syscall/js"
 
 	"github.com/ferrydrop/ferry/send"
 )
 
-// sendJS is ferry.send(opts): see web/API.md. It sends a text message;
-// files from the browser are not built yet (issue 11, item 4).
+// sendJS is ferry.send(opts): a text message, or the files the user
+// picked (see web/API.md).
 func sendJS(opts js.Value) js.Value {
 	return promise(opts.Get("signal"), func(ctx context.Context) (any, error) {
-		text := opts.Get("text")
-		if text.Type() != js.TypeString {
-			return nil, errors.New("this page cannot send files yet: only text")
-		}
 		pg, err := loadPage(ctx)
 		if err != nil {
 			return nil, err
@@ -25,16 +21,34 @@ func sendJS(opts js.Value) js.Value {
 		so := send.Options{
 			Relay:  pg.relay,
 			Verify: func(v string) error { call(opts, "onVerifier", v); return nil },
-			OnLink: func(string) {},
 			OnCode: func(code string) {
 				call(opts, "onCode", code, js.Global().Get("location").Get("origin").String()+"/#"+code)
 			},
 		}
-		if err := send.Text(ctx, so, text.String()); err != nil {
+		out := js.Global().Get("Object").New()
+		if text := opts.Get("text"); text.Type() == js.TypeString {
+			if err := send.Text(ctx, so, text.String()); err != nil {
+				return nil, err
+			}
+			out.Set("summary", "text message sent")
+			return out, nil
+		}
+		fsys, tops, err := newPickedFS(ctx, opts.Get("files"))
+		if err != nil {
 			return nil, err
 		}
-		out := js.Global().Get("Object").New()
-		out.Set("summary", "text message sent")
+		fo := send.FileOptions{Options: so, FS: fsys, Progress: throttle(opts),
+			OnConnecting: func(paths []string) { call(opts, "onConnecting", stringsToJS(paths)) }}
+		pg.link(&fo.Transport, &fo.TransitRelay, &fo.NAT, &fo.DialTransit)
+		sum, err := send.Files(ctx, fo, tops)
+		if err != nil {
+			return nil, err
+		}
+		out.Set("files", sum.Files)
+		out.Set("bytes", sum.Bytes)
+		out.Set("seconds", sum.Duration.Seconds())
+		out.Set("path", sum.Path)
+		out.Set("summary", fmt.Sprintf("sent %s (%s), %s, over %s", count(sum.Files, "file"), topNames(tops), rate(sum.Bytes, sum.Duration), sum.Path))
 		return out, nil
 	})
 }
