@@ -10,6 +10,7 @@ package main
 
 import (
 	"encoding/base64"
+	"runtime"
 	"syscall/js"
 
 	"github.com/skip2/go-qrcode"
@@ -46,6 +47,12 @@ func main() {
 		api.Set(name, js.FuncOf(f)) // never released: the page uses them until it closes
 	}
 	api.Set("version", version)
+	// for scripts/bench-web: the program's linear memory, in bytes
+	js.Global().Set("ferryWasmMemory", js.FuncOf(func(js.Value, []js.Value) any {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return float64(ms.Sys)
+	}))
 	js.Global().Set("ferry", api)
 	js.Global().Call("dispatchEvent", js.Global().Get("Event").New("ferry-ready"))
 	select {} // serve the page's calls until it closes
