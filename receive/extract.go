@@ -222,18 +222,25 @@ func (d *dest) writeRaw(r io.Reader) error {
 }
 
 func (d *dest) checkComplete() error {
-	if d.files != d.man.Files {
-		return fmt.Errorf("stream has %d files; the sender declared %d", d.files, d.man.Files)
+	return checkComplete(d.man, d.tops, d.present, d.topBytes, d.files, d.bytes)
+}
+
+// checkComplete says whether a stream, now ended, delivered what the
+// manifest declared: every top-level name, and as many files and bytes
+// (in all and under each name).
+func checkComplete(man transfer.Manifest, tops map[string]transfer.Entry, present map[string]bool, topBytes map[string]int64, files, bytes int64) error {
+	if files != man.Files {
+		return fmt.Errorf("stream has %d files; the sender declared %d", files, man.Files)
 	}
-	if d.man.Bytes != transfer.UnknownSize && d.bytes != d.man.Bytes {
-		return fmt.Errorf("stream has %d bytes; the sender declared %d", d.bytes, d.man.Bytes)
+	if man.Bytes != transfer.UnknownSize && bytes != man.Bytes {
+		return fmt.Errorf("stream has %d bytes; the sender declared %d", bytes, man.Bytes)
 	}
-	for name, e := range d.tops {
-		if !d.present[name] {
+	for name, e := range tops {
+		if !present[name] {
 			return fmt.Errorf("stream lacks \"%s\", which the sender declared", transfer.Escape(name))
 		}
-		if e.Size != transfer.UnknownSize && d.topBytes[name] != e.Size {
-			return fmt.Errorf("stream has %d bytes for \"%s\"; the sender declared %d", d.topBytes[name], transfer.Escape(name), e.Size)
+		if e.Size != transfer.UnknownSize && topBytes[name] != e.Size {
+			return fmt.Errorf("stream has %d bytes for \"%s\"; the sender declared %d", topBytes[name], transfer.Escape(name), e.Size)
 		}
 	}
 	return nil

@@ -197,21 +197,7 @@ func (s *saveSink) entry(zw *zip.Writer, hdr *tar.Header, r io.Reader, buf []byt
 }
 
 func (s *saveSink) complete() error {
-	if s.files != s.man.Files {
-		return fmt.Errorf("stream has %d files; the sender declared %d", s.files, s.man.Files)
-	}
-	if s.man.Bytes != transfer.UnknownSize && s.bytes != s.man.Bytes {
-		return fmt.Errorf("stream has %d bytes; the sender declared %d", s.bytes, s.man.Bytes)
-	}
-	for name, e := range s.tops {
-		if !s.present[name] {
-			return fmt.Errorf("stream lacks \"%s\", which the sender declared", transfer.Escape(name))
-		}
-		if e.Size != transfer.UnknownSize && s.topN[name] != e.Size {
-			return fmt.Errorf("stream has %d bytes for \"%s\"; the sender declared %d", s.topN[name], transfer.Escape(name), e.Size)
-		}
-	}
-	return nil
+	return checkComplete(s.man, s.tops, s.present, s.topN, s.files, s.bytes)
 }
 
 func (s *saveSink) commit() error {
