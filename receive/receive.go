@@ -37,7 +37,7 @@ type Options struct {
 	// AllowDotfiles accepts top-level names that start with a dot
 	// (refused by default: a .bashrc or .profile in the current folder).
 	AllowDotfiles bool
-	Transport     string // auto, tcp, ice or relay
+	Transport     string // auto, tcp, ice, relay or webrtc
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// senders; "" offers none.
 	TransitRelay string

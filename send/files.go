@@ -22,7 +22,7 @@ import (
 // FileOptions add what a file transfer needs to Options.
 type FileOptions struct {
 	Options
-	Transport string // auto, tcp, ice or relay (transfer.Transport*)
+	Transport string // auto, tcp, ice, relay or webrtc (transfer.Transport*)
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// receivers; "" offers none.
 	TransitRelay string
