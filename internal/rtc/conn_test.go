@@ -209,3 +209,39 @@ func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }
 	return errors.As(err, &te) && te.Timeout()
 }
+
+// Abort unblocks a Read waiting for data and a Write waiting for credit
+// at once, and both fail with ErrAborted.
+func TestAbortUnblocks(t *testing.T) {
+	ctx := testContext(t, 20*time.Second)
+	a, b := connected(ctx, t, loopback(Offerer), loopback(Answerer))
+	_ = b
+	read, wrote := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := a.Read(make([]byte, 10))
+		read <- err
+	}()
+	go func() {
+		_, err := a.Write(make([]byte, 2*Window)) // b reads nothing
+		wrote <- err
+	}()
+	credit := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.credit
+	}
+	for credit() > 0 && ctx.Err() == nil { // until the writer waits
+		time.Sleep(time.Millisecond)
+	}
+	a.Abort()
+	for _, ch := range []chan error{read, wrote} {
+		select {
+		case err := <-ch:
+			if !errors.Is(err, ErrAborted) {
+				t.Errorf("after Abort: %v, want ErrAborted", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("Abort did not unblock")
+		}
+	}
+}

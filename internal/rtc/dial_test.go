@@ -162,7 +162,16 @@ func TestVetCandidates(t *testing.T) {
 	if err := newVetter(false).checkSDP(strings.Repeat("a=x\r\n", MaxSDP/5+1)); !errors.Is(err, ErrBadSignal) {
 		t.Errorf("an oversized SDP = %v", err)
 	}
-	if err := newVetter(false).checkSDP("v=0\r\na=candidate:1 1 udp 1 evil.example 9 typ host\r\n"); !errors.Is(err, ErrBadCandidate) {
+	const app = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+	if err := newVetter(false).checkSDP(app + "a=candidate:1 1 udp 1 evil.example 9 typ host\r\n"); !errors.Is(err, ErrBadCandidate) {
 		t.Errorf("an SDP with a host name candidate = %v", err)
+	}
+	for _, sdp := range []string{"v=0\r\n", app + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", app + app} {
+		if err := newVetter(false).checkSDP(sdp); !errors.Is(err, ErrBadSignal) {
+			t.Errorf("checkSDP(%q) = %v, want ErrBadSignal", sdp, err)
+		}
+	}
+	if err := newVetter(false).checkSDP(app + "a=candidate:1 1 udp 1 192.0.2.7 9 typ host\r\n"); err != nil {
+		t.Errorf("a good SDP: %v", err)
 	}
 }

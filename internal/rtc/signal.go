@@ -43,9 +43,9 @@ var (
 	ErrPeerFailed   = errors.New("rtc: the other side could not connect")
 )
 
-// checkSDP vets the peer's session description: its size and bytes, and
-// every candidate it carries (counted against the same budget as
-// trickled ones).
+// checkSDP vets the peer's session description: its size and bytes, one
+// media section, for data channels, and every candidate it carries
+// (counted against the same budget as trickled ones).
 func (v *vetter) checkSDP(sdp string) error {
 	if len(sdp) == 0 || len(sdp) > MaxSDP {
 		return fmt.Errorf("%w: a description of %d bytes (limit %d)", ErrBadSignal, len(sdp), MaxSDP)
@@ -55,12 +55,23 @@ func (v *vetter) checkSDP(sdp string) error {
 			return fmt.Errorf("%w: byte %#x in the description", ErrBadSignal, b)
 		}
 	}
+	media := 0
 	for line := range strings.Lines(sdp) {
-		if c, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "a=candidate:"); ok {
+		line = strings.TrimRight(line, "\r\n")
+		if m, ok := strings.CutPrefix(line, "m="); ok {
+			// One data channel, no audio or video for pion to set up.
+			if media++; media > 1 || !strings.HasPrefix(m, "application ") {
+				return fmt.Errorf("%w: media section %q", ErrBadSignal, line)
+			}
+		}
+		if c, ok := strings.CutPrefix(line, "a=candidate:"); ok {
 			if _, err := v.check("candidate:" + c); err != nil {
 				return err
 			}
 		}
+	}
+	if media == 0 {
+		return fmt.Errorf("%w: no data channel in the description", ErrBadSignal)
 	}
 	return nil
 }
