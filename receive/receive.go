@@ -41,7 +41,7 @@ type Options struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// senders; "" offers none.
 	TransitRelay string
-	NAT          nat.Config // STUN and TURN servers for ICE
+	NAT          nat.Config // STUN and TURN servers for ICE and WebRTC
 	Progress     func(received, total int64)
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are

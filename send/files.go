@@ -26,7 +26,7 @@ type FileOptions struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// receivers; "" offers none.
 	TransitRelay string
-	NAT          nat.Config // STUN and TURN servers for ICE
+	NAT          nat.Config // STUN and TURN servers for ICE and WebRTC
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are
 	// owed (30 s each when 0).

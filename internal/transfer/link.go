@@ -81,7 +81,7 @@ func CheckTransport(t string) error {
 type LinkOptions struct {
 	Transport string     // TransportAuto when empty
 	ListenTCP string     // where to listen for direct connections; ":0" when empty
-	NAT       nat.Config // STUN and TURN servers for ICE
+	NAT       nat.Config // STUN and TURN servers for ICE and WebRTC
 	// TransitRelay is a transit relay (HOST:PORT) where both sides may
 	// meet when neither a direct connection nor ICE works; "" for none.
 	TransitRelay string
