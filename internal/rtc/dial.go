@@ -37,11 +37,12 @@ type Options struct {
 	// Recv brings the peer's, in the order it sent them.
 	Send func(context.Context, Signal) error
 	Recv <-chan Signal
-	// LoopbackOnly gathers and accepts loopback candidates only (tests,
-	// two peers on one machine). MDNS hides local addresses behind .local
-	// names and resolves the peer's. Net is the network (nil: the real
-	// one; tests pass a vnet). All three apply natively only: in the
-	// browser, the browser decides.
+	// LoopbackOnly accepts only loopback candidates from the peer, and
+	// natively gathers only loopback ones (tests, two peers on one
+	// machine); without it the peer's loopback candidates are refused, in
+	// the browser too. MDNS hides local addresses behind .local names and
+	// resolves the peer's; Net is the network (nil: the real one; tests
+	// pass a vnet). Those two apply natively only: the browser decides.
 	LoopbackOnly bool
 	MDNS         bool
 	Net          transport.Net
