@@ -44,7 +44,7 @@ type Options struct {
 	// AllowDotfiles accepts top-level names that start with a dot
 	// (refused by default: a .bashrc or .profile in the current folder).
 	AllowDotfiles bool
-	Transport     string // auto, tcp, ice or relay
+	Transport     string // auto, tcp, ice, relay or webrtc
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// senders; "" offers none.
 	TransitRelay string
@@ -52,7 +52,7 @@ type Options struct {
 	// has no TCP and reaches its relay over WebSocket
 	// (DialTransitWebSocket).
 	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
-	NAT         nat.Config // STUN and TURN servers for ICE
+	NAT         nat.Config // STUN and TURN servers for ICE and WebRTC
 	Progress    func(received, total int64)
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are

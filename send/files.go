@@ -24,7 +24,7 @@ import (
 // FileOptions add what a file transfer needs to Options.
 type FileOptions struct {
 	Options
-	Transport string // auto, tcp, ice or relay (transfer.Transport*)
+	Transport string // auto, tcp, ice, relay or webrtc (transfer.Transport*)
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// receivers; "" offers none.
 	TransitRelay string
@@ -35,7 +35,7 @@ type FileOptions struct {
 	// DialTransit connects to transit relays; nil dials TCP. A browser
 	// has no TCP and reaches its relay over WebSocket.
 	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
-	NAT         nat.Config // STUN and TURN servers for ICE
+	NAT         nat.Config // STUN and TURN servers for ICE and WebRTC
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are
 	// owed (30 s each when 0).
@@ -131,7 +131,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	}
 	opts.Logger.Debug("the receiver is ferry", "protocol", "ferry")
 	ch := transfer.NewChannel(ctx, w)
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger,
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger, DialRelay: opts.DialTransit,
 		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
 	if err != nil {
 		return nil, err

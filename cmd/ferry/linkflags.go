@@ -111,7 +111,8 @@ func (f linkFlags) natConfig() (nat.Config, error) {
 
 // Usage of --transport and --transit, shared by send and receive.
 const (
-	transportUsage = "connection to use: auto, tcp (direct only), ice, or relay (only through a relay: " +
+	transportUsage = "connection to use: auto, tcp (direct only), ice, webrtc (a WebRTC data channel only, " +
+		"as a browser peer uses), or relay (only through a relay: " +
 		"TURN or the transit relay between ferry peers, the transit relay with classic Magic Wormhole peers)"
 	transitUsage = "transit relay `HOST:PORT` (also tcp:HOST:PORT), for classic Magic Wormhole peers and as " +
 		"the last resort between ferry peers, or \"none\" (env FERRY_TRANSIT)"

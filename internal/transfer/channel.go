@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ferrydrop/ferry/internal/rtc"
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/nat"
@@ -24,6 +25,7 @@ type Channel struct {
 	w     *wormhole.Wormhole
 	msgs  chan Envelope
 	cands chan nat.Signal
+	rtc   chan rtc.Signal
 	done  chan struct{}
 	err   error
 
@@ -38,6 +40,7 @@ func NewChannel(ctx context.Context, w *wormhole.Wormhole) *Channel {
 		w:     w,
 		msgs:  make(chan Envelope, maxQueuedMessages),
 		cands: make(chan nat.Signal, maxQueuedCandidates),
+		rtc:   make(chan rtc.Signal, maxQueuedCandidates),
 		done:  make(chan struct{}),
 
 		failed: make(chan struct{}),
@@ -73,6 +76,13 @@ func (c *Channel) read(ctx context.Context) {
 			}
 			continue
 		}
+		if e.Ferry != nil && e.Ferry.RTC != nil {
+			select {
+			case c.rtc <- *e.Ferry.RTC:
+			default: // more signals than anyone needs: drop
+			}
+			continue
+		}
 		select {
 		case c.msgs <- e:
 		case <-ctx.Done():
@@ -82,7 +92,8 @@ func (c *Channel) read(ctx context.Context) {
 	}
 }
 
-// Next returns the next message that is not an ICE candidate.
+// Next returns the next message that is not an ICE candidate or a
+// WebRTC signal.
 func (c *Channel) Next(ctx context.Context) (Envelope, error) {
 	select {
 	case e := <-c.msgs:
@@ -122,6 +133,10 @@ func (c *Channel) failedConnect() error {
 
 // Candidates delivers the peer's trickled ICE candidates.
 func (c *Channel) Candidates() <-chan nat.Signal { return c.cands }
+
+// RTC delivers the peer's WebRTC signals (offer or answer, candidates),
+// in the order it sent them.
+func (c *Channel) RTC() <-chan rtc.Signal { return c.rtc }
 
 // Send sends one message.
 func (c *Channel) Send(ctx context.Context, e Envelope) error { return c.w.SendJSON(ctx, e) }

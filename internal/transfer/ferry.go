@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"github.com/ferrydrop/ferry/internal/rtc"
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/nat"
 )
@@ -11,6 +12,7 @@ type Ferry struct {
 	Offer  *FerryOffer `json:"offer,omitempty"`  // sender: what, and how to reach it
 	Accept *Transports `json:"accept,omitempty"` // receiver: yes, and how to reach it
 	ICE    *nat.Signal `json:"ice,omitempty"`    // trickled ICE candidates
+	RTC    *rtc.Signal `json:"rtc,omitempty"`    // WebRTC offer, answer and candidates
 }
 
 // Stream kinds inside the encrypted peer stream.
@@ -52,6 +54,7 @@ type Transports struct {
 	ICE         *ICEParams     `json:"ice,omitempty"`
 	Relays      []string       `json:"relays,omitempty"`      // transit relays, HOST:PORT
 	Fingerprint string         `json:"fingerprint,omitempty"` // hex SHA-256 of the QUIC certificate
+	WebRTC      bool           `json:"webrtc,omitempty"`      // can open a WebRTC data channel (signalled as Ferry.RTC)
 }
 
 // ICEParams are a side's ICE credentials.

@@ -50,7 +50,7 @@ func Versions() map[string]any {
 	return map[string]any{
 		"ferry": map[string]any{
 			"protocol":   1,
-			"transports": []string{TransportTCP, TransportICE},
+			"transports": []string{TransportTCP, TransportICE, TransportWebRTC},
 		},
 	}
 }
