@@ -299,6 +299,18 @@ func (c *chrome) download(t *testing.T) (string, string) {
 	return "", ""
 }
 
+// reset forgets the downloads and dialogs seen so far (each subtest
+// starts afresh in the shared browser).
+func (c *chrome) reset(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	clear(c.done)
+	clear(c.names)
+	c.dialogs = nil
+	c.mu.Unlock()
+	c.run(t, chromedp.Navigate("about:blank"))
+}
+
 func (c *chrome) dialogsSeen() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -318,13 +330,11 @@ func mkfile(t *testing.T, path string, size int64, seed uint64) [32]byte {
 	}
 	h := sha256.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	r := rand.New(rand.NewChaCha8([32]byte{byte(seed)}))
+	r := rand.NewChaCha8([32]byte{byte(seed)})
 	buf := make([]byte, 1<<20)
 	for n := size; n > 0; {
 		k := min(n, int64(len(buf)))
-		for i := range buf[:k] {
-			buf[i] = byte(r.Uint32())
-		}
+		r.Read(buf[:k])
 		w.Write(buf[:k])
 		n -= k
 	}

@@ -14,6 +14,33 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// TestPage drives the page in one headless Chromium against one ferry
+// relay (starting a browser and compiling the page's program once, not
+// once per case); each case starts from a blank tab.
+func TestPage(t *testing.T) {
+	r := startRelay(t)
+	c := newChrome(t)
+	for _, tc := range []struct {
+		name string
+		f    func(*testing.T, *relay, *chrome)
+	}{
+		{"ReceiveWebRTC", pageReceiveWebRTC},
+		{"ReceiveTransit", pageReceiveTransit},
+		{"ReceiveFolder", pageReceiveFolder},
+		{"WrongCode", pageWrongCode},
+		{"HostileNames", pageHostileNames},
+		{"QRPath", pageQRPath},
+		{"PythonSend", pagePythonSend},
+		{"SendText", pageSendText},
+		{"SendFiles", pageSendFiles},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.reset(t)
+			tc.f(t, r, c)
+		})
+	}
+}
+
 // openCode opens the page with the code in its fragment, saving through
 // the service worker's streaming download (the path the tests can check:
 // headless Chromium's downloads go to the test's folder).
@@ -41,11 +68,9 @@ func acceptAndLand(t *testing.T, c *chrome) (path, name, summary string) {
 	return path, name, c.text(t, "#summary")
 }
 
-// TestPageReceiveWebRTC: `ferry send` of a 200 MiB file to the page, over
+// pageReceiveWebRTC: `ferry send` of a 200 MiB file to the page, over
 // a WebRTC data channel, lands byte-identical in the download folder.
-func TestPageReceiveWebRTC(t *testing.T) {
-	r := startRelay(t)
-	c := newChrome(t)
+func pageReceiveWebRTC(t *testing.T, r *relay, c *chrome) {
 	src := filepath.Join(t.TempDir(), "big.bin")
 	want := mkfile(t, src, 200<<20, 1)
 	sender, code := sendFerry(t, r, nil, "--transport", "webrtc", src)
@@ -65,11 +90,9 @@ func TestPageReceiveWebRTC(t *testing.T) {
 	}
 }
 
-// TestPageReceiveTransit: the same through the transit relay, which the
+// pageReceiveTransit: the same through the transit relay, which the
 // page reaches over WebSocket and the sender over TCP.
-func TestPageReceiveTransit(t *testing.T) {
-	r := startRelay(t)
-	c := newChrome(t)
+func pageReceiveTransit(t *testing.T, r *relay, c *chrome) {
 	src := filepath.Join(t.TempDir(), "big.bin")
 	want := mkfile(t, src, 200<<20, 2)
 	sender, code := sendFerry(t, r, nil, "--transport", "relay", src)
@@ -86,11 +109,9 @@ func TestPageReceiveTransit(t *testing.T) {
 	}
 }
 
-// TestPageReceiveFolder: a folder with nested names arrives as one zip of
+// pageReceiveFolder: a folder with nested names arrives as one zip of
 // them.
-func TestPageReceiveFolder(t *testing.T) {
-	r := startRelay(t)
-	c := newChrome(t)
+func pageReceiveFolder(t *testing.T, r *relay, c *chrome) {
 	dir := filepath.Join(t.TempDir(), "photos")
 	sums := map[string][32]byte{}
 	for i, name := range []string{"a.jpg", "2026/summer/b c.png", "2026/ünïcødé/名前.txt"} {
@@ -133,11 +154,9 @@ func TestPageReceiveFolder(t *testing.T) {
 	}
 }
 
-// TestPageWrongCode: the page says in words that the code is wrong, and
+// pageWrongCode: the page says in words that the code is wrong, and
 // the sender exits non-zero.
-func TestPageWrongCode(t *testing.T) {
-	r := startRelay(t)
-	c := newChrome(t)
+func pageWrongCode(t *testing.T, r *relay, c *chrome) {
 	src := filepath.Join(t.TempDir(), "x.txt")
 	mkfile(t, src, 1000, 3)
 	sender, code := sendFerry(t, r, nil, src)
@@ -160,12 +179,10 @@ func TestPageWrongCode(t *testing.T) {
 	}
 }
 
-// TestPageHostileNames: names that are markup, or carry a right-to-left
+// pageHostileNames: names that are markup, or carry a right-to-left
 // override, show as inert text: no element is made of them, no script
 // runs, no dialog opens.
-func TestPageHostileNames(t *testing.T) {
-	r := startRelay(t)
-	c := newChrome(t)
+func pageHostileNames(t *testing.T, r *relay, c *chrome) {
 	markup := "<img src=x onerror=alert(1)>.txt"
 	src := filepath.Join(t.TempDir(), markup)
 	mkfile(t, src, 1000, 4)
@@ -219,18 +236,16 @@ func TestPageHostileNames(t *testing.T) {
 	py.wait(t, time.Minute) // it fails: the offer was refused
 }
 
-// TestPageQRPath: the whole path a phone takes. `ferry send --qr-png`
+// pageQRPath: the whole path a phone takes. `ferry send --qr-png`
 // draws the page's link; zbarimg reads it, the browser opens it, the test
 // clicks Accept, the file lands.
-func TestPageQRPath(t *testing.T) {
+func pageQRPath(t *testing.T, r *relay, c *chrome) {
 	if _, err := exec.LookPath("zbarimg"); err != nil {
 		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
 			t.Fatal("zbarimg is not installed and FERRY_REQUIRE_PEERS=1")
 		}
 		t.Skip("zbarimg is not installed")
 	}
-	r := startRelay(t)
-	c := newChrome(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "report.pdf")
 	want := mkfile(t, src, 3<<20, 6)
@@ -256,18 +271,16 @@ func TestPageQRPath(t *testing.T) {
 	}
 }
 
-// TestPagePythonSend: Python's `wormhole send` (classic file transfer,
+// pagePythonSend: Python's `wormhole send` (classic file transfer,
 // through ferry relay's mailbox and transit relay) to the page, which
 // meets it at the transit relay over WebSocket.
-func TestPagePythonSend(t *testing.T) {
+func pagePythonSend(t *testing.T, r *relay, c *chrome) {
 	if _, err := exec.LookPath("wormhole"); err != nil {
 		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
 			t.Fatal("wormhole is not installed and FERRY_REQUIRE_PEERS=1")
 		}
 		t.Skip("wormhole is not installed")
 	}
-	r := startRelay(t)
-	c := newChrome(t)
 	src := filepath.Join(t.TempDir(), "python.bin")
 	want := mkfile(t, src, 20<<20, 7)
 	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "send", "--hide-progress", "--code", "8-python-page", src)
@@ -284,10 +297,8 @@ func TestPagePythonSend(t *testing.T) {
 	}
 }
 
-// TestPageSendText: the page sends a text message; `ferry receive` gets it.
-func TestPageSendText(t *testing.T) {
-	r := startRelay(t)
-	c := newChrome(t)
+// pageSendText: the page sends a text message; `ferry receive` gets it.
+func pageSendText(t *testing.T, r *relay, c *chrome) {
 	c.run(t, chromedp.Navigate(r.page))
 	c.state(t, "ready")
 	c.run(t, chromedp.SetValue(chromedp.CSS("#send-text"), "hello from a browser"),
@@ -311,12 +322,10 @@ func TestPageSendText(t *testing.T) {
 	c.state(t, "done")
 }
 
-// TestPageSendFiles: files picked in the page reach `ferry receive`, and
+// pageSendFiles: files picked in the page reach `ferry receive`, and
 // a single file reaches Python's `wormhole receive` through the transit
 // relay (which the page reaches over WebSocket).
-func TestPageSendFiles(t *testing.T) {
-	r := startRelay(t)
-	c := newChrome(t)
+func pageSendFiles(t *testing.T, r *relay, c *chrome) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.bin"), filepath.Join(dir, "b.txt")
 	wantA, wantB := mkfile(t, a, 5<<20, 8), mkfile(t, b, 1000, 9)
