@@ -133,3 +133,48 @@ func TestSaveAs(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSaveTar: whatever tar stream a sender makes of a declared folder,
+// the zip it becomes holds no more files or bytes than declared, only
+// names under the declared folder, and the Output is committed only when
+// the stream was accepted.
+func FuzzSaveTar(f *testing.F) {
+	f.Add(seedTar(tarEntry{name: "d/", typ: tar.TypeDir}, tarEntry{name: "d/a", typ: tar.TypeReg, body: "abc"}))
+	f.Add(seedTar(tarEntry{name: "d/a/b", typ: tar.TypeReg, body: "abc"}, tarEntry{name: "d/a", typ: tar.TypeReg, body: ""}))
+	f.Add(seedTar(tarEntry{name: "../x", typ: tar.TypeReg, body: "abc"}))
+	man := transfer.Manifest{Files: 2, Folders: 3, Bytes: 6, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 6}}}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		var out memOutput
+		var name string
+		var isZip bool
+		s, err := newSink(man, saveTo(&out, &name, &isZip))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.write(bytes.NewReader(stream), transfer.StreamTar)
+		if err != nil {
+			s.abort()
+			if out.committed {
+				t.Fatal("committed after a refusal")
+			}
+			return
+		}
+		zr, zerr := zip.NewReader(bytes.NewReader(out.Bytes()), int64(out.Len()))
+		if zerr != nil {
+			t.Fatalf("accepted stream made a bad zip: %v", zerr)
+		}
+		var files, n int64
+		for _, f := range zr.File {
+			if !strings.HasPrefix(f.Name, "d/") && f.Name != "d" {
+				t.Fatalf("zip holds %q", f.Name)
+			}
+			if !strings.HasSuffix(f.Name, "/") {
+				files++
+				n += int64(f.UncompressedSize64)
+			}
+		}
+		if files != man.Files || n != man.Bytes {
+			t.Fatalf("zip holds %d files, %d bytes", files, n)
+		}
+	})
+}

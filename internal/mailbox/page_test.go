@@ -1,6 +1,9 @@
 package mailbox
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPageURL(t *testing.T) {
 	for in, want := range map[string]string{
@@ -25,4 +28,24 @@ func TestPageURL(t *testing.T) {
 	if err != nil || w.Page != "" || w.MOTD != "hi" {
 		t.Errorf("welcome with a bad page = %+v, %v", w, err)
 	}
+}
+
+// FuzzPageURL: what PageURL accepts is a printable http or https URL
+// within the cap, and accepting is idempotent.
+func FuzzPageURL(f *testing.F) {
+	for _, s := range []string{"https://drop.example/", "http://127.0.0.1:4000", "javascript:alert(1)", "https://a/#x", "https://u@a/", "https://a/\u202e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := PageURL(s)
+		if got == "" {
+			return
+		}
+		if len(got) > MaxPageURL+1 || !(strings.HasPrefix(got, "http://") || strings.HasPrefix(got, "https://")) || strings.ContainsAny(got, "#? \x7f") {
+			t.Fatalf("PageURL(%q) = %q", s, got)
+		}
+		if again := PageURL(got); again != got {
+			t.Fatalf("PageURL(PageURL(%q)) = %q, not %q", s, again, got)
+		}
+	})
 }
