@@ -208,11 +208,6 @@ func TestTransitLarge(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
 	stream := func(seed byte, w *net.TCPConn, res *result, wg *sync.WaitGroup) {
 		defer wg.Done()
 		h := sha256.New()
@@ -236,24 +231,7 @@ func TestTransitLarge(t *testing.T) {
 	go drain(a, &gotBA, &wg)
 	wg.Wait()
 	runtime.ReadMemStats(&after)
-	for _, c := range []struct {
-		name      string
-		sent, got result
-	}{{"a→b", sentAB, gotAB}, {"b→a", sentBA, gotBA}} {
-		if c.sent.err != nil || c.got.err != nil {
-			t.Fatalf("%s: send %v, receive %v", c.name, c.sent.err, c.got.err)
-		}
-		if c.got.n != size || c.got.sum != c.sent.sum {
-			t.Errorf("%s: received %d bytes, sha256 %x; sent %d, %x", c.name, c.got.n, c.got.sum, c.sent.n, c.sent.sum)
-		}
-	}
-	// Everything this process allocated while relaying 128 MiB, the
-	// test's own streams included, stays far below the amount relayed.
-	grew := after.TotalAlloc - before.TotalAlloc
-	t.Logf("allocated %d bytes while relaying %d", grew, 2*size)
-	if grew > 8<<20 {
-		t.Errorf("allocated %d bytes while relaying %d", grew, 2*size)
-	}
+	checkBothWays(t, size, [2]string{"a→b", "b→a"}, [2]result{sentAB, sentBA}, [2]result{gotAB, gotBA}, after.TotalAlloc-before.TotalAlloc)
 	waitStats(t, r.srv, "the pair to be gone", idle)
 }
 
@@ -277,5 +255,31 @@ func BenchmarkTransitRelay(b *testing.B) {
 	x.CloseWrite()
 	if n := <-done; n != int64(b.N)*int64(len(chunk)) {
 		b.Fatalf("received %d bytes, sent %d", n, b.N*len(chunk))
+	}
+}
+
+// result is what one direction of a splice test sent or received.
+type result struct {
+	sum [32]byte
+	n   int64
+	err error
+}
+
+// checkBothWays checks a splice that carried size bytes each way: what
+// arrived is what was sent, and what this process allocated meanwhile
+// (the test's own streams included) stays far below what was relayed.
+func checkBothWays(t *testing.T, size int64, names [2]string, sent, got [2]result, grew uint64) {
+	t.Helper()
+	for i, name := range names {
+		if sent[i].err != nil || got[i].err != nil {
+			t.Fatalf("%s: send %v, receive %v", name, sent[i].err, got[i].err)
+		}
+		if got[i].n != size || got[i].sum != sent[i].sum {
+			t.Errorf("%s: received %d bytes, sha256 %x; sent %d, %x", name, got[i].n, got[i].sum, sent[i].n, sent[i].sum)
+		}
+	}
+	t.Logf("allocated %d bytes while relaying %d", grew, 2*size)
+	if grew > 8<<20 {
+		t.Errorf("allocated %d bytes while relaying %d", grew, 2*size)
 	}
 }

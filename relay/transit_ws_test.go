@@ -34,11 +34,6 @@ func TestTransitWebSocketTCPSplice(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
 	stream := func(seed byte, w io.Writer, res *result) {
 		h := sha256.New()
 		src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{seed}), size), h)
@@ -62,24 +57,7 @@ func TestTransitWebSocketTCPSplice(t *testing.T) {
 	wg.Wait()
 	hang.Stop()
 	runtime.ReadMemStats(&after)
-	for _, c := range []struct {
-		name      string
-		sent, got result
-	}{{"tcp→ws", sentAB, gotAB}, {"ws→tcp", sentBA, gotBA}} {
-		if c.sent.err != nil || c.got.err != nil {
-			t.Fatalf("%s: send %v, receive %v", c.name, c.sent.err, c.got.err)
-		}
-		if c.got.n != size || c.got.sum != c.sent.sum {
-			t.Errorf("%s: received %d bytes, sha256 %x; sent %d, %x", c.name, c.got.n, c.got.sum, c.sent.n, c.sent.sum)
-		}
-	}
-	// What this process allocated while relaying 32 MiB (the test's own
-	// streams and websocket client included) stays far below it.
-	grew := after.TotalAlloc - before.TotalAlloc
-	t.Logf("allocated %d bytes while relaying %d", grew, 2*size)
-	if grew > 8<<20 {
-		t.Errorf("allocated %d bytes while relaying %d", grew, 2*size)
-	}
+	checkBothWays(t, size, [2]string{"tcp→ws", "ws→tcp"}, [2]result{sentAB, sentBA}, [2]result{gotAB, gotBA}, after.TotalAlloc-before.TotalAlloc)
 	// The TCP end's half-close ends the websocket after the last bytes,
 	// and the websocket's end is passed on to the TCP end.
 	send(t, a, "last words")
