@@ -76,6 +76,11 @@ type file struct {
 const maxFile = 64 << 20
 
 func (h *handler) get(name string) (*file, error) {
+	// Only the page's own files are remembered: a client asking for
+	// names that do not exist must not grow the cache.
+	if st, err := fs.Stat(h.fsys, name); err != nil || st.IsDir() {
+		return nil, fs.ErrNotExist
+	}
 	h.mu.Lock()
 	f := h.files[name]
 	if f == nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -74,6 +75,12 @@ func TestHandler(t *testing.T) {
 	}
 	if resp := get(t, h, "/app.js", "If-None-Match", `"`+sri(app)+`"`); resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match gave %d", resp.StatusCode)
+	}
+	for i := range 100 {
+		get(t, h, fmt.Sprintf("/nope-%d.js", i))
+	}
+	if n := len(h.(*handler).files); n > len(fsys) {
+		t.Errorf("the handler remembers %d files after requests for missing ones", n)
 	}
 	for _, p := range []string{"/.hidden", "/../web.go", "/nope.js"} {
 		if resp := get(t, h, p); resp.StatusCode != http.StatusNotFound {
