@@ -123,7 +123,7 @@ func (p *proc) wait(t *testing.T, within time.Duration) error {
 func (p *proc) waitOutput(t *testing.T, re string) string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		if m := rx.FindStringSubmatch(p.output()); m != nil {
 			if len(m) > 1 {
@@ -137,7 +137,7 @@ func (p *proc) waitOutput(t *testing.T, re string) string {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s printed no %q within 60s:\n%s", p.cmd.Path, re, p.output())
+			t.Fatalf("%s printed no %q within 3 minutes:\n%s", p.cmd.Path, re, p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

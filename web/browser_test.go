@@ -53,7 +53,9 @@ func openCode(t *testing.T, c *chrome, r *relay, code string) {
 // its code.
 func sendFerry(t *testing.T, r *relay, env []string, args ...string) (*proc, string) {
 	t.Helper()
-	p := start(t, append(r.env(), env...), ferryBin, append([]string{"send"}, args...)...)
+	// -v: if it ever stalls before its code, its log says where (once,
+	// in a whole-suite run on a loaded machine, no code came within 60 s).
+	p := start(t, append(r.env(), env...), ferryBin, append([]string{"send", "-v"}, args...)...)
 	return p, p.waitOutput(t, `Code: (\S+)`)
 }
 
