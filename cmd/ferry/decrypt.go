@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"os"
 	"strings"
@@ -163,7 +164,7 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 			c.errorf("decrypt: %v", err)
 			return exitFailure
 		}
-		fmt.Fprintf(c.stderr, "Decrypted %s to %s.\n", byteCount(n), transfer.Escape(*out))
+		fmt.Fprintf(c.stderr, "Decrypted %s to %s.\n", units.Bytes(n), transfer.Escape(*out))
 		return exitOK
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {

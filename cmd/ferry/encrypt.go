@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -193,7 +194,7 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 	if *out != "-" {
 		where = transfer.Escape(*out)
 	}
-	fmt.Fprintf(c.stderr, "Encrypted %s to %s for %s.\n", byteCount(n), where, strings.Join(who, ", "))
+	fmt.Fprintf(c.stderr, "Encrypted %s to %s for %s.\n", units.Bytes(n), where, strings.Join(who, ", "))
 	if opts.Signer != nil {
 		fmt.Fprintf(c.stderr, "Signed by %s.\n", describeKey(opts.Signer))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"strings"
 	"time"
@@ -24,7 +25,7 @@ func (p *progress) update(done, total int64) {
 	if el > 0 {
 		rate = float64(done) / el
 	}
-	line := fmt.Sprintf("%s  %s/s", byteCount(done), byteCount(int64(rate)))
+	line := fmt.Sprintf("%s  %s/s", units.Bytes(done), units.Bytes(int64(rate)))
 	if total > 0 {
 		frac := min(float64(done)/float64(total), 1)
 		const width = 24
@@ -33,7 +34,7 @@ func (p *progress) update(done, total int64) {
 		if rate > 0 {
 			eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 		}
-		line = fmt.Sprintf("[%s] %3.0f%%  %s of %s  %s/s  ETA %s", bar, frac*100, byteCount(done), byteCount(total), byteCount(int64(rate)), eta)
+		line = fmt.Sprintf("[%s] %3.0f%%  %s of %s  %s/s  ETA %s", bar, frac*100, units.Bytes(done), units.Bytes(total), units.Bytes(int64(rate)), eta)
 	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 	p.drawn = true
@@ -46,22 +47,13 @@ func (p *progress) clear() {
 	}
 }
 
-// rate formats a finished transfer: "1.0 GB in 9.8s (102 MB/s)".
-func rate(n int64, d time.Duration) string {
-	s := d.Seconds()
-	if s <= 0 {
-		s = 1e-9
-	}
-	return fmt.Sprintf("%s in %s (%s/s)", byteCount(n), d.Round(time.Millisecond), byteCount(int64(float64(n)/s)))
-}
-
 // describeManifest lists what an offer holds, names escaped. Past the
 // first 20 names it still names every dotfile and every executable.
 func describeManifest(m transfer.Manifest) string {
 	var b strings.Builder
 	size := "unknown size"
 	if m.Bytes != transfer.UnknownSize {
-		size = byteCount(m.Bytes)
+		size = units.Bytes(m.Bytes)
 	}
 	fmt.Fprintf(&b, "%s", plural(m.Files, "file", "files"))
 	if m.Folders > 0 && m.Wire == 0 {
@@ -69,7 +61,7 @@ func describeManifest(m transfer.Manifest) string {
 	}
 	fmt.Fprintf(&b, ", %s", size)
 	if m.Wire > 0 && m.Wire != m.Bytes {
-		fmt.Fprintf(&b, " (a zip of %s crosses the wire)", byteCount(m.Wire))
+		fmt.Fprintf(&b, " (a zip of %s crosses the wire)", units.Bytes(m.Wire))
 	}
 	b.WriteString(":\n")
 	const show = 20
@@ -85,7 +77,7 @@ func describeManifest(m transfer.Manifest) string {
 		}
 		sz := "unknown size"
 		if e.Size != transfer.UnknownSize {
-			sz = byteCount(e.Size)
+			sz = units.Bytes(e.Size)
 		}
 		if e.Exec {
 			sz += ", executable"

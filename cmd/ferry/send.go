@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"os"
 	"slices"
@@ -138,7 +139,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	opts.OnCode = func(code string) {
-		fmt.Fprintf(c.stderr, "Sending a text message (%s).\n", byteCount(int64(len(msg))))
+		fmt.Fprintf(c.stderr, "Sending a text message (%s).\n", units.Bytes(int64(len(msg))))
 		c.showCode(code)
 	}
 	if err := send.Text(ctx, opts, msg); err != nil {
@@ -174,7 +175,7 @@ func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []stri
 	if err != nil {
 		return c.fail(ctx, err, "send")
 	}
-	fmt.Fprintf(c.stderr, "Sent %s over %s.\n", rate(sum.Bytes, sum.Duration), sum.Path)
+	fmt.Fprintf(c.stderr, "Sent %s over %s.\n", units.Rate(sum.Bytes, sum.Duration), sum.Path)
 	return exitOK
 }
 
@@ -224,22 +225,4 @@ func writeQR(path, link string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// byteCount formats n bytes for people: 5 bytes, 1.2 MB.
-func byteCount(n int64) string {
-	if n < 1000 {
-		if n == 1 {
-			return "1 byte"
-		}
-		return fmt.Sprintf("%d bytes", n)
-	}
-	f, unit := float64(n), "kB"
-	for _, u := range []string{"kB", "MB", "GB", "TB"} {
-		f, unit = f/1000, u
-		if f < 1000 {
-			break
-		}
-	}
-	return fmt.Sprintf("%.1f %s", f, unit)
 }

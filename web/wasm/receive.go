@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferrydrop/ferry/internal/units"
 	"syscall/js"
 	"time"
 
@@ -63,7 +64,7 @@ func receiveJS(opts js.Value) js.Value {
 		out.Set("bytes", res.Manifest.Bytes)
 		out.Set("seconds", res.Duration.Seconds())
 		out.Set("path", res.Path)
-		out.Set("summary", fmt.Sprintf("received %s, %s, over %s", count(res.Manifest.Files, "file"), rate(res.Manifest.Bytes, res.Duration), res.Path))
+		out.Set("summary", fmt.Sprintf("received %s, %s, over %s", count(res.Manifest.Files, "file"), units.Rate(res.Manifest.Bytes, res.Duration), res.Path))
 		return out, nil
 	})
 }
@@ -145,30 +146,4 @@ func count(n int64, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// rate is "200 MB in 3.1s (64 MB/s)", as the CLI says it.
-func rate(n int64, d time.Duration) string {
-	s := d.Seconds()
-	if s <= 0 {
-		s = 1e-9
-	}
-	return fmt.Sprintf("%s in %s (%s/s)", byteCount(n), d.Round(time.Millisecond), byteCount(int64(float64(n)/s)))
-}
-
-func byteCount(n int64) string {
-	if n < 1000 {
-		if n == 1 {
-			return "1 byte"
-		}
-		return fmt.Sprintf("%d bytes", n)
-	}
-	f, unit := float64(n), "kB"
-	for _, u := range []string{"kB", "MB", "GB", "TB"} {
-		f, unit = f/1000, u
-		if f < 1000 {
-			break
-		}
-	}
-	return fmt.Sprintf("%.1f %s", f, unit)
 }

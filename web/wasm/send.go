@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/ferrydrop/ferry/internal/units"
 	"syscall/js"
 
 	"github.com/ferrydrop/ferry/send"
@@ -48,7 +49,7 @@ func sendJS(opts js.Value) js.Value {
 		out.Set("bytes", sum.Bytes)
 		out.Set("seconds", sum.Duration.Seconds())
 		out.Set("path", sum.Path)
-		out.Set("summary", fmt.Sprintf("sent %s (%s), %s, over %s", count(sum.Files, "file"), topNames(tops), rate(sum.Bytes, sum.Duration), sum.Path))
+		out.Set("summary", fmt.Sprintf("sent %s (%s), %s, over %s", count(sum.Files, "file"), topNames(tops), units.Rate(sum.Bytes, sum.Duration), sum.Path))
 		return out, nil
 	})
 }
