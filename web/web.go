@@ -76,28 +76,27 @@ type file struct {
 const maxFile = 64 << 20
 
 func (h *handler) get(name string) (*file, error) {
-	// Only the page's own files are remembered: a client asking for
-	// names that do not exist must not grow the cache.
-	if st, err := fs.Stat(h.fsys, name); err != nil || st.IsDir() {
-		return nil, fs.ErrNotExist
-	}
 	h.mu.Lock()
 	f := h.files[name]
-	if f == nil {
-		f = &file{}
-		h.files[name] = f
-	}
 	h.mu.Unlock()
-	f.once.Do(func() {
+	if f == nil {
+		// Only the page's own files are remembered: a client asking
+		// for names that do not exist must not grow the cache.
 		st, err := fs.Stat(h.fsys, name)
 		if err != nil || st.IsDir() {
-			f.err = fs.ErrNotExist
-			return
+			return nil, fs.ErrNotExist
 		}
 		if st.Size() > maxFile {
-			f.err = fmt.Errorf("%s is larger than %d MiB", name, maxFile>>20)
-			return
+			return nil, fmt.Errorf("%s is larger than %d MiB", name, maxFile>>20)
 		}
+		h.mu.Lock()
+		if f = h.files[name]; f == nil {
+			f = &file{}
+			h.files[name] = f
+		}
+		h.mu.Unlock()
+	}
+	f.once.Do(func() {
 		if f.body, f.err = fs.ReadFile(h.fsys, name); f.err != nil {
 			return
 		}
