@@ -185,3 +185,25 @@ func (o *ownership) release(k resourceKey) {
 	delete(o.owner, k)
 	o.count.add(who, -1)
 }
+
+// Memory the server's limits do not count in bytes, estimated for
+// MemoryBudget: a nameplate's or mailbox's record (ids, sides, times; the
+// names are capped at 1 KiB) and a connection's (its goroutines, the
+// websocket's read and write buffers, its tallies).
+const (
+	recordMemory = 2 << 10
+	connMemory   = 64 << 10
+)
+
+// MemoryBudget is about the most memory the server's state holds at its
+// limits: the stored messages (MaxStoredBytes), the connections' buffers
+// (MaxBufferBytes), MaxNameplates and MaxMailboxes records and MaxConns
+// connections; with the defaults some 380 MiB. A Go process may grow to
+// twice what it holds before its garbage collector runs, unless it runs
+// with a soft memory limit (runtime/debug.SetMemoryLimit) near the
+// budget; ferry relay sets one from the budgets of what it serves.
+func (s *Server) MemoryBudget() int64 {
+	c := &s.cfg
+	return c.MaxStoredBytes + c.MaxBufferBytes +
+		int64(c.MaxNameplates+c.MaxMailboxes)*recordMemory + int64(c.MaxConns)*connMemory
+}

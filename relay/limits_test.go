@@ -45,3 +45,31 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("negative PingInterval became %v, want pings disabled", got)
 	}
 }
+
+// TestMemoryBudget: the budgets are what the limits allow.
+func TestMemoryBudget(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// 128 MiB stored, 128 MiB buffers, 30000 records of 2 KiB, 1024
+	// connections of 64 KiB
+	if got, want := s.MemoryBudget(), int64(256<<20+30000*2<<10+64<<20); got != want {
+		t.Errorf("default mailbox budget %d, want %d", got, want)
+	}
+	s2, err := New(Config{MaxStoredBytes: 1 << 20, MaxBufferBytes: 2 << 20, MaxNameplates: 1, MaxMailboxes: 1, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got, want := s2.MemoryBudget(), int64(3<<20+2*2<<10+64<<10); got != want {
+		t.Errorf("mailbox budget %d, want %d", got, want)
+	}
+	if got, want := NewTransit(TransitConfig{}).MemoryBudget(), int64(1024*2*16<<10); got != want {
+		t.Errorf("default transit budget %d, want %d", got, want)
+	}
+	if got, want := NewTransit(TransitConfig{MaxConns: 10, BufferBytes: 1000}).MemoryBudget(), int64(20000); got != want {
+		t.Errorf("transit budget %d, want %d", got, want)
+	}
+}

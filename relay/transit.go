@@ -352,3 +352,10 @@ func isTemporaryAccept(err error) bool {
 	var te interface{ Temporary() bool }
 	return errors.As(err, &te) && te.Temporary()
 }
+
+// MemoryBudget is about the memory the transit relay's connections may
+// hold at its limits: each connection's copy buffer (BufferBytes), and as
+// much again for its reads and, on the WebSocket side, framing.
+func (t *TransitServer) MemoryBudget() int64 {
+	return int64(t.cfg.MaxConns) * int64(t.cfg.BufferBytes) * 2
+}

@@ -5,8 +5,11 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/mailbox"
@@ -108,6 +111,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		}
 	}
 	var waitTransit func() error
+	var transitBudget int64
 	if *transitListen != "" {
 		tln, err := net.Listen("tcp", *transitListen)
 		if err != nil {
@@ -118,6 +122,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "ferry: transit relay on tcp:%s\n", tln.Addr())
 		transit := relay.NewTransit(relay.TransitConfig{Logger: c.logger(*verbose)})
 		wopts.TransitPort = portOf(tln.Addr())
+		transitBudget = transit.MemoryBudget()
 		page.transit = transit.Handler() // browsers, which have no TCP, at /transit
 		tctx, cancel := context.WithCancel(ctx)
 		defer cancel()
@@ -130,6 +135,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		waitTransit = func() error { cancel(); return <-errc }
 		ctx = tctx
 	}
+	softMemoryLimit(c.logger(*verbose), srv.MemoryBudget()+transitBudget)
 	page.files = web.Handler(files, wopts)
 	if web.Built(files) {
 		fmt.Fprintf(c.stderr, "ferry: web page on %s\n", pageAddr(scheme, ln.Addr(), *webURL))
@@ -207,4 +213,22 @@ func turnCredentials(user, pass, secret string) func() (string, string) {
 		return func() (string, string) { return user, pass }
 	}
 	return nil
+}
+
+// relayMemorySlack is what a relay needs besides the state its limits
+// bound: code, goroutines, the page's files, TLS and the STUN/TURN server.
+const relayMemorySlack = 64 << 20
+
+// softMemoryLimit makes the garbage collector keep the relay's memory
+// within what its limits allow (budget) and a slack, rather than up to
+// twice what it holds (scripts/bench-relay-flood measures it under a flood
+// that fills every budget). GOMEMLIMIT, when set, wins.
+func softMemoryLimit(log *slog.Logger, budget int64) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		log.Debug("memory limit from GOMEMLIMIT", "limit", os.Getenv("GOMEMLIMIT"))
+		return
+	}
+	limit := budget + relayMemorySlack
+	debug.SetMemoryLimit(limit)
+	log.Debug("soft memory limit", "MiB", limit>>20)
 }
