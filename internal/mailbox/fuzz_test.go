@@ -206,6 +206,12 @@ func stringField(m map[string]any, key string) (string, bool) {
 
 // printable reports whether s is valid UTF-8 with only printable
 // characters: nothing a terminal would act on.
+//
+// Spaces other than U+0020 (category Zs: no-break, en, ideographic) are
+// shown, as the escape package keeps them: they are visible blanks, not
+// controls; line and paragraph separators are not.
 func printable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+		return !unicode.IsPrint(r) && !unicode.Is(unicode.Zs, r)
+	})
 }

@@ -13,6 +13,7 @@ func TestPageURL(t *testing.T) {
 		"javascript:alert(1)":          "",
 		"https://drop.example/?x=1":    "",
 		"https://drop.example/#7-a-b":  "",
+		"http://0?":                    "",
 		"https://user@drop.example/":   "",
 		"https://drop.example/\x1b[2J": "",
 		"https://drop.example/\u202e":  "",
