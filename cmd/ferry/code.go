@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/ferrydrop/ferry/internal/wormhole"
 )
 
 // envCode holds the code for scripts. The environment of a process is
@@ -15,6 +18,16 @@ import (
 // code there lets anyone else on the computer receive the transfer first
 // (croc's CVE-2023-43621).
 const envCode = "FERRY_CODE"
+
+// badCode reports a code of the wrong shape (from names where it came
+// from, "--code: " say) and returns the usage exit code.
+func (c *cli) badCode(from string, err error) int {
+	c.errorf("%s%v", from, err)
+	if np := (*wormhole.NameplateError)(nil); errors.As(err, &np) {
+		c.hintf("a code looks like 7-guitarist-revenge: a number, then words, joined by dashes")
+	}
+	return exitUsage
+}
 
 // codeFromStdin reads the code, one line, from stdin ("-" in place of a code).
 func (c *cli) codeFromStdin(ctx context.Context) (string, error) {

@@ -60,8 +60,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	}
 	code = strings.TrimSpace(code)
 	if _, err := wormhole.ParseCode(code); err != nil {
-		c.errorf("%s%v", codeFrom, err)
-		return exitUsage
+		return c.badCode(codeFrom, err)
 	}
 	if inArgs {
 		c.warnCodeInArgs("receive")

@@ -84,8 +84,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	if *code != "" {
 		if _, err := wormhole.ParseCode(*code); err != nil {
-			c.errorf("%s: %v", codeFrom, err)
-			return exitUsage
+			return c.badCode(codeFrom+": ", err)
 		}
 	}
 	if inArgs {

@@ -161,10 +161,21 @@ func ParseCode(code string) (string, error) {
 		}
 	}
 	nameplate, rest, ok := strings.Cut(code, "-")
+	if ok && rest != "" && nameplate != "" && len(nameplate) <= 40 && !mailbox.ValidNameplate(nameplate) {
+		return "", &NameplateError{Nameplate: nameplate}
+	}
 	if !ok || rest == "" || !mailbox.ValidNameplate(nameplate) {
 		return "", fmt.Errorf("code %q is not of the form NUMBER-WORD-WORD", code)
 	}
 	return nameplate, nil
+}
+
+// NameplateError means a code's nameplate is not digits: mailbox servers
+// (magic-wormhole-mailbox-server 0.7 and later, ferry relay) refuse it.
+type NameplateError struct{ Nameplate string }
+
+func (e *NameplateError) Error() string {
+	return fmt.Sprintf("the nameplate %q (the code before its first dash) must be digits, as mailbox servers require", e.Nameplate)
 }
 
 func (w *Wormhole) start(ctx context.Context, code, nameplate string) error {
