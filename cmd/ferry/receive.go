@@ -59,6 +59,10 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	code = strings.TrimSpace(code)
+	if code, err = c.codeURI(fs, code, relay); err != nil {
+		c.errorf("%s%v", codeFrom, err)
+		return exitUsage
+	}
 	if _, err := wormhole.ParseCode(code); err != nil {
 		return c.badCode(codeFrom, err)
 	}
