@@ -125,12 +125,14 @@ func (c *cli) connecting(paths []string) {
 	fmt.Fprintf(c.stderr, "connecting… (%s)\n", strings.Join(paths, ", "))
 }
 
-// logger is silent unless -v was given; then it logs debug lines to stderr.
+// logger is silent unless -v was given; then it logs debug lines to
+// stderr. Either way it shows a relay's message of the day.
 func (c *cli) logger(verbose bool) *slog.Logger {
-	if !verbose {
-		return slog.New(slog.DiscardHandler)
+	var next slog.Handler = slog.DiscardHandler
+	if verbose {
+		next = slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(newMOTDHandler(next, c.stderr))
 }
 
 // parseFlags parses flags that may come before, between or after the

@@ -43,6 +43,12 @@ const (
 	interruptedCloseWithin = 750 * time.Millisecond
 )
 
+// MOTDRecord is the message of the Info log record that carries the
+// relay's message of the day, escaped and quoted (escape.Quote), in its
+// "motd" attribute, with the relay's URL, quoted too, in "relay": a
+// program shows the message by picking that record out of its log.
+const MOTDRecord = "relay message of the day"
+
 // ErrWrongCode means the two sides did not agree on a key: the code was
 // mistyped, or someone else tried to use it.
 var ErrWrongCode = errors.New("the code was wrong, or someone else tried to use it")
@@ -113,7 +119,7 @@ func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
 		return nil, err
 	}
 	if welcome.MOTD != "" {
-		log.Info("relay message of the day", "motd", escape.Quote(welcome.MOTD))
+		log.Info(MOTDRecord, "relay", escape.Quote(cfg.RelayURL), "motd", escape.Quote(welcome.MOTD))
 	}
 	side := make([]byte, 5)
 	rand.Read(side)
