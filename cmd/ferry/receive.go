@@ -29,7 +29,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry takes the code from %s, or asks for it; CODE \"-\" reads it from stdin.\nA CODE on the command line can be read by other users of this computer.\n\nFlags:\n", envCode)
 		fs.PrintDefaults()
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}

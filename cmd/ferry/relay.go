@@ -36,7 +36,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1, and with --transit-listen\na transit relay (\"please relay\" over TCP) for classic clients.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
