@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"github.com/ferrydrop/ferry/internal/units"
@@ -48,9 +49,9 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	case os.Getenv(envCode) != "":
 		code, codeFrom = os.Getenv(envCode), envCode+": "
 	default:
-		code, err = c.prompt(ctx, "Enter the code: ")
+		code, err = c.promptCode(ctx, *relay)
 	}
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled)) {
 		c.errorf("interrupted")
 		return exitFailure
 	}
