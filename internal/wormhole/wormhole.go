@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +82,8 @@ type Wormhole struct {
 	log  *slog.Logger
 	mb   *mailbox.Client
 	side string
-	page string // where the relay serves ferry's browser client, if it does
+	page string     // where the relay serves ferry's browser client, if it does
+	you  netip.Addr // the address the relay saw us connect from, if it said
 
 	code      string
 	nameplate string // claimed and not yet released
@@ -123,7 +125,7 @@ func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
 	}
 	side := make([]byte, 5)
 	rand.Read(side)
-	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}, page: welcome.Page}
+	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}, page: welcome.Page, you: welcome.YourAddress}
 	if err := mb.Bind(ctx, cfg.AppID, w.side, cfg.Agent); err != nil {
 		mb.Close()
 		return nil, err
@@ -393,3 +395,8 @@ func (w *Wormhole) PeerSeen() bool { return w.peerSide != "" }
 // Page is where the relay said it serves ferry's browser client (a checked
 // http or https URL), or "".
 func (w *Wormhole) Page() string { return w.page }
+
+// YourAddress is the address the relay said it saw us connect from (its
+// welcome's your-address), or the zero Addr: a hint of our public
+// address, which the relay could lie about.
+func (w *Wormhole) YourAddress() netip.Addr { return w.you }
