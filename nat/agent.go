@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/pion/ice/v4"
@@ -50,6 +51,7 @@ type Agent struct {
 	failed    chan struct{} // closed when ICE fails or the agent closes
 	stateOnce struct{ connected, failed sync.Once }
 
+	hint        netip.Addr // Config.PublicIPv4Hint, when usable
 	mu          sync.Mutex
 	gathering   bool
 	connecting  bool
@@ -123,6 +125,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{
 		log:          log,
+		hint:         usableHint(cfg),
 		mdns:         cfg.MDNS,
 		loopbackOnly: cfg.LoopbackOnly,
 		ice:          ag,
@@ -168,12 +171,18 @@ func (a *Agent) Gather(emit func(Signal)) error {
 		return fmt.Errorf("nat: local credentials: %w", err)
 	}
 	emit(Signal{Ufrag: ufrag, Pwd: pwd})
+	hint := hintGathering{hint: a.hint}
 	err = a.ice.OnCandidate(func(c ice.Candidate) {
 		if c == nil {
+			if h := hint.candidate(); h != nil {
+				a.log.Debug("nat: local candidate from the relay's your-address", "candidate", h.String())
+				emit(Signal{Candidates: []string{h.Marshal()}})
+			}
 			a.log.Debug("nat: gathering done")
 			emit(Signal{Done: true})
 			return
 		}
+		hint.saw(c)
 		a.log.Debug("nat: local candidate", "candidate", c.String())
 		emit(Signal{Candidates: []string{c.Marshal()}})
 	})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5"
@@ -40,6 +41,15 @@ type Config struct {
 	// RelayOnly gathers relay candidates only, so every byte goes through
 	// a TURN server (--transport relay). It needs at least one TURN server.
 	RelayOnly bool
+
+	// PublicIPv4Hint is an address a server saw us connect from (the
+	// mailbox relay's your-address). When gathering yields no
+	// server-reflexive candidate (no STUN server, or none answered), a
+	// server-reflexive candidate with this address and the host
+	// candidates' port is offered, which the peer reaches behind a NAT that
+	// keeps the port (a 1:1 NAT, many home routers). Ignored unless it is
+	// a public IPv4 address, and with RelayOnly.
+	PublicIPv4Hint netip.Addr
 
 	// Logger receives diagnostic logs (including pion's); nil means silent.
 	Logger *slog.Logger

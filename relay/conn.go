@@ -23,13 +23,17 @@ var (
 // cannot hold up anyone else. When its queue overflows the client is
 // disconnected.
 type conn struct {
-	srv    *Server
-	ws     *websocket.Conn
-	addr   clientKey // of the remote address, for per-client limits
-	log    *slog.Logger
-	page   string // the page URL its welcome announces, if any
-	queue  sendQueue
-	cancel context.CancelCauseFunc
+	srv  *Server
+	ws   *websocket.Conn
+	addr clientKey // of the remote address, for per-client limits
+	log  *slog.Logger
+	page string       // the page URL its welcome announces, if any
+	you  *yourAddress // its address as its welcome reports it
+	// resource is the hashcash resource its welcome names (when
+	// Config.HashcashBits asks for a proof of work).
+	resource string
+	queue    sendQueue
+	cancel   context.CancelCauseFunc
 
 	// Protocol state, touched only by the goroutine running serve. As in
 	// the reference server, each connection binds once and may allocate,
@@ -44,14 +48,17 @@ type conn struct {
 	didOpen     bool
 	listening   bool // opened and not yet closed
 	didClose    bool
+	didSubmit   bool // submit-permissions came
+	permitted   bool // with a valid stamp
 }
 
 func newConn(srv *Server, ws *websocket.Conn, addr clientKey) *conn {
 	return &conn{
-		srv:  srv,
-		ws:   ws,
-		addr: addr,
-		log:  srv.log.With("remote", addr.addr),
+		srv:      srv,
+		ws:       ws,
+		addr:     addr,
+		log:      srv.log.With("remote", addr.addr),
+		resource: newResource(),
 	}
 }
 
@@ -87,7 +94,7 @@ func (c *conn) serve(ctx context.Context) {
 	c.log.Debug("client connected")
 	c.sendMsg(welcomeMsg{
 		header:  newHeader("welcome", c.srv.cfg.now()),
-		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD, Page: c.page},
+		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD, Page: c.page, YourAddress: c.you, Permission: c.permissionRequired()},
 	})
 	for {
 		frame, err := c.readFrame()

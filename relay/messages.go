@@ -126,6 +126,11 @@ type welcomeInfo struct {
 	// Page is where ferry's browser client is served (ferry clients
 	// offer it as a link; classic clients ignore the key).
 	Page string `json:"ferry_page,omitempty"`
+	// YourAddress is the client's address and port as the server saw
+	// them (magic-wormhole-mailbox-server 0.8).
+	YourAddress *yourAddress `json:"your-address,omitempty"`
+	// Permission is what the client must submit before bind, if anything.
+	Permission *permissionRequired `json:"permission-required,omitempty"`
 }
 
 type welcomeMsg struct {

@@ -45,7 +45,12 @@ func (c *conn) dispatch(typ string, f fields, now time.Time) error {
 	switch typ {
 	case "ping":
 		return c.handlePing(f, now)
+	case "submit-permissions":
+		return c.handleSubmitPermissions(f)
 	case "bind":
+		if c.srv.cfg.HashcashBits > 0 && !c.permitted {
+			return errPermission
+		}
 		return c.handleBind(f)
 	}
 	if c.app == "" {

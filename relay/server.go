@@ -38,6 +38,15 @@ type Config struct {
 	// the Host it asked for).
 	Page string
 
+	// HashcashBits, if positive, makes every client prove some work
+	// before bind (the protocol's permission extension): a hashcash
+	// stamp with this many leading zero bits, about 2^HashcashBits
+	// SHA-1 hashes, for a resource new to each connection; a cheap brake
+	// on floods of new clients. Clients that do not know the extension
+	// (the Python client, wormhole-william) are then turned away
+	// ("permission denied"). At most 28.
+	HashcashBits int
+
 	// MaxFrameBytes is the largest frame a client may send; a bigger one
 	// closes its connection (status 1009). Default 1 MiB (ferry's text
 	// messages of up to 256 KiB, encrypted and hex-encoded, fit).
@@ -140,6 +149,9 @@ type Server struct {
 // New returns a server configured by cfg, opening cfg.DataDir's database
 // if set, and starts its pruning.
 func New(cfg Config) (*Server, error) {
+	if cfg.HashcashBits > maxHashcashBits {
+		return nil, fmt.Errorf("relay: HashcashBits %d is more than %d", cfg.HashcashBits, maxHashcashBits)
+	}
 	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
@@ -210,6 +222,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer context.AfterFunc(s.base, cancel)()
 	c := newConn(s, ws, addr)
 	c.page = s.pageURL(r)
+	c.you = yourAddressOf(r.RemoteAddr)
 	c.serve(ctx)
 }
 

@@ -131,7 +131,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	}
 	opts.Logger.Debug("the receiver is ferry", "protocol", "ferry")
 	ch := transfer.NewChannel(ctx, w)
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: opts.NAT, TransitRelay: opts.TransitRelay, Logger: opts.Logger, DialRelay: opts.DialTransit,
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay, Logger: opts.Logger, DialRelay: opts.DialTransit,
 		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
 	if err != nil {
 		return nil, err

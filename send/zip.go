@@ -18,9 +18,9 @@ type zipped struct {
 	numbytes int64
 }
 
-// zipFolder packs dir's regular files (paths relative to dir, as the
-// Python client does; symlinks and special files are left out, as scan
-// reported) into a deflated zip in a temporary file.
+// zipFolder packs dir's regular files and empty folders (paths relative
+// to dir, as the Python client does; symlinks and special files are left
+// out, as scan reported) into a deflated zip in a temporary file.
 func zipFolder(it item) (*zipped, error) {
 	dir := it.shown
 	f, err := os.CreateTemp("", "ferry-*.zip")
@@ -48,6 +48,9 @@ func (z *zipped) fill(it item) error {
 	err := fs.WalkDir(it.fsys, it.name, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && p != it.name {
+			return z.addEmptyDir(zw, it, p, d)
 		}
 		if !d.Type().IsRegular() {
 			return nil
@@ -83,6 +86,34 @@ func (z *zipped) fill(it item) error {
 		return err
 	}
 	return zw.Close()
+}
+
+// addEmptyDir gives the folder p an entry of its own ("rel/") when it
+// holds nothing that goes into the zip, as Python's zipstream-ng
+// (walk(preserve_empty=True)) does: other folders arrive with the files
+// in them.
+func (z *zipped) addEmptyDir(zw *zip.Writer, it item, p string, d fs.DirEntry) error {
+	entries, err := fs.ReadDir(it.fsys, p)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Type().IsRegular() {
+			return nil
+		}
+	}
+	fi, err := d.Info()
+	if err != nil {
+		return err
+	}
+	hdr, err := zip.FileInfoHeader(fi)
+	if err != nil {
+		return err
+	}
+	hdr.Name = strings.TrimPrefix(p, it.name+"/") + "/"
+	hdr.Method = zip.Store
+	_, err = zw.CreateHeader(hdr)
+	return err
 }
 
 // Close removes the temporary zip.

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/ferrydrop/ferry/internal/uri"
+	"github.com/ferrydrop/ferry/internal/wormhole"
 )
 
 // envCode holds the code for scripts. The environment of a process is
@@ -15,6 +20,43 @@ import (
 // code there lets anyone else on the computer receive the transfer first
 // (croc's CVE-2023-43621).
 const envCode = "FERRY_CODE"
+
+// badCode reports a code of the wrong shape (from names where it came
+// from, "--code: " say) and returns the usage exit code.
+func (c *cli) badCode(from string, err error) int {
+	c.errorf("%s%v", from, err)
+	if np := (*wormhole.NameplateError)(nil); errors.As(err, &np) {
+		c.hintf("a code looks like 7-guitarist-revenge: a number, then words, joined by dashes")
+	}
+	return exitUsage
+}
+
+// codeURI takes a code given as its wormhole-transfer: URI, what a QR
+// scanner hands over: it returns the code, and sets *relay to the relay
+// the URI names, if it names one. A --relay on the command line that
+// says otherwise is an error; so is a URI that asks this side to send. A
+// code that is no URI comes back as it is.
+func (c *cli) codeURI(fs *flag.FlagSet, code string, relay *string) (string, error) {
+	if !strings.HasPrefix(strings.ToLower(code), uri.Scheme+":") {
+		return code, nil
+	}
+	t, err := uri.Parse(uri.Scheme + code[len(uri.Scheme):])
+	if err != nil {
+		return "", fmt.Errorf("read the code's URI: %w", err)
+	}
+	if t.Leader {
+		return "", errors.New(`the code's URI asks this side to send (role=leader): run "ferry send" instead`)
+	}
+	if r := t.RelayURL(); r != "" {
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "relay" })
+		if explicit && *relay != r {
+			return "", fmt.Errorf("the code's URI names relay %s, --relay says %s", r, *relay)
+		}
+		*relay = r
+	}
+	return t.Code, nil
+}
 
 // codeFromStdin reads the code, one line, from stdin ("-" in place of a code).
 func (c *cli) codeFromStdin(ctx context.Context) (string, error) {

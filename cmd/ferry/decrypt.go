@@ -37,7 +37,7 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 			crypto.MaxArgon2Passes, crypto.MaxPassphrasePackets)
 		fs.PrintDefaults()
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}

@@ -49,7 +49,7 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "Usage: ferry encrypt [-r KEY]... [--passphrase] [--sign] [flags] FILE\n\nEncrypts FILE (\"-\" is stdin) for any OpenPGP tool (gpg, sq).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}

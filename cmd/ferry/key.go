@@ -36,23 +36,30 @@ func (c *cli) key(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	switch args[0] {
-	case "generate", "gen":
-		return c.keyGenerate(args[1:])
-	case "list", "ls":
-		return c.keyList(args[1:])
-	case "export":
-		return c.keyExport(args[1:])
-	case "import":
-		return c.keyImport(args[1:])
-	case "delete", "rm":
-		return c.keyDelete(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, keyUsage)
 		return exitOK
 	}
+	if cmd, ok := findCommand(c.keyCommands(), args[0]); ok {
+		return cmd.run(ctx, args[1:])
+	}
 	c.errorf("unknown key command %q", args[0])
 	c.hintf("run \"ferry key help\" for the key commands")
 	return exitUsage
+}
+
+// keyCommands are ferry key's subcommands.
+func (c *cli) keyCommands() []command {
+	noCtx := func(f func([]string) int) func(context.Context, []string) int {
+		return func(_ context.Context, args []string) int { return f(args) }
+	}
+	return []command{
+		{name: "generate", aliases: []string{"gen"}, summary: "make a key pair", run: noCtx(c.keyGenerate)},
+		{name: "list", aliases: []string{"ls"}, summary: "list the keys in the keyring", run: noCtx(c.keyList)},
+		{name: "export", summary: "write keys for gpg, sq or a friend", run: noCtx(c.keyExport)},
+		{name: "import", summary: "add keys exported by gpg, sq or ferry", run: noCtx(c.keyImport)},
+		{name: "delete", aliases: []string{"rm"}, summary: "remove a key", run: noCtx(c.keyDelete)},
+	}
 }
 
 // openRing opens the keyring and loads its keys.
@@ -78,7 +85,7 @@ func (c *cli) keyGenerate(args []string) int {
 	email := fs.String("email", "", "your `EMAIL` address")
 	noPass := fs.Bool("no-passphrase", false, "leave the secret key unprotected")
 	passFile := fs.String("key-passphrase-file", "", "read the new key's passphrase from `FILE` (else "+envKeyPassphrase+" or a prompt)")
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -127,7 +134,7 @@ func (c *cli) keyList(args []string) int {
 	fs := flag.NewFlagSet("ferry key list", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	secret := fs.Bool("secret", false, "list only keys with a secret part")
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -177,7 +184,7 @@ func (c *cli) keyExport(args []string) int {
 	out := fs.String("o", "", "write to `FILE` instead of stdout")
 	fs.StringVar(out, "output", "", "same as -o")
 	force := fs.Bool("force", false, "replace an existing output file")
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -269,7 +276,7 @@ func (c *cli) keyExport(args []string) int {
 func (c *cli) keyImport(args []string) int {
 	fs := flag.NewFlagSet("ferry key import", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -322,7 +329,7 @@ func (c *cli) keyDelete(args []string) int {
 	fs := flag.NewFlagSet("ferry key delete", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	force := fs.Bool("force", false, "also delete a key that has a secret part")
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}

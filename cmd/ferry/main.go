@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -29,6 +30,7 @@ Usage:
   ferry encrypt [-r KEY]... FILE        encrypt a file for an email attachment (gpg and sq open it)
   ferry decrypt FILE                    decrypt and verify an OpenPGP message
   ferry key generate|list|export|import|delete   manage your OpenPGP keys
+  ferry completion bash|zsh|fish        print a shell completion script ("source <(ferry completion bash)")
   ferry version                         print the version
 
 Run "ferry COMMAND -h" for the flags of a command.
@@ -66,29 +68,52 @@ func (c *cli) run(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	switch args[0] {
-	case "send":
-		return c.send(ctx, args[1:])
-	case "receive", "recv", "rx":
-		return c.receive(ctx, args[1:])
-	case "relay":
-		return c.relay(ctx, args[1:])
-	case "encrypt":
-		return c.encrypt(ctx, args[1:])
-	case "decrypt":
-		return c.decrypt(ctx, args[1:])
-	case "key":
-		return c.key(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(c.stdout, "ferry", transfer.Version)
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return exitOK
-	default:
-		c.errorf("unknown command %q", args[0])
-		c.hintf("run \"ferry help\" for the commands")
-		return exitUsage
 	}
+	if cmd, ok := findCommand(c.commands(), args[0]); ok {
+		return cmd.run(ctx, args[1:])
+	}
+	c.errorf("unknown command %q", args[0])
+	c.hintf("run \"ferry help\" for the commands")
+	return exitUsage
+}
+
+// command is one of ferry's commands (or of ferry key's): what dispatches
+// it and what its shell completion offers.
+type command struct {
+	name    string
+	aliases []string
+	summary string
+	run     func(ctx context.Context, args []string) int
+	sub     []command // ferry key's subcommands
+}
+
+// commands are ferry's commands, besides version and help.
+func (c *cli) commands() []command {
+	return []command{
+		{name: "send", summary: "send files, folders or a text", run: c.send},
+		{name: "receive", aliases: []string{"recv", "rx"}, summary: "receive with a code", run: c.receive},
+		{name: "relay", summary: "run a mailbox, transit, STUN and TURN server", run: c.relay},
+		{name: "encrypt", summary: "encrypt a file for an email attachment", run: c.encrypt},
+		{name: "decrypt", summary: "decrypt and verify an OpenPGP message", run: c.decrypt},
+		{name: "key", summary: "manage your OpenPGP keys", run: c.key, sub: c.keyCommands()},
+		{name: "completion", summary: "print a shell completion script (bash, zsh or fish)", run: c.completion},
+	}
+}
+
+// findCommand looks name up among cmds, aliases too.
+func findCommand(cmds []command, name string) (command, bool) {
+	for _, cmd := range cmds {
+		if cmd.name == name || slices.Contains(cmd.aliases, name) {
+			return cmd, true
+		}
+	}
+	return command{}, false
 }
 
 // cli is what every subcommand writes to and reads from.
@@ -103,6 +128,10 @@ type cli struct {
 	qrPNG, relayURL string // for ferry send's code display
 	qrKind          string // --qr: auto, web or app
 	pageLink        string // the relay's web page with the code, if it serves one
+
+	// collectFlags, when set, is handed each command's flag set in place
+	// of parsing it (ferry completion).
+	collectFlags func(*flag.FlagSet)
 }
 
 // errorf, warnf and hintf print one line each. The whole line goes through
@@ -125,12 +154,14 @@ func (c *cli) connecting(paths []string) {
 	fmt.Fprintf(c.stderr, "connecting… (%s)\n", strings.Join(paths, ", "))
 }
 
-// logger is silent unless -v was given; then it logs debug lines to stderr.
+// logger is silent unless -v was given; then it logs debug lines to
+// stderr. Either way it shows a relay's message of the day.
 func (c *cli) logger(verbose bool) *slog.Logger {
-	if !verbose {
-		return slog.New(slog.DiscardHandler)
+	var next slog.Handler = slog.DiscardHandler
+	if verbose {
+		next = slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(newMOTDHandler(next, c.stderr))
 }
 
 // parseFlags parses flags that may come before, between or after the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"github.com/ferrydrop/ferry/internal/units"
@@ -29,7 +30,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry takes the code from %s, or asks for it; CODE \"-\" reads it from stdin.\nA CODE on the command line can be read by other users of this computer.\n\nFlags:\n", envCode)
 		fs.PrintDefaults()
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -48,9 +49,9 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	case os.Getenv(envCode) != "":
 		code, codeFrom = os.Getenv(envCode), envCode+": "
 	default:
-		code, err = c.prompt(ctx, "Enter the code: ")
+		code, err = c.promptCode(ctx, *relay)
 	}
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled)) {
 		c.errorf("interrupted")
 		return exitFailure
 	}
@@ -59,9 +60,12 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	code = strings.TrimSpace(code)
-	if _, err := wormhole.ParseCode(code); err != nil {
+	if code, err = c.codeURI(fs, code, relay); err != nil {
 		c.errorf("%s%v", codeFrom, err)
 		return exitUsage
+	}
+	if _, err := wormhole.ParseCode(code); err != nil {
+		return c.badCode(codeFrom, err)
 	}
 	if inArgs {
 		c.warnCodeInArgs("receive")

@@ -24,6 +24,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	listen := fs.String("listen", ":4000", "serve the mailbox websocket on `ADDR` (at /v1)")
 	data := fs.String("data", "", "keep nameplates and mailboxes in `DIR` so they survive a restart (default: in memory)")
 	motd := fs.String("motd", "", "message of the day sent to clients")
+	hashcashBits := fs.Int("hashcash-bits", 0, "make each client do about 2^`N` SHA-1 hashes (a hashcash stamp) before it may bind, a brake on floods; 0 for none, at most 28 (Python and Go Magic Wormhole clients cannot)")
 	stunListen := fs.String("stun-listen", "", "also answer STUN on UDP `ADDR` (e.g. :3478)")
 	turnListen := fs.String("turn-listen", "", "also run a TURN server on UDP `ADDR` (e.g. :3479); needs --turn-ip and credentials")
 	turnIP := fs.String("turn-ip", "", "the public `IP` the TURN server advertises for relayed traffic")
@@ -39,7 +40,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1, and with --transit-listen\na transit relay (\"please relay\" over TCP) for classic clients.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -70,7 +71,11 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	if pageAt == "" && web.Built(files) {
 		pageAt = "/"
 	}
-	srv, err := relay.New(relay.Config{DataDir: *data, MOTD: *motd, Logger: c.logger(*verbose),
+	if *hashcashBits < 0 || *hashcashBits > 28 {
+		c.errorf("--hashcash-bits must be between 0 and 28")
+		return exitUsage
+	}
+	srv, err := relay.New(relay.Config{DataDir: *data, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
 		Other: page, Page: pageAt})
 	if err != nil {
 		c.errorf("start relay: %v", err)

@@ -56,6 +56,8 @@ func TestScripts(t *testing.T) {
 		"starttransit": cmdStartTransit,
 		// a relay that lies (liar_test.go)
 		"startliar": cmdStartLiar,
+		// the code prompt on a terminal (prompt_script_test.go)
+		"ptytype": cmdPtyType,
 	}
 	for name, f := range emailCmds() {
 		cmds[name] = f

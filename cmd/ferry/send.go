@@ -35,7 +35,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "Usage: ferry send [flags] PATH...\n       ferry send [flags] --text MESSAGE\n\nPATH \"-\" sends stdin (name it with --name).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parseFlags(fs, args)
 	if err != nil {
 		return flagError(err)
 	}
@@ -84,8 +84,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	if *code != "" {
 		if _, err := wormhole.ParseCode(*code); err != nil {
-			c.errorf("%s: %v", codeFrom, err)
-			return exitUsage
+			return c.badCode(codeFrom+": ", err)
 		}
 	}
 	if inArgs {

@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -63,6 +64,12 @@ type Welcome struct {
 	// Page is where the relay serves ferry's browser client (an http or
 	// https URL, checked by PageURL), or "".
 	Page string
+	// YourAddress is the address the relay saw us connect from (its
+	// welcome's your-address, mailbox server 0.8), when it said; a hint
+	// of our public address, which the relay could lie about.
+	YourAddress netip.Addr
+	// permission is what the relay requires before bind, if anything.
+	permission permission
 }
 
 // MaxPageURL caps the page address a relay may announce.
@@ -128,6 +135,8 @@ type Client struct {
 
 	cmdMu sync.Mutex // one command in flight
 
+	permission permission // what the welcome required before bind
+
 	mu       sync.Mutex
 	waiter   *waiter // the command in flight, if any
 	queue    []Message
@@ -191,6 +200,7 @@ func Dial(ctx context.Context, url string, log *slog.Logger) (*Client, Welcome, 
 			c.Close()
 			return nil, Welcome{}, fmt.Errorf("read welcome from relay %s: %w", url, err)
 		}
+		c.permission = w.permission
 		return c, w, nil
 	case <-c.done:
 		return nil, Welcome{}, &DialError{URL: url, Err: fmt.Errorf("no welcome: %w", c.Err())}
@@ -272,10 +282,12 @@ func (c *Client) handle(data []byte, welcome chan<- frame) error {
 // *ServerError.
 func parseWelcome(raw json.RawMessage) (Welcome, error) {
 	var w struct {
-		MOTD       string `json:"motd"`
-		CurrentCLI string `json:"current_cli_version"`
-		Error      string `json:"error"`
-		Page       string `json:"ferry_page"`
+		MOTD       string          `json:"motd"`
+		CurrentCLI string          `json:"current_cli_version"`
+		Error      string          `json:"error"`
+		Page       string          `json:"ferry_page"`
+		You        json.RawMessage `json:"your-address"`
+		Permission json.RawMessage `json:"permission-required"`
 	}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &w); err != nil {
@@ -285,7 +297,8 @@ func parseWelcome(raw json.RawMessage) (Welcome, error) {
 	if w.Error != "" {
 		return Welcome{}, &ServerError{Msg: w.Error}
 	}
-	return Welcome{MOTD: w.MOTD, CurrentCLIVersion: w.CurrentCLI, Page: PageURL(w.Page)}, nil
+	return Welcome{MOTD: w.MOTD, CurrentCLIVersion: w.CurrentCLI, Page: PageURL(w.Page),
+		YourAddress: yourAddress(w.You), permission: parsePermission(w.Permission)}, nil
 }
 
 func (c *Client) enqueue(f frame) error {
@@ -409,8 +422,12 @@ func (c *Client) command(ctx context.Context, typ, want string, msg map[string]a
 	return f, nil
 }
 
-// Bind tells the server who we are; it must come first.
+// Bind tells the server who we are; it must come first. When the
+// welcome required permission, Bind first earns it (see permission).
 func (c *Client) Bind(ctx context.Context, appID, side string, clientVersion [2]string) error {
+	if err := c.submitPermission(ctx); err != nil {
+		return err
+	}
 	_, err := c.command(ctx, "bind", "", map[string]any{
 		"appid": appID, "side": side, "client_version": clientVersion[:],
 	})

@@ -7,8 +7,19 @@ import (
 	"fmt"
 
 	"github.com/ferrydrop/ferry/internal/transit"
+	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/nat"
 )
+
+// WithAddressHint returns cfg with the address the relay of w saw us
+// connect from as its PublicIPv4Hint: a server-reflexive candidate when
+// STUN gives none. A lying relay can only add a candidate that fails.
+func WithAddressHint(cfg nat.Config, w *wormhole.Wormhole) nat.Config {
+	if !cfg.PublicIPv4Hint.IsValid() {
+		cfg.PublicIPv4Hint = w.YourAddress()
+	}
+	return cfg
+}
 
 func (l *Link) prepareICE(relayOnly bool) (*ICEParams, error) {
 	cfg := l.opts.NAT

@@ -30,7 +30,7 @@ type Transfer struct {
 func Format(t Transfer) string {
 	s := Scheme + ":" + url.PathEscape(t.Code)
 	q := url.Values{}
-	if r := strings.TrimSuffix(t.Rendezvous, "/v1"); r != "" && r != DefaultRendezvous {
+	if r := rendezvous(t.Rendezvous); r != "" && r != DefaultRendezvous {
 		q.Set("rendezvous", r)
 	}
 	if t.Leader {
@@ -93,4 +93,22 @@ func Parse(s string) (Transfer, error) {
 		}
 	}
 	return t, nil
+}
+
+// rendezvous is a mailbox server URL as the URI carries it: without the
+// /v1 endpoint and without a trailing slash.
+func rendezvous(relay string) string {
+	r := strings.TrimSuffix(relay, "/")
+	r = strings.TrimSuffix(r, "/v1")
+	return strings.TrimSuffix(r, "/")
+}
+
+// RelayURL is the mailbox server URL the URI names: its rendezvous with
+// the /v1 endpoint added (the scheme leaves that to the client), or ""
+// when it names none (DefaultRendezvous).
+func (t Transfer) RelayURL() string {
+	if t.Rendezvous == "" {
+		return ""
+	}
+	return rendezvous(t.Rendezvous) + "/v1"
 }

@@ -11,6 +11,11 @@ func TestFormat(t *testing.T) {
 		{Transfer{Code: "7-guitarist-revenge", Rendezvous: "ws://relay.magic-wormhole.io:4000/v1"}, "wormhole-transfer:7-guitarist-revenge"},
 		{Transfer{Code: "4-a b/c?d"}, "wormhole-transfer:4-a%20b%2Fc%3Fd"},
 		{Transfer{Code: "7-x-y", Rendezvous: "ws://127.0.0.1:4000/v1"}, "wormhole-transfer:7-x-y?rendezvous=ws%3A%2F%2F127.0.0.1%3A4000"},
+		// the spec's rendezvous has no path: the client adds /v1
+		{Transfer{Code: "7-x-y", Rendezvous: "ws://127.0.0.1:4000/v1/"}, "wormhole-transfer:7-x-y?rendezvous=ws%3A%2F%2F127.0.0.1%3A4000"},
+		{Transfer{Code: "7-x-y", Rendezvous: "ws://127.0.0.1:4000/"}, "wormhole-transfer:7-x-y?rendezvous=ws%3A%2F%2F127.0.0.1%3A4000"},
+		{Transfer{Code: "7-x-y", Rendezvous: "wss://example.org/wormhole/v1/"}, "wormhole-transfer:7-x-y?rendezvous=wss%3A%2F%2Fexample.org%2Fwormhole"},
+		{Transfer{Code: "7-x-y", Rendezvous: "ws://relay.magic-wormhole.io:4000/v1/"}, "wormhole-transfer:7-x-y"},
 	} {
 		if got := Format(c.in); got != c.want {
 			t.Errorf("Format(%+v) = %q, want %q", c.in, got, c.want)
@@ -18,6 +23,24 @@ func TestFormat(t *testing.T) {
 		back, err := Parse(c.want)
 		if err != nil || back.Code != c.in.Code {
 			t.Errorf("Parse(%q) = %+v, %v", c.want, back, err)
+		}
+	}
+}
+
+// TestRelayURL: a URI's rendezvous becomes the mailbox URL by adding /v1
+// (uri-scheme.md: "the versioned endpoint is supposed to be added by the
+// client"), once, whatever slash it ends with.
+func TestRelayURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                      "",
+		"ws://127.0.0.1:4000":   "ws://127.0.0.1:4000/v1",
+		"ws://127.0.0.1:4000/":  "ws://127.0.0.1:4000/v1",
+		"ws://h:1/v1":           "ws://h:1/v1",
+		"ws://h:1/v1/":          "ws://h:1/v1",
+		"wss://example.org/mbx": "wss://example.org/mbx/v1",
+	} {
+		if got := (Transfer{Rendezvous: in}).RelayURL(); got != want {
+			t.Errorf("RelayURL of %q = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,12 @@ const (
 	// user asked to stop, so ferry must end within a second or two.
 	interruptedCloseWithin = 750 * time.Millisecond
 )
+
+// MOTDRecord is the message of the Info log record that carries the
+// relay's message of the day, escaped and quoted (escape.Quote), in its
+// "motd" attribute, with the relay's URL, quoted too, in "relay": a
+// program shows the message by picking that record out of its log.
+const MOTDRecord = "relay message of the day"
 
 // ErrWrongCode means the two sides did not agree on a key: the code was
 // mistyped, or someone else tried to use it.
@@ -75,7 +82,8 @@ type Wormhole struct {
 	log  *slog.Logger
 	mb   *mailbox.Client
 	side string
-	page string // where the relay serves ferry's browser client, if it does
+	page string     // where the relay serves ferry's browser client, if it does
+	you  netip.Addr // the address the relay saw us connect from, if it said
 
 	code      string
 	nameplate string // claimed and not yet released
@@ -113,11 +121,11 @@ func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
 		return nil, err
 	}
 	if welcome.MOTD != "" {
-		log.Info("relay message of the day", "motd", escape.Quote(welcome.MOTD))
+		log.Info(MOTDRecord, "relay", escape.Quote(cfg.RelayURL), "motd", escape.Quote(welcome.MOTD))
 	}
 	side := make([]byte, 5)
 	rand.Read(side)
-	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}, page: welcome.Page}
+	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}, page: welcome.Page, you: welcome.YourAddress}
 	if err := mb.Bind(ctx, cfg.AppID, w.side, cfg.Agent); err != nil {
 		mb.Close()
 		return nil, err
@@ -161,10 +169,21 @@ func ParseCode(code string) (string, error) {
 		}
 	}
 	nameplate, rest, ok := strings.Cut(code, "-")
+	if ok && rest != "" && nameplate != "" && len(nameplate) <= 40 && !mailbox.ValidNameplate(nameplate) {
+		return "", &NameplateError{Nameplate: nameplate}
+	}
 	if !ok || rest == "" || !mailbox.ValidNameplate(nameplate) {
 		return "", fmt.Errorf("code %q is not of the form NUMBER-WORD-WORD", code)
 	}
 	return nameplate, nil
+}
+
+// NameplateError means a code's nameplate is not digits: mailbox servers
+// (magic-wormhole-mailbox-server 0.7 and later, ferry relay) refuse it.
+type NameplateError struct{ Nameplate string }
+
+func (e *NameplateError) Error() string {
+	return fmt.Sprintf("the nameplate %q (the code before its first dash) must be digits, as mailbox servers require", e.Nameplate)
 }
 
 func (w *Wormhole) start(ctx context.Context, code, nameplate string) error {
@@ -376,3 +395,8 @@ func (w *Wormhole) PeerSeen() bool { return w.peerSide != "" }
 // Page is where the relay said it serves ferry's browser client (a checked
 // http or https URL), or "".
 func (w *Wormhole) Page() string { return w.page }
+
+// YourAddress is the address the relay said it saw us connect from (its
+// welcome's your-address), or the zero Addr: a hint of our public
+// address, which the relay could lie about.
+func (w *Wormhole) YourAddress() netip.Addr { return w.you }

@@ -227,4 +227,8 @@ func TestParseCode(t *testing.T) {
 			t.Errorf("ParseCode(%q) succeeded", code)
 		}
 	}
+	var np *NameplateError
+	if _, err := ParseCode("abc-foo-bar"); !errors.As(err, &np) || np.Nameplate != "abc" || !strings.Contains(err.Error(), "must be digits") {
+		t.Errorf("ParseCode(abc-foo-bar) = %v, want a NameplateError naming the rule", err)
+	}
 }
