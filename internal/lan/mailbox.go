@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ferrydrop/ferry/relay"
 )
@@ -15,6 +16,12 @@ import (
 // listenTries bounds the attempts to find one port free on every LAN
 // address.
 const listenTries = 8
+
+// drainWithin bounds how long Close waits for the clients still
+// connected to leave: a classic client closes its mailbox after the
+// transfer, a little after the sender, and one whose server goes away
+// first reconnects, for ever.
+const drainWithin = 3 * time.Second
 
 // Mailbox is a mailbox server (ferry relay's) on this host's LAN
 // addresses, on one ephemeral port, which it can advertise.
@@ -138,9 +145,14 @@ func (m *Mailbox) Unadvertise() {
 	}
 }
 
-// Close stops announcing and serving.
+// Close stops announcing, waits a little for the clients still
+// connected to say goodbye, and stops serving.
 func (m *Mailbox) Close() error {
 	m.Unadvertise()
+	deadline := time.Now().Add(drainWithin)
+	for m.srv.Clients() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	m.stop()
 	m.wg.Wait()
 	return m.srv.Close()
