@@ -109,10 +109,13 @@ func openLAN(ctx context.Context, opts Options) (*wormhole.Wormhole, func(), err
 	close(cands)
 	w, err := transfer.Race(ctx, cands, nil, log)
 	mb.Unadvertise() // a receiver came, or none will
-	if err != nil || w != lw {
+	if err != nil {
 		mb.Close()
-		return w, func() {}, err
+		return nil, nil, err
 	}
+	// Even when the relay won, the mailbox is closed only after the
+	// transfer: a receiver that tried both is still connected to it
+	// until our first message reaches it through the relay.
 	return w, func() { mb.Close() }, nil
 }
 

@@ -26,6 +26,7 @@ const drainWithin = 3 * time.Second
 // Mailbox is a mailbox server (ferry relay's) on this host's LAN
 // addresses, on one ephemeral port, which it can advertise.
 type Mailbox struct {
+	ctx   context.Context // Serve's: once it is done (Ctrl-C), Close does not wait
 	net   Network
 	srv   *relay.Server
 	addrs []netip.Addr
@@ -62,7 +63,7 @@ func (n Network) Serve(ctx context.Context) (*Mailbox, error) {
 		return nil, err
 	}
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	m := &Mailbox{net: n, srv: srv, addrs: addrs, port: port, stop: stop}
+	m := &Mailbox{ctx: ctx, net: n, srv: srv, addrs: addrs, port: port, stop: stop}
 	for _, ln := range lns {
 		m.wg.Go(func() {
 			if err := srv.Serve(sctx, ln); err != nil {
@@ -146,11 +147,12 @@ func (m *Mailbox) Unadvertise() {
 }
 
 // Close stops announcing, waits a little for the clients still
-// connected to say goodbye, and stops serving.
+// connected to say goodbye (unless Serve's context is done: the user
+// interrupted), and stops serving.
 func (m *Mailbox) Close() error {
 	m.Unadvertise()
 	deadline := time.Now().Add(drainWithin)
-	for m.srv.Clients() > 0 && time.Now().Before(deadline) {
+	for m.srv.Clients() > 0 && time.Now().Before(deadline) && m.ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	m.stop()
