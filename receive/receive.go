@@ -31,6 +31,13 @@ type Options struct {
 	Verify func(string) error // shown the verifier (hex); an error aborts
 	Logger *slog.Logger       // nil: silent
 
+	// LAN, when set, is the local network: the receiver also looks for
+	// the code's nameplate there, for a few seconds, while it connects
+	// to the relay, and carries on in whichever mailbox has the sender
+	// (lan.go). With LANOnly the relay is not used at all.
+	LAN     transfer.LAN
+	LANOnly bool
+
 	// Accept is shown what the sender offers and says whether to take it;
 	// nil refuses every file offer.
 	Accept    func(transfer.Manifest) error
@@ -94,13 +101,20 @@ type Result struct {
 
 // Run receives with the code the sender gave.
 func Run(ctx context.Context, code string, opts Options) (res *Result, err error) {
-	w, err := transfer.Dial(ctx, opts.Relay, opts.Logger)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { err = transfer.Finish(ctx, w, err) }()
-	if err := w.UseCode(ctx, code); err != nil {
-		return nil, err
+	var w *wormhole.Wormhole
+	if opts.LAN != nil {
+		if w, err = meetLAN(ctx, code, opts); err != nil {
+			return nil, err
+		}
+		defer func() { err = transfer.Finish(ctx, w, err) }()
+	} else {
+		if w, err = transfer.Dial(ctx, opts.Relay, opts.Logger); err != nil {
+			return nil, err
+		}
+		defer func() { err = transfer.Finish(ctx, w, err) }()
+		if err := w.UseCode(ctx, code); err != nil {
+			return nil, err
+		}
 	}
 	if err := transfer.Establish(ctx, w, opts.Verify); err != nil {
 		return nil, err

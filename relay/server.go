@@ -302,6 +302,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// Clients is how many websocket clients are connected now.
+func (s *Server) Clients() int {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.nConns
+}
+
 // Close disconnects every client, stops pruning and closes the store.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {

@@ -117,11 +117,11 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	if err := opts.sealOffer(&offer); err != nil {
 		return nil, err
 	}
-	w, err := open(ctx, opts.Options)
+	w, stopLAN, err := open(ctx, opts.Options)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = transfer.Finish(ctx, w, err) }()
+	defer func() { err = transfer.Finish(ctx, w, err); stopLAN() }()
 	if err := transfer.Establish(ctx, w, opts.Verify); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,15 @@ type Options struct {
 	OnLink func(link string)
 	Verify func(string) error // shown the verifier (hex); an error aborts
 	Logger *slog.Logger       // nil: silent
+
+	// LAN, when set, is the local network, where the sender also serves
+	// a mailbox of its own for the same nameplate and advertises it
+	// (lan.go). With LANOnly the relay is not used at all.
+	LAN     transfer.LAN
+	LANOnly bool
+	// OnNoRelay, with LAN, is told (before OnCode) that the relay could
+	// not be reached, so only receivers on this network can use the code.
+	OnNoRelay func(err error)
 }
 
 // Text sends a text message and returns once the receiver acknowledged it.
@@ -35,11 +44,11 @@ func Text(ctx context.Context, opts Options, text string) (err error) {
 	if len(text) > transfer.MaxText {
 		return fmt.Errorf("text is %d bytes; ferry sends at most %d", len(text), transfer.MaxText)
 	}
-	w, err := open(ctx, opts)
+	w, stopLAN, err := open(ctx, opts)
 	if err != nil {
 		return err
 	}
-	defer func() { err = transfer.Finish(ctx, w, err) }()
+	defer func() { err = transfer.Finish(ctx, w, err); stopLAN() }()
 	if err := transfer.Establish(ctx, w, opts.Verify); err != nil {
 		return err
 	}
@@ -67,30 +76,47 @@ func Text(ctx context.Context, opts Options, text string) (err error) {
 	}
 }
 
-// open connects and claims (or allocates) the code, telling OnCode.
-func open(ctx context.Context, opts Options) (*wormhole.Wormhole, error) {
-	w, err := transfer.Dial(ctx, opts.Relay, opts.Logger)
+// open connects and claims (or allocates) the code, telling OnCode. With
+// a LAN it also serves and advertises a mailbox of its own and returns
+// the wormhole the receiver met it in, established; stop ends that
+// mailbox, after the transfer.
+func open(ctx context.Context, opts Options) (w *wormhole.Wormhole, stop func(), err error) {
+	if opts.LAN != nil {
+		return openLAN(ctx, opts)
+	}
+	w, err = transfer.Dial(ctx, opts.Relay, opts.Logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	code := opts.Code
-	if code != "" {
-		err = w.UseCode(ctx, code)
-	} else {
-		words := opts.CodeWords
-		if words == 0 {
-			words = 2
-		}
-		code, err = w.AllocateCode(ctx, words)
-	}
+	code, err := claim(ctx, w, opts)
 	if err != nil {
-		return nil, transfer.Finish(ctx, w, err)
+		return nil, nil, transfer.Finish(ctx, w, err)
 	}
-	if page := w.Page(); page != "" && opts.OnLink != nil {
-		opts.OnLink(page + "#" + code)
+	announce(opts, w, code)
+	return w, func() {}, nil
+}
+
+// claim claims opts.Code on w, or allocates a code there.
+func claim(ctx context.Context, w *wormhole.Wormhole, opts Options) (string, error) {
+	if opts.Code != "" {
+		return opts.Code, w.UseCode(ctx, opts.Code)
+	}
+	return w.AllocateCode(ctx, opts.words())
+}
+
+func (opts Options) words() int {
+	if opts.CodeWords == 0 {
+		return 2
+	}
+	return opts.CodeWords
+}
+
+// announce tells OnLink (when w's relay serves the page) and OnCode.
+func announce(opts Options, w *wormhole.Wormhole, code string) {
+	if w != nil && w.Page() != "" && opts.OnLink != nil {
+		opts.OnLink(w.Page() + "#" + code)
 	}
 	if opts.OnCode != nil {
 		opts.OnCode(code)
 	}
-	return w, nil
 }

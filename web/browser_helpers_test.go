@@ -174,7 +174,7 @@ func startRelay(t *testing.T) *relay {
 // env is what a ferry CLI peer needs to use the relay (and nothing else).
 func (r *relay) env() []string {
 	return []string{"FERRY_RELAY=" + r.mailbox, "FERRY_TRANSIT=tcp:" + r.transit, "FERRY_STUN=" + r.stun,
-		"FERRY_ICE_LOOPBACK=1", "FERRY_TEST_SHARED=0", "HOME=" + os.TempDir()}
+		"FERRY_ICE_LOOPBACK=1", "FERRY_LAN=off", "FERRY_TEST_SHARED=0", "HOME=" + os.TempDir()}
 }
 
 // chrome is a headless Chromium whose downloads go to a folder of the

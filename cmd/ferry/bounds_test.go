@@ -241,7 +241,7 @@ type proc struct {
 func startProc(t *testing.T, bin string, stdin io.Reader, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "FERRY_ICE_LOOPBACK=1", "HOME="+t.TempDir())
+	cmd.Env = append(os.Environ(), "FERRY_ICE_LOOPBACK=1", "FERRY_LAN=off", "HOME="+t.TempDir())
 	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, io.Discard, p.out
 	if err := cmd.Start(); err != nil {

@@ -25,6 +25,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	allowDot := fs.Bool("allow-dotfiles", false, "accept top-level names that start with a dot (.bashrc, .profile)")
 	linkf := addLinkFlags(fs)
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase, for a transfer sealed to it, from `FILE` (else "+envKeyPassphrase+" or a prompt)")
+	lanMode := addLANFlag(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry receive [flags] [CODE]\n\nWithout CODE, ferry takes the code from %s, or asks for it; CODE \"-\" reads it from stdin.\nA CODE on the command line can be read by other users of this computer.\n\nFlags:\n", envCode)
@@ -75,11 +76,19 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("%v", err)
 		return exitUsage
 	}
+	log := c.logger(*verbose)
+	lanNet, lanOnly, err := lanConfig(*lanMode, log)
+	if err != nil {
+		c.errorf("%v", err)
+		return exitUsage
+	}
 	var bar *progress
 	opts := receive.Options{
 		Relay:          *relay,
 		Verify:         c.verifier(ctx, *verify),
-		Logger:         c.logger(*verbose),
+		Logger:         log,
+		LAN:            lanNet,
+		LANOnly:        lanOnly,
 		Out:            *out,
 		Stdout:         c.stdout,
 		Overwrite:      *overwrite,

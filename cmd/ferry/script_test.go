@@ -70,6 +70,7 @@ func TestScripts(t *testing.T) {
 			// ...nor a public STUN server, nor a non-loopback address.
 			env.Setenv("FERRY_STUN", "none")
 			env.Setenv("FERRY_ICE_LOOPBACK", "1")
+			env.Setenv("FERRY_LAN", "off")                 // nor the machine's network by multicast DNS
 			env.Setenv("FERRY_TRANSIT", "tcp:127.0.0.1:1") // nor the public transit relay
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("FERRY_TEST_SHARED", "0") // no warnings about codes in argv

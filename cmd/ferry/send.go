@@ -30,6 +30,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	qrKind := fs.String("qr", "auto", "what the QR code opens: `auto` (the relay's web page when it serves one, else a Magic Wormhole app), web or app")
 	name := fs.String("name", "", "the `NAME` stdin arrives as (with PATH \"-\")")
 	seal := addSealFlags(fs)
+	lanMode := addLANFlag(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry send [flags] PATH...\n       ferry send [flags] --text MESSAGE\n\nPATH \"-\" sends stdin (name it with --name).\n\nFlags:\n")
@@ -103,13 +104,22 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		}
 	}
 	c.qrPNG, c.qrKind, c.relayURL = *qrPNG, *qrKind, *relay
+	log := c.logger(*verbose)
+	lanNet, lanOnly, err := lanConfig(*lanMode, log)
+	if err != nil {
+		c.errorf("%v", err)
+		return exitUsage
+	}
 	opts := send.Options{
 		OnLink:    func(link string) { c.pageLink = link },
 		Relay:     *relay,
 		Code:      *code,
 		CodeWords: *words,
 		Verify:    c.verifier(ctx, *verify),
-		Logger:    c.logger(*verbose),
+		Logger:    log,
+		LAN:       lanNet,
+		LANOnly:   lanOnly,
+		OnNoRelay: func(error) { fmt.Fprintln(c.stderr, noRelayLine) },
 	}
 	if !isText {
 		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name,

@@ -243,6 +243,22 @@ func (in *Internet) NATHost(role string, lan int, wan string, kind NAT) *Host {
 	return h
 }
 
+// LANPair creates namespaces roleA and roleB joined by one veth pair
+// (eth0 on each): a LAN of two hosts, 10.78.0.1 and 10.78.0.2 (/24), with
+// no route anywhere else, so no relay, no DNS server and no internet.
+func (l *Lab) LANPair(roleA, roleB string) (a, b *Host) {
+	l.t.Helper()
+	a = &Host{NS: l.NS(roleA), Addr: "10.78.0.1"}
+	b = &Host{NS: l.NS(roleB), Addr: "10.78.0.2"}
+	a.WAN, b.WAN = a.Addr, b.Addr
+	a.IP("link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", b.Name)
+	for _, h := range []*Host{a, b} {
+		h.IP("addr", "add", h.Addr+"/24", "dev", "eth0")
+		h.IP("link", "set", "eth0", "up")
+	}
+	return a, b
+}
+
 // Unreachable fails the test if the router (or, for a public host, the
 // host) has a route to ip: hosts must meet only through the NATs, or ICE
 // would find host candidates that work and the test would not test NAT.

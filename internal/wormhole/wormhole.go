@@ -148,6 +148,18 @@ func (w *Wormhole) AllocateCode(ctx context.Context, words int) (string, error) 
 	return code, w.start(ctx, code, nameplate)
 }
 
+// NewCode makes a code of nameplate and `words` words from the PGP word
+// list, for a nameplate this side chose itself (a mailbox of its own).
+func NewCode(nameplate string, words int) (string, error) {
+	if words < 1 || words > 16 {
+		return "", fmt.Errorf("a code needs 1 to 16 words, not %d", words)
+	}
+	if !mailbox.ValidNameplate(nameplate) {
+		return "", fmt.Errorf("nameplate %q is not a number", nameplate)
+	}
+	return nameplate + "-" + wordlist.ChooseWords(words), nil
+}
+
 // UseCode claims the nameplate of a code typed by the user and starts the
 // key exchange.
 func (w *Wormhole) UseCode(ctx context.Context, code string) error {
@@ -220,10 +232,14 @@ func (w *Wormhole) Code() string { return w.code }
 
 // Establish waits for the other side, derives the shared key, exchanges
 // version messages and returns once both sides proved they hold the key.
-// A wrong code returns an error wrapping ErrWrongCode.
+// A wrong code returns an error wrapping ErrWrongCode. Once it has
+// succeeded it returns nil at once.
 func (w *Wormhole) Establish(ctx context.Context) error {
 	if w.spake == nil {
 		return errors.New("establish: no code yet")
+	}
+	if w.peerVer != nil {
+		return nil
 	}
 	for w.key == nil {
 		m, err := w.next(ctx)
@@ -361,6 +377,36 @@ func (w *Wormhole) Receive(ctx context.Context) ([]byte, error) {
 		}
 		w.stash(m)
 	}
+}
+
+// Await waits until the other side's next numbered phase has arrived
+// and checks that it opens with the shared key; Receive then returns it.
+// It tells which of several mailboxes the other side chose to carry on
+// in (transfer.Race).
+func (w *Wormhole) Await(ctx context.Context) error {
+	if w.key == nil {
+		return errors.New("await: no shared key yet")
+	}
+	for {
+		if body, ok := w.pending[w.nextIn]; ok {
+			phase := strconv.Itoa(w.nextIn)
+			if _, err := open(phaseKey(w.key, w.peerSide, phase), body); err != nil {
+				return fmt.Errorf("%w: phase %s: %w", ErrWrongCode, phase, err)
+			}
+			return nil
+		}
+		m, err := w.next(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for the other side: %w", err)
+		}
+		w.stash(m)
+	}
+}
+
+// Nameplate is the nameplate of the code in use.
+func (w *Wormhole) Nameplate() string {
+	n, _, _ := strings.Cut(w.code, "-")
+	return n
 }
 
 // Close releases what is still claimed, closes the mailbox with a mood and

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"github.com/ferrydrop/ferry/internal/lan"
+	"github.com/ferrydrop/ferry/internal/transfer"
+)
+
+// noRelayLine is what ferry send says when only the LAN serves its code.
+const noRelayLine = "no relay reachable: only receivers on this network can use the code"
+
+// addLANFlag adds --lan to a send or receive flag set.
+func addLANFlag(fs *flag.FlagSet) *string {
+	return fs.String("lan", envOr("FERRY_LAN", transfer.LANAuto),
+		"find the other side on the local network too: `auto` (the relay and the LAN), only (the LAN alone) or off (env FERRY_LAN)")
+}
+
+// lanConfig turns --lan into what send and receive take: the local
+// network (nil with off) and whether it is all there is.
+func lanConfig(mode string, log *slog.Logger) (transfer.LAN, bool, error) {
+	switch mode {
+	case transfer.LANOff:
+		return nil, false, nil
+	case transfer.LANAuto, transfer.LANOnly:
+		return lan.Discovery{Net: lan.Network{Logger: log}}, mode == transfer.LANOnly, nil
+	}
+	return nil, false, fmt.Errorf("--lan: unknown mode %q (want auto, only or off)", mode)
+}
