@@ -34,6 +34,10 @@ func TestPage(t *testing.T) {
 		{"SendText", pageSendText},
 		{"SendFiles", pageSendFiles},
 		{"SendFolderPython", pageSendFolderPython},
+		{"SinkFSA", pageSinkFSA},
+		{"SinkFSAFailed", pageSinkFSAFailed},
+		{"SinkOPFS", pageSinkOPFS},
+		{"SinkMemory", pageSinkMemory},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.reset(t)
