@@ -159,7 +159,14 @@ type relay struct {
 
 func startRelay(t *testing.T) *relay {
 	t.Helper()
-	p := start(t, nil, ferryBin, "relay", "--listen", "127.0.0.1:0", "--transit-listen", "127.0.0.1:0",
+	return startRelayTransit(t, "127.0.0.1:0")
+}
+
+// startRelayTransit starts a relay whose TCP transit relay listens on
+// transit.
+func startRelayTransit(t *testing.T, transit string) *relay {
+	t.Helper()
+	p := start(t, nil, ferryBin, "relay", "--listen", "127.0.0.1:0", "--transit-listen", transit,
 		"--stun-listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--turn-ip", "127.0.0.1",
 		"--turn-secret", "test-secret-not-for-use")
 	r := &relay{}

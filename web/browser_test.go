@@ -34,6 +34,7 @@ func TestPage(t *testing.T) {
 		{"SendText", pageSendText},
 		{"SendFiles", pageSendFiles},
 		{"SendFolderPython", pageSendFolderPython},
+		{"WilliamSend", pageWilliamSend},
 		{"SinkFSA", pageSinkFSA},
 		{"SinkFSAFailed", pageSinkFSAFailed},
 		{"SinkOPFS", pageSinkOPFS},

@@ -108,12 +108,7 @@ func pageSinkFSAFailed(t *testing.T, r *relay, c *chrome) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	sender.cmd.Process.Kill()
-	state := ""
-	for deadline := time.Now().Add(2 * time.Minute); state != "error" && state != "done" && time.Now().Before(deadline); {
-		state = evalAsync[string](t, c, `document.body.dataset.state || ""`)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if state != "error" {
+	if state := waitState(t, c, "error", "done"); state != "error" {
 		t.Fatalf("the page is in state %q after the sender was killed, want error", state)
 	}
 	files := evalAsync[map[string]float64](t, c, opfsFiles)
