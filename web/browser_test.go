@@ -35,6 +35,7 @@ func TestPage(t *testing.T) {
 		{"SendFiles", pageSendFiles},
 		{"SendFolderPython", pageSendFolderPython},
 		{"WilliamSend", pageWilliamSend},
+		{"SendBackpressure", pageSendBackpressure},
 		{"SinkFSA", pageSinkFSA},
 		{"SinkFSAFailed", pageSinkFSAFailed},
 		{"SinkOPFS", pageSinkOPFS},
