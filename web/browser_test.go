@@ -43,6 +43,11 @@ func TestPage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.reset(t)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("the page's console:\n%s", c.consoleTail())
+				}
+			})
 			tc.f(t, r, c)
 		})
 	}

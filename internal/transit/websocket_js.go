@@ -22,6 +22,11 @@ const (
 	wsOpen       = 1
 )
 
+// wsPolicy is the close code we end a misbehaving relay's WebSocket
+// with: a browser lets a page send only 1000 and 3000 to 4999, so this is
+// 1008 (policy violation) in the private range.
+const wsPolicy = 4008
+
 // openWS opens the browser's own WebSocket. coder/websocket's js build
 // neither holds writes back (the browser buffers whatever is sent, so a
 // page sending faster than the network grows without bound) nor bounds
@@ -82,10 +87,16 @@ func catch(f func()) (err error) {
 
 // browserWS is the browser's WebSocket as a wsTransport.
 type browserWS struct {
-	ws    js.Value
-	q     *wsQueue
-	mu    sync.Mutex
-	funcs []js.Func // event handlers, released on close
+	ws       js.Value
+	q        *wsQueue
+	mu       sync.Mutex
+	handlers []handler // removed and released on close
+}
+
+// handler is an event listener on the WebSocket.
+type handler struct {
+	event string
+	fn    js.Func
 }
 
 func (b *browserWS) on(event string, f func(js.Value)) {
@@ -96,18 +107,21 @@ func (b *browserWS) on(event string, f func(js.Value)) {
 		return nil
 	})
 	b.mu.Lock()
-	b.funcs = append(b.funcs, fn)
+	b.handlers = append(b.handlers, handler{event, fn})
 	b.mu.Unlock()
 	b.ws.Call("addEventListener", event, fn)
 }
 
+// release removes the event listeners and frees them (the close event's
+// own included, which may be running: Go allows that).
 func (b *browserWS) release() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, fn := range b.funcs {
-		fn.Release()
+	for _, h := range b.handlers {
+		b.ws.Call("removeEventListener", h.event, h.fn)
+		h.fn.Release()
 	}
-	b.funcs = nil
+	b.handlers = nil
 }
 
 // message queues one message event's data. It runs in the browser's
@@ -126,13 +140,19 @@ func (b *browserWS) message(e js.Value) {
 	p := make([]byte, n)
 	js.CopyBytesToGo(p, js.Global().Get("Uint8Array").New(data))
 	if err := b.q.push(p); err != nil {
-		b.ws.Call("close", 1008, "too much unread")
+		b.close(wsPolicy, "too much unread")
 	}
 }
 
 func (b *browserWS) fail(err error) {
 	b.q.end(err)
-	b.ws.Call("close", 1008, "")
+	b.close(wsPolicy, "")
+}
+
+// close closes the WebSocket with code, ignoring what the browser throws
+// (a WebSocket that is closed already).
+func (b *browserWS) close(code int, reason string) {
+	catch(func() { b.ws.Call("close", code, reason) })
 }
 
 func (b *browserWS) Read(p []byte) (int, error) { return b.q.Read(p) }
@@ -179,7 +199,7 @@ func (b *browserWS) waitBuffered() error {
 
 // closeNormal closes the WebSocket; the browser sends what it holds
 // first, then the close.
-func (b *browserWS) closeNormal() { b.ws.Call("close", 1000, "") }
+func (b *browserWS) closeNormal() { b.close(1000, "") }
 
 // abort closes it too: a browser has nothing harder.
-func (b *browserWS) abort() { b.ws.Call("close") }
+func (b *browserWS) abort() { b.close(1000, "") }
