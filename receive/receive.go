@@ -18,7 +18,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
 // ErrUnsupported means the sender offered something this build cannot take.
@@ -59,7 +59,7 @@ type Options struct {
 	// has no TCP and reaches its relay over WebSocket
 	// (DialTransitWebSocket).
 	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
-	NAT         nat.Config // STUN and TURN servers for ICE and WebRTC
+	NAT         natconf.Config // STUN and TURN servers for ICE and WebRTC
 	Progress    func(received, total int64)
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"os"
 	"strings"
 
@@ -135,7 +134,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 			where = "stdout"
 		}
 		c.reportSealed(res)
-		fmt.Fprintf(c.stderr, "Received %s over %s into %s.\n", units.Rate(res.Manifest.Bytes, res.Duration), res.Path, where)
+		fmt.Fprintf(c.stderr, "Received %s over %s into %s.\n", receive.Rate(res.Manifest.Bytes, res.Duration), res.Path, where)
 		return exitOK
 	}
 	text := res.Text

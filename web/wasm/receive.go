@@ -6,11 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"syscall/js"
 	"time"
 
-	"github.com/ferrydrop/ferry/internal/escape"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -64,7 +63,7 @@ func receiveJS(opts js.Value) js.Value {
 		out.Set("bytes", res.Manifest.Bytes)
 		out.Set("seconds", res.Duration.Seconds())
 		out.Set("path", res.Path)
-		out.Set("summary", fmt.Sprintf("received %s, %s, over %s", count(res.Manifest.Files, "file"), units.Rate(res.Manifest.Bytes, res.Duration), res.Path))
+		out.Set("summary", fmt.Sprintf("received %s, %s, over %s", count(res.Manifest.Files, "file"), receive.Rate(res.Manifest.Bytes, res.Duration), res.Path))
 		return out, nil
 	})
 }
