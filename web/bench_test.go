@@ -69,10 +69,16 @@ func TestBenchPage(t *testing.T) {
 		c.run(t, chromedp.Navigate("about:blank"))
 		openCode(t, c, r, code)
 		c.state(t, "offer")
+		pids := map[string]int{"ferry send": sender.cmd.Process.Pid, "ferry relay": r.proc.cmd.Process.Pid,
+			"chromium": chromedp.FromContext(c.ctx).Browser.Process().Pid}
+		stopProfile := startProfile(t, c, path.name)
+		cpu := watchCPU(pids)
 		start := time.Now()
 		c.run(t, chromedp.Click(chromedp.CSS("#accept")))
 		c.state(t, "done")
 		secs := time.Since(start).Seconds()
+		cpuBefore, cpuAfter := cpu()
+		stopProfile()
 		dl, _ := c.download(t)
 		os.Remove(dl)
 		c.mu.Lock()
@@ -89,5 +95,6 @@ func TestBenchPage(t *testing.T) {
 		wasmMem, _ := chromedp.Run(c.ctx, chromedp.Evaluate[float64](`globalThis.ferryWasmMemory ? globalThis.ferryWasmMemory() : -1`))
 		fmt.Printf("%s: %d MiB in %.1f s = %.1f MB/s; JS heap after: %.1f MiB used (%.1f MiB allocated); WebAssembly memory: %.1f MiB; page says %q\n",
 			path.name, size>>20, secs, float64(size)/secs/1e6, heap.UsedSize/(1<<20), heap.TotalSize/(1<<20), wasmMem/(1<<20), c.text(t, "#summary"))
+		printCPU(cpuBefore, cpuAfter, secs)
 	}
 }

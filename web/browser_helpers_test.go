@@ -155,6 +155,7 @@ type relay struct {
 	transit string // 127.0.0.1:PORT
 	stun    string
 	turn    string
+	proc    *proc // ferry relay
 }
 
 func startRelay(t *testing.T) *relay {
@@ -162,7 +163,7 @@ func startRelay(t *testing.T) *relay {
 	p := start(t, nil, ferryBin, "relay", "--listen", "127.0.0.1:0", "--transit-listen", "127.0.0.1:0",
 		"--stun-listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--turn-ip", "127.0.0.1",
 		"--turn-secret", "test-secret-not-for-use")
-	r := &relay{}
+	r := &relay{proc: p}
 	r.mailbox = p.waitOutput(t, `relay listening on (ws://\S+/v1)`)
 	r.transit = p.waitOutput(t, `transit relay on tcp:(\S+)`)
 	r.stun = p.waitOutput(t, `STUN on (stun:\S+)`)
