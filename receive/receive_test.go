@@ -301,6 +301,9 @@ func TestStreamOpener(t *testing.T) {
 		t.Fatalf("committed=%v, %d bytes landed of %d", out.committed, out.Len(), len(body))
 	}
 	// 5 MiB and a tar header in 256 KiB chunks, and the final tag
+	if gcm == nil {
+		t.Fatal("the opener was never made")
+	}
 	if n := gcm.n.Load(); n < 21 {
 		t.Fatalf("the opener opened %d chunks, want at least 21", n)
 	}
