@@ -99,6 +99,32 @@ func watchCPU(pids map[string]int) func() (first, last map[string]float64) {
 	}
 }
 
+// udpDrops is the system's count of UDP datagrams dropped for a full
+// receive buffer (RcvbufErrors in /proc/net/snmp): WebRTC's packets lost
+// on the way into the browser (or into the sender), which SCTP must
+// resend, and shrink its window for.
+func udpDrops() int64 {
+	b, _ := os.ReadFile("/proc/net/snmp")
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return -1
+}
+
 // procStat splits a /proc stat line into comm and the fields after it
 // (so [1] is the parent's pid, [11] utime, [12] stime).
 func procStat(path string) []string {

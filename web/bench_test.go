@@ -73,11 +73,13 @@ func TestBenchPage(t *testing.T) {
 			"chromium": chromedp.FromContext(c.ctx).Browser.Process().Pid}
 		stopProfile := startProfile(t, c, path.name)
 		cpu := watchCPU(pids)
+		drops := udpDrops()
 		start := time.Now()
 		c.run(t, chromedp.Click(chromedp.CSS("#accept")))
 		c.state(t, "done")
 		secs := time.Since(start).Seconds()
 		cpuBefore, cpuAfter := cpu()
+		drops = udpDrops() - drops
 		stopProfile()
 		dl, _ := c.download(t)
 		os.Remove(dl)
@@ -96,5 +98,6 @@ func TestBenchPage(t *testing.T) {
 		fmt.Printf("%s: %d MiB in %.1f s = %.1f MB/s; JS heap after: %.1f MiB used (%.1f MiB allocated); WebAssembly memory: %.1f MiB; page says %q\n",
 			path.name, size>>20, secs, float64(size)/secs/1e6, heap.UsedSize/(1<<20), heap.TotalSize/(1<<20), wasmMem/(1<<20), c.text(t, "#summary"))
 		printCPU(cpuBefore, cpuAfter, secs)
+		fmt.Printf("  UDP datagrams dropped for a full receive buffer meanwhile (the whole machine's): %d\n", drops)
 	}
 }
