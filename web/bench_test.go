@@ -65,6 +65,9 @@ func TestBenchPage(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "bench.bin")
 	mkfile(t, src, size, 42)
 	for _, path := range []struct{ name, transport string }{{"webrtc", "webrtc"}, {"websocket transit", "relay"}} {
+		if only := os.Getenv("FERRY_WEB_BENCH_ONLY"); only != "" && only != path.transport {
+			continue // FERRY_WEB_BENCH_ONLY=webrtc or relay: one path
+		}
 		sender, code := sendFerry(t, r, nil, "--transport", path.transport, src)
 		c.run(t, chromedp.Navigate("about:blank"))
 		openCode(t, c, r, code)
