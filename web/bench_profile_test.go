@@ -74,8 +74,8 @@ func cpuTimes(pids map[string]int) map[string]float64 {
 
 // watchCPU samples cpuTimes(pids) now and every 200 ms until the
 // function it returns is called, which returns the first sample and the
-// last seen of each thread (a process may exit before the end: the
-// sender does once the page confirmed).
+// most seen of each thread group (a process may exit before the end, its
+// threads one by one: the sender does once the page confirmed).
 func watchCPU(pids map[string]int) func() (first, last map[string]float64) {
 	first := cpuTimes(pids)
 	last := maps.Clone(first)
@@ -85,10 +85,10 @@ func watchCPU(pids map[string]int) func() (first, last map[string]float64) {
 		for {
 			select {
 			case <-stop:
-				maps.Copy(last, cpuTimes(pids))
+				keepMax(last, cpuTimes(pids))
 				return
 			case <-time.After(200 * time.Millisecond):
-				maps.Copy(last, cpuTimes(pids))
+				keepMax(last, cpuTimes(pids))
 			}
 		}
 	}()
@@ -123,6 +123,13 @@ func udpDrops() int64 {
 		}
 	}
 	return -1
+}
+
+// keepMax sets each of m's values to the larger of it and next's.
+func keepMax(m, next map[string]float64) {
+	for k, v := range next {
+		m[k] = max(m[k], v)
+	}
 }
 
 // procStat splits a /proc stat line into comm and the fields after it
