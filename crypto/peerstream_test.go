@@ -454,8 +454,11 @@ func TestReadStreamAhead(t *testing.T) {
 			}
 			prefixOf(t, "failing chunk", got, data, int(failAt)*ChunkSize)
 		}
-		if so.most > 4 || so.most < 2 {
-			t.Fatalf("%d opens ran at once, want 2 to 4", so.most)
+		so.mu.Lock() // opens past a failed chunk may still be running
+		most := so.most
+		so.mu.Unlock()
+		if most > 4 || most < 2 {
+			t.Fatalf("%d opens ran at once, want 2 to 4", most)
 		}
 	}
 }
