@@ -68,6 +68,10 @@ type Options struct {
 	// OnConnecting, if set, is told the paths being tried when finding
 	// one takes more than a few seconds.
 	OnConnecting func(paths []string)
+	// Stream says how a ferry peer's stream is opened: the zero value
+	// with Go's AES, one chunk at a time; a browser passes WebCrypto's,
+	// several chunks ahead.
+	Stream crypto.StreamOptions
 
 	// Keys returns the keyring that opens sealed transfers (ferry send
 	// --to/--sign): your secret keys, and the public keys of the senders

@@ -156,6 +156,7 @@ type relay struct {
 	transit string // 127.0.0.1:PORT
 	stun    string
 	turn    string
+	proc    *proc // ferry relay
 }
 
 func startRelay(t *testing.T) *relay {
@@ -170,7 +171,7 @@ func startRelayTransit(t *testing.T, transit string) *relay {
 	p := start(t, nil, ferryBin, "relay", "--listen", "127.0.0.1:0", "--transit-listen", transit,
 		"--stun-listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--turn-ip", "127.0.0.1",
 		"--turn-secret", "test-secret-not-for-use")
-	r := &relay{}
+	r := &relay{proc: p}
 	r.mailbox = p.waitOutput(t, `relay listening on (ws://\S+/v1)`)
 	r.transit = p.waitOutput(t, `transit relay on tcp:(\S+)`)
 	r.stun = p.waitOutput(t, `STUN on (stun:\S+)`)

@@ -27,6 +27,8 @@ func TestPage(t *testing.T) {
 		{"ReceiveWebRTC", pageReceiveWebRTC},
 		{"ReceiveTransit", pageReceiveTransit},
 		{"ReceiveFolder", pageReceiveFolder},
+		{"ReceiveWebCrypto", pageReceiveWebCrypto},
+		{"ReceiveNoWebCrypto", pageReceiveNoWebCrypto},
 		{"WrongCode", pageWrongCode},
 		{"HostileNames", pageHostileNames},
 		{"QRPath", pageQRPath},

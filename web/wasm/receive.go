@@ -46,6 +46,7 @@ func receiveJS(opts js.Value) js.Value {
 				return &output{ctx: ctx, sink: sink}, nil
 			},
 			Progress:     throttle(opts),
+			Stream:       streamOptions(ctx),
 			OnConnecting: func(paths []string) { call(opts, "onConnecting", stringsToJS(paths)) },
 		}
 		pg.link(&ro.Transport, &ro.TransitRelay, &ro.NAT, &ro.DialTransit)
