@@ -34,7 +34,7 @@ func readZip(t *testing.T, z *zipped) *zip.Reader {
 // TestZipSizeExact: the size computed before a byte is read is the size
 // of the zip streamed, for many names, non-ASCII ones, empty files and
 // nested folders, and the zip holds every file with its content (the
-// reader checks each CRC).
+// reader checks each CRC) and an entry for the empty folder.
 func TestZipSizeExact(t *testing.T) {
 	fsys := fstest.MapFS{}
 	mtime := time.Date(2023, 2, 3, 4, 5, 6, 0, time.Local)
@@ -64,11 +64,17 @@ func TestZipSizeExact(t *testing.T) {
 		t.Errorf("numfiles %d, want %d", z.numfiles, len(want))
 	}
 	zr := readZip(t, z)
-	if len(zr.File) != len(want) {
-		t.Fatalf("the zip holds %d entries, want %d", len(zr.File), len(want))
+	if len(zr.File) != len(want)+1 {
+		t.Fatalf("the zip holds %d entries, want %d files and 1 empty folder", len(zr.File), len(want))
 	}
 	var total int64
 	for _, f := range zr.File {
+		if f.Name == "only-a-folder/" {
+			if !f.Mode().IsDir() || f.UncompressedSize64 != 0 {
+				t.Errorf("the empty folder's entry: mode %v, %d bytes", f.Mode(), f.UncompressedSize64)
+			}
+			continue
+		}
 		body, ok := want[f.Name]
 		if !ok {
 			t.Fatalf("unexpected entry %q", f.Name)
