@@ -43,6 +43,10 @@ func SaveAs(man Manifest) (name string, size int64, isZip bool) {
 // Manifest lists what a sender offers (Options.Accept is shown it).
 type Manifest = transfer.Manifest
 
+// UnknownSize is a Manifest's Bytes, or an Entry's Size, when the sender
+// does not know it ahead (a stream from stdin).
+const UnknownSize = transfer.UnknownSize
+
 // Entry is one top-level name of a Manifest.
 type Entry = transfer.Entry
 

@@ -13,8 +13,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/ferrydrop/ferry/crypto"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/safefile"
-	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -52,7 +52,7 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 		} else {
 			*out = stripPGPExt(in)
 			if *out == in {
-				c.errorf("cannot tell the output name: %s does not end in .gpg, .pgp or .asc", transfer.Escape(in))
+				c.errorf("cannot tell the output name: %s does not end in .gpg, .pgp or .asc", escape.String(in))
 				c.hintf("name the output with -o FILE (\"-\" for stdout)")
 				return exitUsage
 			}
@@ -91,7 +91,7 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 	// Fail early on an existing output, before asking for passphrases.
 	if *out != "-" && !*force {
 		if _, err := os.Lstat(*out); err == nil {
-			c.errorf("decrypt: %s already exists", transfer.Escape(*out))
+			c.errorf("decrypt: %s already exists", escape.String(*out))
 			c.hintf("use --force to replace it, or -o another name")
 			return exitFailure
 		}
@@ -117,9 +117,9 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 		return c.decryptFail(err)
 	}
 	if msg.DecryptedWith != nil {
-		log.Debug("decrypting", "with", describeKey(msg.DecryptedWith), "recipients", msg.EncryptedTo, "name", transfer.Escape(msg.FileName))
+		log.Debug("decrypting", "with", describeKey(msg.DecryptedWith), "recipients", msg.EncryptedTo, "name", escape.String(msg.FileName))
 	} else {
-		log.Debug("decrypting with a passphrase", "recipients", msg.EncryptedTo, "name", transfer.Escape(msg.FileName))
+		log.Debug("decrypting with a passphrase", "recipients", msg.EncryptedTo, "name", escape.String(msg.FileName))
 	}
 	// The plaintext goes to a temporary file: in the output's folder, or
 	// (for stdout) in the temp folder, copied out only once verified.
@@ -164,7 +164,7 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 			c.errorf("decrypt: %v", err)
 			return exitFailure
 		}
-		fmt.Fprintf(c.stderr, "Decrypted %s to %s.\n", receive.Bytes(n), transfer.Escape(*out))
+		fmt.Fprintf(c.stderr, "Decrypted %s to %s.\n", receive.Bytes(n), escape.String(*out))
 		return exitOK
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/ferrydrop/ferry/crypto"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/internal/safefile"
-	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -132,7 +132,7 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 		}
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil && !fi.Mode().IsRegular() && fi.IsDir() {
-			c.errorf("%s is a folder", transfer.Escape(in))
+			c.errorf("%s is a folder", escape.String(in))
 			c.hintf("encrypt one file; put a folder into an archive first")
 			return exitUsage
 		}
@@ -192,7 +192,7 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 	}
 	where := "stdout"
 	if *out != "-" {
-		where = transfer.Escape(*out)
+		where = escape.String(*out)
 	}
 	fmt.Fprintf(c.stderr, "Encrypted %s to %s for %s.\n", receive.Bytes(n), where, strings.Join(who, ", "))
 	if opts.Signer != nil {
@@ -207,7 +207,7 @@ func describeKey(e *openpgp.Entity) string {
 	if len(ids) == 0 {
 		return keyring.Fingerprint(e)
 	}
-	return fmt.Sprintf("%s (%s)", transfer.Escape(ids[0]), keyring.Fingerprint(e))
+	return fmt.Sprintf("%s (%s)", escape.String(ids[0]), keyring.Fingerprint(e))
 }
 
 // resolveRecipient finds the keys r names: a key file, or one key in the
@@ -221,18 +221,18 @@ func resolveRecipient(el openpgp.EntityList, r string) (openpgp.EntityList, erro
 		defer f.Close()
 		keys, err := keyring.ReadKeys(f)
 		if err != nil {
-			return nil, fmt.Errorf("read key file %s: %w", transfer.Escape(r), err)
+			return nil, fmt.Errorf("read key file %s: %w", escape.String(r), err)
 		}
 		return keys, nil
 	}
 	found := keyring.Find(el, r)
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("no key for %s in the keyring: %w", transfer.Escape(r), keyring.ErrNotFound)
+		return nil, fmt.Errorf("no key for %s in the keyring: %w", escape.String(r), keyring.ErrNotFound)
 	case 1:
 		return found, nil
 	}
-	return nil, fmt.Errorf("%d keys match %s; name one by its fingerprint", len(found), transfer.Escape(r))
+	return nil, fmt.Errorf("%d keys match %s; name one by its fingerprint", len(found), escape.String(r))
 }
 
 // signingKey picks your secret key (the only one, or the one query
@@ -250,7 +250,7 @@ func (c *cli) signingKey(el openpgp.EntityList, query, passFile string, stdinBus
 	}
 	switch {
 	case len(cands) == 0 && query != "":
-		return nil, fmt.Errorf("no secret key for %s in the keyring", transfer.Escape(query))
+		return nil, fmt.Errorf("no secret key for %s in the keyring", escape.String(query))
 	case len(cands) == 0:
 		return nil, errors.New("no secret key to sign with: make one with \"ferry key generate\" or import yours")
 	case len(cands) > 1:

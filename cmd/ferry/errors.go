@@ -6,8 +6,7 @@ import (
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/mailbox"
-	"github.com/ferrydrop/ferry/internal/transit"
-	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/send"
 )
 
@@ -15,12 +14,12 @@ import (
 // the exit code. role is "send" or "receive".
 func (c *cli) fail(ctx context.Context, err error, role string) int {
 	var serr *mailbox.ServerError
-	var noPath *transit.NoPathError
+	var noPath *receive.NoPathError
 	switch {
 	case ctx.Err() != nil:
 		c.errorf("interrupted")
-	case errors.Is(err, wormhole.ErrWrongCode):
-		c.errorf("%v", wormhole.ErrWrongCode)
+	case errors.Is(err, receive.ErrWrongCode):
+		c.errorf("%v", receive.ErrWrongCode)
 		if role == "send" {
 			c.hintf("run \"ferry send\" again for a new code, and read it out carefully")
 		} else {
@@ -43,7 +42,7 @@ func (c *cli) fail(ctx context.Context, err error, role string) int {
 	case errors.As(err, &noPath):
 		c.errorf("%v", err)
 		c.hintf("no direct path through the NATs between you: give both sides a TURN server (--turn) or a transit relay (--transit), such as one ferry relay runs")
-	case errors.Is(err, transit.ErrStalled):
+	case errors.Is(err, send.ErrStalled):
 		c.errorf("%v", err)
 		c.hintf("the other side may have been stopped or lost its network; try again (--idle-timeout waits longer)")
 	default:

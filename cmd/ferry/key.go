@@ -14,9 +14,9 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 
 	"github.com/ferrydrop/ferry/crypto"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/internal/safefile"
-	"github.com/ferrydrop/ferry/internal/transfer"
 )
 
 const keyUsage = `Usage:
@@ -112,7 +112,7 @@ func (c *cli) keyGenerate(args []string) int {
 		}
 	}
 	if n := len(keyring.Find(el, *email)); n > 0 {
-		fmt.Fprintf(c.stderr, "ferry: note: the keyring already has %d key(s) for %s\n", n, transfer.Escape(*email))
+		fmt.Fprintf(c.stderr, "ferry: note: the keyring already has %d key(s) for %s\n", n, escape.String(*email))
 	}
 	e, err := crypto.GenerateKey(*name, *email, pass)
 	if err != nil {
@@ -124,7 +124,7 @@ func (c *cli) keyGenerate(args []string) int {
 		return exitFailure
 	}
 	fpr := keyring.Fingerprint(e)
-	fmt.Fprintf(c.stderr, "Generated key %s for %s.\n", fpr, transfer.Escape(keyring.UserIDs(e)[0]))
+	fmt.Fprintf(c.stderr, "Generated key %s for %s.\n", fpr, escape.String(keyring.UserIDs(e)[0]))
 	fmt.Fprintf(c.stderr, "Give your public key to others: ferry key export --armor -o %s.asc\n", strings.SplitN(*email, "@", 2)[0])
 	fmt.Fprintln(c.stdout, fpr)
 	return exitOK
@@ -154,7 +154,7 @@ func (c *cli) keyList(args []string) int {
 		}
 		fmt.Fprintf(c.stdout, "%s  %s  %s\n", kind, keyring.Fingerprint(e), e.PrimaryKey.CreationTime.UTC().Format("2006-01-02"))
 		for _, id := range keyring.UserIDs(e) {
-			fmt.Fprintf(c.stdout, "     %s\n", transfer.Escape(id))
+			fmt.Fprintf(c.stdout, "     %s\n", escape.String(id))
 		}
 	}
 	return exitOK
@@ -195,7 +195,7 @@ func (c *cli) keyExport(args []string) int {
 	if len(pos) > 0 {
 		el = findAll(el, pos)
 		if len(el) == 0 {
-			c.errorf("no key matches %s", transfer.Escape(strings.Join(pos, ", ")))
+			c.errorf("no key matches %s", escape.String(strings.Join(pos, ", ")))
 			return exitFailure
 		}
 	}
@@ -269,7 +269,7 @@ func (c *cli) keyExport(args []string) int {
 		}
 		return exitFailure
 	}
-	fmt.Fprintf(c.stderr, "Exported %d key(s) to %s.\n", len(el), transfer.Escape(*out))
+	fmt.Fprintf(c.stderr, "Exported %d key(s) to %s.\n", len(el), escape.String(*out))
 	return exitOK
 }
 
@@ -302,7 +302,7 @@ func (c *cli) keyImport(args []string) int {
 		}
 		el, err := keyring.ReadKeys(r)
 		if err != nil {
-			c.errorf("import %s: %v", transfer.Escape(p), err)
+			c.errorf("import %s: %v", escape.String(p), err)
 			return exitFailure
 		}
 		for _, e := range el {
@@ -317,7 +317,7 @@ func (c *cli) keyImport(args []string) int {
 			ids := keyring.UserIDs(e)
 			who := "(no user ID)"
 			if len(ids) > 0 {
-				who = transfer.Escape(ids[0])
+				who = escape.String(ids[0])
 			}
 			fmt.Fprintf(c.stderr, "Imported %s key %s %s.\n", kind, keyring.Fingerprint(e), who)
 		}
@@ -344,10 +344,10 @@ func (c *cli) keyDelete(args []string) int {
 	found := keyring.Find(el, pos[0])
 	switch {
 	case len(found) == 0:
-		c.errorf("no key matches %s", transfer.Escape(pos[0]))
+		c.errorf("no key matches %s", escape.String(pos[0]))
 		return exitFailure
 	case len(found) > 1:
-		c.errorf("%d keys match %s", len(found), transfer.Escape(pos[0]))
+		c.errorf("%d keys match %s", len(found), escape.String(pos[0]))
 		c.hintf("name the key by its fingerprint (ferry key list)")
 		return exitFailure
 	}

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/ferrydrop/ferry/internal/lan"
-	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/send"
 )
 
 // noRelayLine is what ferry send says when only the LAN serves its code.
@@ -14,18 +14,18 @@ const noRelayLine = "no relay reachable: only receivers on this network can use 
 
 // addLANFlag adds --lan to a send or receive flag set.
 func addLANFlag(fs *flag.FlagSet) *string {
-	return fs.String("lan", envOr("FERRY_LAN", transfer.LANAuto),
+	return fs.String("lan", envOr("FERRY_LAN", send.LANAuto),
 		"find the other side on the local network too: `auto` (the relay and the LAN), only (the LAN alone) or off (env FERRY_LAN)")
 }
 
 // lanConfig turns --lan into what send and receive take: the local
 // network (nil with off) and whether it is all there is.
-func lanConfig(mode string, log *slog.Logger) (transfer.LAN, bool, error) {
+func lanConfig(mode string, log *slog.Logger) (send.LAN, bool, error) {
 	switch mode {
-	case transfer.LANOff:
+	case send.LANOff:
 		return nil, false, nil
-	case transfer.LANAuto, transfer.LANOnly:
-		return lan.Discovery{Net: lan.Network{Logger: log}}, mode == transfer.LANOnly, nil
+	case send.LANAuto, send.LANOnly:
+		return lan.Discovery{Net: lan.Network{Logger: log}}, mode == send.LANOnly, nil
 	}
 	return nil, false, fmt.Errorf("--lan: unknown mode %q (want auto, only or off)", mode)
 }

@@ -8,10 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferrydrop/ferry/internal/classic"
-	"github.com/ferrydrop/ferry/internal/transfer"
-	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/send"
 )
 
 // defaultSTUN are public STUN servers used when neither --stun nor
@@ -39,16 +37,16 @@ type link struct {
 
 func addLinkFlags(fs *flag.FlagSet) linkFlags {
 	return linkFlags{
-		transport: fs.String("transport", transfer.TransportAuto, transportUsage),
-		transit:   fs.String("transit", envOr("FERRY_TRANSIT", classic.DefaultRelay), transitUsage),
+		transport: fs.String("transport", send.TransportAuto, transportUsage),
+		transit:   fs.String("transit", envOr("FERRY_TRANSIT", send.DefaultTransitRelay), transitUsage),
 		stun:      fs.String("stun", envOr("FERRY_STUN", defaultSTUN), "STUN server `URLs`, comma-separated, or \"none\" (env FERRY_STUN)"),
 		turn:      fs.String("turn", envOr("FERRY_TURN", ""), "TURN server `URL` such as turn:relay.example:3479 (env FERRY_TURN)"),
 		turnUser:  fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "TURN user name (env FERRY_TURN_USER)"),
 		turnPass:  fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "TURN password (env FERRY_TURN_PASS)"),
 		mdns:      fs.Bool("mdns", false, "hide local addresses behind mDNS .local names in ICE candidates"),
-		connectTimeout: fs.String("connect-timeout", envOr("FERRY_CONNECT_TIMEOUT", transit.DefaultConnectTimeout.String()),
+		connectTimeout: fs.String("connect-timeout", envOr("FERRY_CONNECT_TIMEOUT", send.DefaultConnectTimeout.String()),
 			"give up when no path to the other side works within `DURATION` (env FERRY_CONNECT_TIMEOUT)"),
-		idleTimeout: fs.String("idle-timeout", envOr("FERRY_IDLE_TIMEOUT", transit.DefaultIdleTimeout.String()),
+		idleTimeout: fs.String("idle-timeout", envOr("FERRY_IDLE_TIMEOUT", send.DefaultIdleTimeout.String()),
 			"give up when nothing moves on the connection for `DURATION` (env FERRY_IDLE_TIMEOUT)"),
 	}
 }
@@ -57,7 +55,7 @@ func addLinkFlags(fs *flag.FlagSet) linkFlags {
 // with no relay to use is refused here, before anyone waits for a peer.
 func (f linkFlags) config() (link, error) {
 	l := link{transport: *f.transport}
-	if err := transfer.CheckTransport(l.transport); err != nil {
+	if err := send.CheckTransport(l.transport); err != nil {
 		return l, fmt.Errorf("--transport: %w", err)
 	}
 	cfg, err := f.natConfig()
@@ -71,10 +69,10 @@ func (f linkFlags) config() (link, error) {
 	if l.idleTimeout, err = parseTimeout(*f.idleTimeout); err != nil {
 		return l, fmt.Errorf("--idle-timeout: %w", err)
 	}
-	if l.transitRelay, err = classic.ParseRelay(*f.transit); err != nil {
+	if l.transitRelay, err = send.ParseTransitRelay(*f.transit); err != nil {
 		return l, fmt.Errorf("--transit: %w", err)
 	}
-	if l.transport == transfer.TransportRelay && len(cfg.TURN) == 0 && l.transitRelay == "" {
+	if l.transport == send.TransportRelay && len(cfg.TURN) == 0 && l.transitRelay == "" {
 		return l, errors.New("--transport relay needs a relay: a TURN server (--turn) or a transit relay (--transit)")
 	}
 	return l, nil

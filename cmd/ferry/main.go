@@ -16,7 +16,7 @@ import (
 	"syscall"
 
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/send"
 )
 
 const usage = `ferry sends files and text to another computer with a short code.
@@ -69,7 +69,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	switch args[0] {
 	case "version", "--version":
-		fmt.Fprintln(c.stdout, "ferry", transfer.Version)
+		fmt.Fprintln(c.stdout, "ferry", send.Version)
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(c.stdout, usage)
@@ -136,7 +136,7 @@ type cli struct {
 
 // errorf, warnf and hintf print one line each. The whole line goes through
 // escape.Terminal: text from a peer or a relay is escaped where it enters
-// an error (transfer.Escape, transfer.Quote), and this is the last guard
+// an error (escape.String, escape.Quote), and this is the last guard
 // for any that is not.
 func (c *cli) errorf(format string, a ...any) { c.say("error", format, a...) }
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -49,10 +49,10 @@ func (p *progress) clear() {
 
 // describeManifest lists what an offer holds, names escaped. Past the
 // first 20 names it still names every dotfile and every executable.
-func describeManifest(m transfer.Manifest) string {
+func describeManifest(m receive.Manifest) string {
 	var b strings.Builder
 	size := "unknown size"
-	if m.Bytes != transfer.UnknownSize {
+	if m.Bytes != receive.UnknownSize {
 		size = receive.Bytes(m.Bytes)
 	}
 	fmt.Fprintf(&b, "%s", plural(m.Files, "file", "files"))
@@ -71,12 +71,12 @@ func describeManifest(m transfer.Manifest) string {
 			more++
 			continue
 		}
-		name := transfer.Escape(e.Name)
+		name := escape.String(e.Name)
 		if e.Dir {
 			name += "/"
 		}
 		sz := "unknown size"
-		if e.Size != transfer.UnknownSize {
+		if e.Size != receive.UnknownSize {
 			sz = receive.Bytes(e.Size)
 		}
 		if e.Exec {

@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/receive"
 )
 
 // TestDescribeManifest: past the first 20 names the prompt still names
 // every dotfile and every executable; folders are counted; a classic zip
 // says what crosses the wire.
 func TestDescribeManifest(t *testing.T) {
-	m := transfer.Manifest{Files: 24, Folders: 1, Bytes: 26}
+	m := receive.Manifest{Files: 24, Folders: 1, Bytes: 26}
 	for i := range 25 {
 		e := transfer.Entry{Name: fmt.Sprintf("f%02d", i), Size: 1}
 		switch i {
@@ -34,7 +35,7 @@ func TestDescribeManifest(t *testing.T) {
 	if strings.Contains(got, "f24") || strings.Contains(got, "d/") {
 		t.Errorf("prompt lists more than 20 plain names:\n%s", got)
 	}
-	zip := describeManifest(transfer.Manifest{Files: 1, Folders: 1, Bytes: 10, Wire: 700_000, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 10}}})
+	zip := describeManifest(receive.Manifest{Files: 1, Folders: 1, Bytes: 10, Wire: 700_000, Entries: []transfer.Entry{{Name: "d", Dir: true, Size: 10}}})
 	if !strings.HasPrefix(zip, "1 file, 10 bytes (a zip of 700.0 kB crosses the wire):\n") {
 		t.Errorf("classic folder prompt: %q", zip)
 	}

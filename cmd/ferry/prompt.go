@@ -15,8 +15,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ferrydrop/ferry/internal/mailbox"
-	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/receive"
+	"github.com/ferrydrop/ferry/send"
 )
 
 // The code prompt: on a terminal, Tab completes the code as the Python
@@ -104,7 +105,7 @@ func (cc *codeCompleter) complete(line string, pos int, key rune) (string, int, 
 		if n := strings.Count(prefix, "-"); n > words {
 			words = n
 		}
-		options = wormhole.Complete(prefix, words, 0)
+		options = receive.CompleteCode(prefix, words, 0)
 	}
 	if len(options) == 0 {
 		return line, pos, true
@@ -150,7 +151,7 @@ func (cc *codeCompleter) nameplates(prefix string) []string {
 		}
 		side := make([]byte, 5)
 		rand.Read(side)
-		if err := mb.Bind(ctx, wormhole.AppID, hex.EncodeToString(side), [2]string{"ferry", transfer.Version}); err != nil {
+		if err := mb.Bind(ctx, wormhole.AppID, hex.EncodeToString(side), [2]string{"ferry", send.Version}); err != nil {
 			mb.Close()
 			return nil
 		}

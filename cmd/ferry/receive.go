@@ -8,15 +8,16 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
+	"github.com/ferrydrop/ferry/send"
 )
 
 func (c *cli) receive(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("ferry receive", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	relay := fs.String("relay", envOr("FERRY_RELAY", wormhole.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
+	relay := fs.String("relay", envOr("FERRY_RELAY", send.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
 	verify := fs.Bool("verify", false, "show the verifier and ask before accepting")
 	out := fs.String("out", ".", "folder to save files in (\"-\": write a single file to stdout)")
 	yes := fs.Bool("yes", false, "accept files without asking")
@@ -98,7 +99,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		ConnectTimeout: lk.connectTimeout,
 		IdleTimeout:    lk.idleTimeout,
 		OnConnecting:   c.connecting,
-		Accept: func(m transfer.Manifest) error {
+		Accept: func(m receive.Manifest) error {
 			fmt.Fprintf(c.stderr, "Receiving %s", describeManifest(m))
 			if !*yes {
 				ans, err := c.prompt(ctx, "Accept? [y/N] ")
@@ -139,7 +140,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	}
 	text := res.Text
 	if isTerminal(c.stdout) {
-		text = transfer.EscapeText(text)
+		text = escape.Text(text)
 	}
 	fmt.Fprintln(c.stdout, text)
 	return exitOK

@@ -8,8 +8,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"github.com/ferrydrop/ferry/crypto"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/keyring"
-	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -77,7 +77,7 @@ func (c *cli) openSealed(opts *receive.Options, keyPassFile string) {
 	}
 	opts.OnSigner = func(s *crypto.Signer) {
 		fmt.Fprintf(c.stderr, "Signed by %s (%s); the files' signature is checked once everything arrived.\n",
-			transfer.Escape(s.UserID), s.Fingerprint)
+			escape.String(s.UserID), s.Fingerprint)
 	}
 }
 
@@ -91,5 +91,5 @@ func (c *cli) reportSealed(res *receive.Result) {
 // goodSignature names the signer of a verified message or transfer.
 func (c *cli) goodSignature(s *crypto.Signer) {
 	fmt.Fprintf(c.stderr, "Good signature from %s\n  key fingerprint %s (signing key %s)\n",
-		transfer.Escape(s.UserID), s.Fingerprint, s.KeyID)
+		escape.String(s.UserID), s.Fingerprint, s.KeyID)
 }

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/uri"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
@@ -20,7 +20,7 @@ import (
 func (c *cli) send(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("ferry send", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	relay := fs.String("relay", envOr("FERRY_RELAY", wormhole.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
+	relay := fs.String("relay", envOr("FERRY_RELAY", send.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
 	text := fs.String("text", "", "send this text `MESSAGE` instead of files (\"-\" reads it from stdin)")
 	code := fs.String("code", "", "use this `CODE` instead of asking the relay for one (env "+envCode+"; \"-\" reads it from stdin)")
 	words := fs.Int("code-length", 2, "`N` words in a generated code")
@@ -135,15 +135,15 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	msg := *text
 	if msg == "-" {
-		b, err := io.ReadAll(io.LimitReader(c.stdin.r, transfer.MaxText+1))
+		b, err := io.ReadAll(io.LimitReader(c.stdin.r, send.MaxText+1))
 		if err != nil {
 			c.errorf("read text from stdin: %v", err)
 			return exitFailure
 		}
 		msg = string(b)
 	}
-	if len(msg) > transfer.MaxText {
-		c.errorf("text is larger than %d bytes", transfer.MaxText)
+	if len(msg) > send.MaxText {
+		c.errorf("text is larger than %d bytes", send.MaxText)
 		c.hintf("send it as a file instead")
 		return exitUsage
 	}
@@ -160,7 +160,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 
 func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []string) int {
 	opts.OnSkip = func(path, why string) {
-		fmt.Fprintf(c.stderr, "ferry: skipping %s: %s\n", transfer.Escape(path), why)
+		fmt.Fprintf(c.stderr, "ferry: skipping %s: %s\n", escape.String(path), why)
 	}
 	var bar *progress
 	if isTerminal(c.stderr) {
