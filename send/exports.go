@@ -4,6 +4,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/classic"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
+	"github.com/ferrydrop/ferry/internal/uri"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 )
 
@@ -63,3 +64,18 @@ const (
 
 // ErrStalled means nothing moved on the connection for the idle timeout.
 var ErrStalled = transit.ErrStalled
+
+// CheckCode says whether code, one given by the user (Options.Code), has
+// the shape of a code: a nameplate of digits, then words, joined by dashes
+// (a *receive.NameplateError when the nameplate is not digits).
+func CheckCode(code string) error {
+	_, err := wormhole.ParseCode(code)
+	return err
+}
+
+// AppLink is the wormhole-transfer: URI of code on the mailbox server
+// relay (left out when it is the default), which Magic Wormhole apps open:
+// what a QR code for them holds.
+func AppLink(code, relay string) string {
+	return uri.Format(uri.Transfer{Code: code, Rendezvous: relay})
+}

@@ -10,8 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ferrydrop/ferry/internal/uri"
-	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/receive"
 )
 
 // envCode holds the code for scripts. The environment of a process is
@@ -25,7 +24,7 @@ const envCode = "FERRY_CODE"
 // from, "--code: " say) and returns the usage exit code.
 func (c *cli) badCode(from string, err error) int {
 	c.errorf("%s%v", from, err)
-	if np := (*wormhole.NameplateError)(nil); errors.As(err, &np) {
+	if np := (*receive.NameplateError)(nil); errors.As(err, &np) {
 		c.hintf("a code looks like 7-guitarist-revenge: a number, then words, joined by dashes")
 	}
 	return exitUsage
@@ -37,17 +36,17 @@ func (c *cli) badCode(from string, err error) int {
 // says otherwise is an error; so is a URI that asks this side to send. A
 // code that is no URI comes back as it is.
 func (c *cli) codeURI(fs *flag.FlagSet, code string, relay *string) (string, error) {
-	if !strings.HasPrefix(strings.ToLower(code), uri.Scheme+":") {
+	if !receive.IsCodeURI(code) {
 		return code, nil
 	}
-	t, err := uri.Parse(uri.Scheme + code[len(uri.Scheme):])
+	uriCode, r, leader, err := receive.ParseCodeURI(code)
 	if err != nil {
 		return "", fmt.Errorf("read the code's URI: %w", err)
 	}
-	if t.Leader {
+	if leader {
 		return "", errors.New(`the code's URI asks this side to send (role=leader): run "ferry send" instead`)
 	}
-	if r := t.RelayURL(); r != "" {
+	if r != "" {
 		explicit := false
 		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "relay" })
 		if explicit && *relay != r {
@@ -55,7 +54,7 @@ func (c *cli) codeURI(fs *flag.FlagSet, code string, relay *string) (string, err
 		}
 		*relay = r
 	}
-	return t.Code, nil
+	return uriCode, nil
 }
 
 // codeFromStdin reads the code, one line, from stdin ("-" in place of a code).

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/ferrydrop/ferry/crypto"
-	"github.com/ferrydrop/ferry/internal/mailbox"
 	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/send"
 )
@@ -13,7 +12,7 @@ import (
 // fail prints one line for err, and a hint where one helps, and returns
 // the exit code. role is "send" or "receive".
 func (c *cli) fail(ctx context.Context, err error, role string) int {
-	var serr *mailbox.ServerError
+	var serr *receive.ServerError
 	var noPath *receive.NoPathError
 	switch {
 	case ctx.Err() != nil:
@@ -47,7 +46,7 @@ func (c *cli) fail(ctx context.Context, err error, role string) int {
 		c.hintf("the other side may have been stopped or lost its network; try again (--idle-timeout waits longer)")
 	default:
 		c.errorf("%v", err)
-		var de *mailbox.DialError
+		var de *receive.DialError
 		if errors.As(err, &de) {
 			c.hintf("check the relay address (--relay or FERRY_RELAY) and your network")
 		}

@@ -9,12 +9,12 @@ import (
 	"sync"
 
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/receive"
 )
 
 // motdHandler shows the relay's message of the day on stderr, as the
 // Python client does, whether or not -v logs everything else (next). The
-// mailbox client logs it as a wormhole.MOTDRecord, already escaped and
+// mailbox client logs it as a receive.MOTDRecord, already escaped and
 // quoted; each relay's message is shown once.
 type motdHandler struct {
 	next  slog.Handler
@@ -32,7 +32,7 @@ func (h *motdHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *motdHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == wormhole.MOTDRecord {
+	if r.Message == receive.MOTDRecord {
 		h.show(r)
 	}
 	if !h.next.Enabled(ctx, r.Level) {

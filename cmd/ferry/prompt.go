@@ -2,22 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/term"
 
-	"github.com/ferrydrop/ferry/internal/mailbox"
-	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
-	"github.com/ferrydrop/ferry/send"
 )
 
 // The code prompt: on a terminal, Tab completes the code as the Python
@@ -49,7 +43,7 @@ func (c *cli) promptCode(ctx context.Context, relayURL string) (string, error) {
 		io.Reader
 		io.Writer
 	}{f, c.stderr}, codePrompt)
-	comp := &codeCompleter{ctx: ctx, relay: relayURL, out: t}
+	comp := &codeCompleter{ctx: ctx, out: t, np: receive.Nameplates{Relay: relayURL}}
 	defer comp.close()
 	t.AutoCompleteCallback = comp.complete
 	type answer struct {
@@ -81,12 +75,9 @@ func (c *cli) promptCode(ctx context.Context, relayURL string) (string, error) {
 // its nameplates when the nameplate is being typed, over one connection
 // kept while the prompt is up.
 type codeCompleter struct {
-	ctx   context.Context
-	relay string
-	out   io.Writer // the terminal, for listing completions
-
-	mu sync.Mutex
-	mb *mailbox.Client
+	ctx context.Context
+	out io.Writer          // the terminal, for listing completions
+	np  receive.Nameplates // the relay's, over one connection
 }
 
 // complete is the terminal's AutoCompleteCallback: Tab replaces the text
@@ -140,32 +131,15 @@ func (cc *codeCompleter) nameplates(prefix string) []string {
 	if strings.ContainsFunc(prefix, func(r rune) bool { return r < '0' || r > '9' }) {
 		return nil
 	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
 	ctx, cancel := context.WithTimeout(cc.ctx, listWithin)
 	defer cancel()
-	if cc.mb == nil {
-		mb, _, err := mailbox.Dial(ctx, cc.relay, nil)
-		if err != nil {
-			return nil
-		}
-		side := make([]byte, 5)
-		rand.Read(side)
-		if err := mb.Bind(ctx, wormhole.AppID, hex.EncodeToString(side), [2]string{"ferry", send.Version}); err != nil {
-			mb.Close()
-			return nil
-		}
-		cc.mb = mb
-	}
-	ids, err := cc.mb.List(ctx)
+	ids, err := cc.np.List(ctx)
 	if err != nil {
-		cc.mb.Close()
-		cc.mb = nil
 		return nil
 	}
 	var out []string
 	for _, id := range ids {
-		if mailbox.ValidNameplate(id) && strings.HasPrefix(id, prefix) {
+		if strings.HasPrefix(id, prefix) {
 			out = append(out, id+"-")
 		}
 	}
@@ -178,11 +152,4 @@ func (cc *codeCompleter) nameplates(prefix string) []string {
 	return slices.Compact(out)
 }
 
-func (cc *codeCompleter) close() {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.mb != nil {
-		cc.mb.Close()
-		cc.mb = nil
-	}
-}
+func (cc *codeCompleter) close() { cc.np.Close() }

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/send"
 )
@@ -65,7 +64,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("%s%v", codeFrom, err)
 		return exitUsage
 	}
-	if _, err := wormhole.ParseCode(code); err != nil {
+	if err := receive.CheckCode(code); err != nil {
 		return c.badCode(codeFrom, err)
 	}
 	if inArgs {

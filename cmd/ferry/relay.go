@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/ferrydrop/ferry/internal/mailbox"
 	"github.com/ferrydrop/ferry/web"
 
 	"github.com/ferrydrop/ferry/relay"
@@ -52,7 +51,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("--tls-cert and --tls-key go together")
 		return exitUsage
 	}
-	if *webURL != "" && mailbox.PageURL(*webURL) == "" {
+	if *webURL != "" && relay.PageURL(*webURL) == "" {
 		c.errorf("--web-url: want an http or https URL without query or fragment (got %q)", *webURL)
 		return exitUsage
 	}
@@ -67,7 +66,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	}
 	page := &pageMux{}
 	files := web.Files()
-	pageAt := mailbox.PageURL(*webURL)
+	pageAt := relay.PageURL(*webURL)
 	if pageAt == "" && web.Built(files) {
 		pageAt = "/"
 	}

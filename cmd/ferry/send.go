@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/uri"
-	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/send"
 	"github.com/skip2/go-qrcode"
@@ -84,7 +82,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		*code, codeFrom = os.Getenv(envCode), envCode
 	}
 	if *code != "" {
-		if _, err := wormhole.ParseCode(*code); err != nil {
+		if err := send.CheckCode(*code); err != nil {
 			return c.badCode(codeFrom+": ", err)
 		}
 	}
@@ -195,7 +193,7 @@ func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []stri
 // that opens it with the code (any browser can receive), and the QR code
 // opens that link unless --qr app asks for the app's URI.
 func (c *cli) showCode(code string) {
-	link := uri.Format(uri.Transfer{Code: code, Rendezvous: c.relayURL})
+	link := send.AppLink(code, c.relayURL)
 	if c.pageLink != "" && c.qrKind != "app" {
 		link = c.pageLink
 	} else if c.qrKind == "web" {
