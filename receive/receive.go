@@ -68,6 +68,13 @@ type Options struct {
 	// OnConnecting, if set, is told the paths being tried when finding
 	// one takes more than a few seconds.
 	OnConnecting func(paths []string)
+	// NoResume discards what an earlier receive of the same offer left in
+	// Out instead of resuming it, and keeps nothing if this one fails.
+	// Otherwise a transfer from a ferry sender into a folder that fails
+	// is kept (staged, with a record), and the next one of the same
+	// files resumes it; Resume is told what is resumed or started over.
+	NoResume bool
+	Resume   Resume
 
 	// Keys returns the keyring that opens sealed transfers (ferry send
 	// --to/--sign): your secret keys, and the public keys of the senders
