@@ -26,7 +26,7 @@ type hostile struct {
 	// ciphertext on its way out.
 	body   func(w io.Writer)
 	tamper func(ct []byte) []byte
-	sealed *transfer.Sealed // what the offer claims of an inner OpenPGP message
+	sealed *transfer.Sealed    // what the offer claims of an inner OpenPGP message
 	have   chan *transfer.Have // told the receiver's Have, if it sends one
 }
 

@@ -337,5 +337,3 @@ func TestNoResume(t *testing.T) {
 	sameContent(t, filepath.Join(out, "big.iso"), files[0].data)
 	onlyNames(t, out, "big.iso")
 }
-
-
