@@ -40,7 +40,7 @@ const (
 	// checkpointEvery and checkpointBytes bound what a crash loses: the
 	// record is brought up to date (data synced first) at least this often.
 	checkpointEvery = time.Second
-	checkpointBytes = 64 << 20
+	checkpointBytes = 32 << 20
 )
 
 // record is what the record file holds.
