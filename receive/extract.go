@@ -184,7 +184,7 @@ func (d *dest) writeFile(name string, size int64, mode fs.FileMode, mtime time.T
 	} else {
 		n, err = d.copyHashed(f, io.LimitReader(r, size), offset, h)
 		if err != nil || n != size {
-			d.res.failed(d, f, offset+n, h)
+			d.res.failed(d, offset+n, h)
 		}
 	}
 	d.bytes += offset + n

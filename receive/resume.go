@@ -1,7 +1,6 @@
 package receive
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
@@ -42,26 +42,6 @@ const (
 	checkpointEvery = time.Second
 	checkpointBytes = 32 << 20
 )
-
-// record is what the record file holds.
-type record struct {
-	Version int         `json:"version"`
-	ID      string      `json:"id"` // the offer's identity: stageIdentity
-	Files   []recordEnt `json:"files"`
-}
-
-// recordEnt says that the first Have bytes of the file Path (offered with
-// Size and Hash) are on disk, synced, and hash to Prefix.
-type recordEnt struct {
-	Path   string `json:"path"`
-	Size   int64  `json:"size"`
-	Hash   string `json:"blake3"`
-	Have   int64  `json:"have"`
-	Prefix string `json:"prefix"`
-}
-
-// maxRecord caps the record file read back.
-const maxRecord = 8 << 20
 
 // stageIdentity is the offer's identity for resume: its top-level names.
 // Contents are matched file by file (path, size and hash).
@@ -94,6 +74,11 @@ type resumer struct {
 	last    time.Time
 	since   int64 // bytes written since the last checkpoint
 	tell    Resume
+	// busy holds a token while a checkpoint is being written (in the
+	// background during the stream); err is the first that failed.
+	busy chan struct{}
+	mu   sync.Mutex
+	err  error
 }
 
 // stageResumable sets d up to resume: the staging folder and record for
@@ -101,7 +86,7 @@ type resumer struct {
 // It falls back to a fresh staging folder (no resume) when another
 // receiver holds the lock.
 func (d *dest) stageResumable(noResume bool, tell Resume) error {
-	r := &resumer{sums: d.man.Sums, ents: map[int]recordEnt{}, id: stageIdentity(d.man), tell: tell}
+	r := &resumer{sums: d.man.Sums, ents: map[int]recordEnt{}, id: stageIdentity(d.man), tell: tell, busy: make(chan struct{}, 1)}
 	d.res = r
 	stage := partialPrefix + r.id[:12]
 	if noResume {
@@ -122,7 +107,7 @@ func (d *dest) stageResumable(noResume bool, tell Resume) error {
 	r.lock, r.persist, r.held, r.hashers = lock, true, make([]int64, len(r.sums)), make([]hash.Hash, len(r.sums))
 	d.stage = stage
 	r.load(d)
-	return r.checkpoint(d, nil, -1, 0, nil)
+	return r.checkpoint(d, -1, 0, nil)
 }
 
 // load reads the record and keeps each entry whose file still matches
@@ -241,9 +226,10 @@ func (r *resumer) begin(name string, size int64, pax map[string]string) (int64, 
 	return offset, h, nil
 }
 
-// progress is told that f (the current file, index r.next) now holds n
-// bytes hashed by h; now and then it brings the record up to date.
-func (r *resumer) progress(d *dest, f *os.File, n int64, written int64, h hash.Hash) error {
+// progress is told that the current file (index r.next) now holds n
+// bytes hashed by h, written more; now and then it brings the record up
+// to date, in the background.
+func (r *resumer) progress(d *dest, n int64, written int64, h hash.Hash) error {
 	if !r.persist {
 		return nil
 	}
@@ -251,7 +237,7 @@ func (r *resumer) progress(d *dest, f *os.File, n int64, written int64, h hash.H
 	if r.since < checkpointBytes && time.Since(r.last) < checkpointEvery {
 		return nil
 	}
-	return r.checkpoint(d, f, r.next, n, h)
+	return r.checkpointAsync(d, r.next, n, h)
 }
 
 // end finishes the current file: its hash must be the offered one. A
@@ -264,7 +250,7 @@ func (r *resumer) end(d *dest, staged string, h hash.Hash) error {
 		delete(r.ents, i)
 		d.root.Remove(staged)
 		if r.persist {
-			r.checkpoint(d, nil, -1, 0, nil)
+			r.checkpoint(d, -1, 0, nil)
 		}
 		return fmt.Errorf("\"%s\" does not match the hash the sender offered: its partial is discarded, the next transfer starts it from zero", transfer.Escape(s.Path))
 	}
@@ -275,66 +261,12 @@ func (r *resumer) end(d *dest, staged string, h hash.Hash) error {
 	return nil
 }
 
-// failed records, after a failure in the current file f, what of it is
-// on disk (n bytes hashed by h), so that the next run goes on from there.
-func (r *resumer) failed(d *dest, f *os.File, n int64, h hash.Hash) {
+// failed records, after a failure in the current file, what of it is on
+// disk (n bytes hashed by h), so that the next run goes on from there.
+func (r *resumer) failed(d *dest, n int64, h hash.Hash) {
 	if r.persist && n > 0 {
-		r.checkpoint(d, f, r.next, n, h)
+		r.checkpoint(d, r.next, n, h)
 	}
-}
-
-// checkpoint syncs the files written since the last one (and f, the
-// current file, index cur, n bytes hashed by h) and then replaces the
-// record, so that it never claims bytes that are not on disk.
-func (r *resumer) checkpoint(d *dest, f *os.File, cur int, n int64, h hash.Hash) error {
-	for _, i := range r.pending {
-		if g, err := d.root.Open(path.Join(d.stage, r.sums[i].Path)); err == nil {
-			g.Sync()
-			g.Close()
-		}
-	}
-	r.pending = r.pending[:0]
-	if f != nil && n > 0 {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", transfer.Escape(r.sums[cur].Path), err)
-		}
-		s := r.sums[cur]
-		r.ents[cur] = recordEnt{Path: s.Path, Size: s.Size, Hash: s.Hash, Have: n, Prefix: hex.EncodeToString(h.Sum(nil))}
-	}
-	rec := record{Version: recordVersion, ID: r.id, Files: []recordEnt{}}
-	for i := range r.sums {
-		if e, ok := r.ents[i]; ok {
-			rec.Files = append(rec.Files, e)
-		}
-	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	tmp := d.stage + recordSuffix + ".tmp"
-	g, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write the resume record: %w", err)
-	}
-	_, err = g.Write(b)
-	if serr := g.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := g.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = d.root.Rename(tmp, d.stage+recordSuffix)
-	}
-	if err != nil {
-		return fmt.Errorf("write the resume record: %w", err)
-	}
-	if dir, err := d.root.Open("."); err == nil {
-		dir.Sync()
-		dir.Close()
-	}
-	r.last, r.since = time.Now(), 0
-	return nil
 }
 
 // close ends resume for this transfer: after a commit the record goes;
@@ -344,11 +276,13 @@ func (r *resumer) close(d *dest, committed bool) (keep bool) {
 		return false
 	}
 	defer r.lock.Close()
+	r.busy <- struct{}{} // no checkpoint in flight from here on
+	<-r.busy
 	if committed || len(r.ents) == 0 {
 		d.root.Remove(d.stage + recordSuffix)
 		return false
 	}
-	r.checkpoint(d, nil, -1, 0, nil)
+	r.checkpoint(d, -1, 0, nil)
 	return true
 }
 
@@ -394,23 +328,6 @@ func clearStage(root *os.Root, stage, dir string, keep, dirs map[string]bool) {
 	}
 }
 
-// readLimited reads a small file of at most max bytes.
-func readLimited(root *os.Root, name string, max int64) ([]byte, error) {
-	f, err := root.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, io.LimitReader(f, max+1)); err != nil {
-		return nil, err
-	}
-	if int64(buf.Len()) > max {
-		return nil, errors.New("too large")
-	}
-	return buf.Bytes(), nil
-}
-
 // openStaged opens a staged file for writing at offset: a new file
 // (O_EXCL) without resume; with it, a file an earlier run may have left
 // (cut to offset, which the record vouches for).
@@ -449,7 +366,7 @@ func (d *dest) copyHashed(f *os.File, r io.Reader, offset int64, h hash.Hash) (i
 			}
 			h.Write(buf[:k])
 			n += int64(k)
-			if err := d.res.progress(d, f, offset+n, int64(k), h); err != nil {
+			if err := d.res.progress(d, offset+n, int64(k), h); err != nil {
 				return n, err
 			}
 		}

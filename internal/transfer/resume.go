@@ -7,7 +7,7 @@ import (
 	"path"
 	"strings"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // Resume between ferry peers: a sender that reads files from disk lists
@@ -27,8 +27,11 @@ const MaxSums = 10000
 const HashSize = 32
 
 // NewHash is the hash of file contents the offer carries: BLAKE3-256
-// (lukechampine.com/blake3, about 2.5 times SHA-256's speed here).
-func NewHash() hash.Hash { return blake3.New(HashSize, nil) }
+// (github.com/zeebo/blake3). Hashing a 1 GiB file on the 2-core test
+// machine: 1.7 GB/s, against 1.05 GB/s for SHA-256 and 0.5 GB/s for
+// lukechampine.com/blake3 (whose AVX-512 path is fast only on data
+// already in the cache).
+func NewHash() hash.Hash { return blake3.New() }
 
 // PAX records of a tar entry between ferry peers: the file's hash (hex,
 // as in the manifest, so that with --sign the signature over the stream
