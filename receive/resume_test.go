@@ -14,6 +14,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/send"
@@ -127,11 +130,21 @@ func interrupted(t *testing.T, out, top string, dir bool, files []rfile, cut int
 // returns the receiver's result.
 func sendReal(t *testing.T, out string, paths []string, n *notes, noResume bool) error {
 	t.Helper()
+	return sendWith(t, out, paths, n, func(*send.FileOptions, *receive.Options) {}, noResume)
+}
+
+// sendWith is sendReal with options changed by set.
+func sendWith(t *testing.T, out string, paths []string, n *notes, set func(*send.FileOptions, *receive.Options), noResume bool) error {
+	t.Helper()
 	ctx, url := setup(t)
 	errc := make(chan error, 1)
 	codes := make(chan string, 1)
+	so := send.FileOptions{Options: send.Options{Relay: url, OnCode: func(c string) { codes <- c }}, Transport: transfer.TransportTCP}
+	ro := receive.Options{Relay: url, Out: out, Accept: func(transfer.Manifest) error { return nil },
+		Transport: transfer.TransportTCP, NoResume: noResume, Resume: n.resume()}
+	set(&so, &ro)
 	go func() {
-		_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, OnCode: func(c string) { codes <- c }}, Transport: transfer.TransportTCP}, paths)
+		_, err := send.Files(ctx, so, paths)
 		errc <- err
 	}()
 	var code string
@@ -140,8 +153,7 @@ func sendReal(t *testing.T, out string, paths []string, n *notes, noResume bool)
 	case err := <-errc:
 		t.Fatalf("sender: %v", err)
 	}
-	_, rerr := receive.Run(ctx, code, receive.Options{Relay: url, Out: out, Accept: func(transfer.Manifest) error { return nil },
-		Transport: transfer.TransportTCP, NoResume: noResume, Resume: n.resume()})
+	_, rerr := receive.Run(ctx, code, ro)
 	serr := <-errc
 	if rerr == nil && serr != nil {
 		t.Fatalf("receiver succeeded, sender: %v", serr)
@@ -333,6 +345,33 @@ func TestNoResume(t *testing.T) {
 	}
 	if len(n.resumed) != 0 {
 		t.Fatalf("resumed %q with NoResume", n.resumed)
+	}
+	sameContent(t, filepath.Join(out, "big.iso"), files[0].data)
+	onlyNames(t, out, "big.iso")
+}
+
+// TestResumeSealed: a transfer sealed to the receiver's key and signed
+// (ferry send --to --sign) resumes too: the hashes travel in the sealed
+// list of names, and the rest of the file in the signed stream.
+func TestResumeSealed(t *testing.T) {
+	_, out := landingDirs(t)
+	src := t.TempDir()
+	files := []rfile{{"big.iso", randomBytes(7, resumeSize)}}
+	writeSource(t, src, files)
+	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	alice, bob := genKey(t, "alice"), genKey(t, "bob")
+	var n notes
+	var signer *crypto.Signer
+	err := sendWith(t, out, []string{filepath.Join(src, "big.iso")}, &n, func(so *send.FileOptions, ro *receive.Options) {
+		so.To, so.Signer = []*openpgp.Entity{public(t, bob)}, alice
+		ro.Keys = func() (openpgp.EntityList, error) { return openpgp.EntityList{bob, public(t, alice)}, nil }
+		ro.OnSigner = func(s *crypto.Signer) { signer = s }
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.resumed) != 1 || signer == nil {
+		t.Fatalf("resumed %q, signer %v; want one resume of a signed list of names", n.resumed, signer)
 	}
 	sameContent(t, filepath.Join(out, "big.iso"), files[0].data)
 	onlyNames(t, out, "big.iso")
