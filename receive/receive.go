@@ -115,7 +115,7 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 		}
 		defer func() { err = transfer.Finish(ctx, w, err) }()
 	} else {
-		if w, err = transfer.Dial(ctx, opts.Relay, opts.Logger); err != nil {
+		if w, err = transfer.DialRelay(ctx, opts.Relay, opts.Logger); err != nil {
 			return nil, err
 		}
 		defer func() { err = transfer.Finish(ctx, w, err) }()
