@@ -266,7 +266,11 @@ func (s *source) stream(conn io.Writer, pakeKey []byte, kind string, opts FileOp
 		out = sealed
 	}
 	if opts.Progress != nil {
-		out = &counter{w: out, total: s.man.Bytes, report: opts.Progress}
+		var resumed int64 // what the receiver already holds counts as sent
+		for _, n := range s.at {
+			resumed += n
+		}
+		out = &counter{w: out, n: resumed, total: s.man.Bytes, report: opts.Progress}
 	}
 	if kind == transfer.StreamRaw {
 		_, err = transfer.Copy(out, s.stdin, nil)
