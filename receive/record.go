@@ -31,7 +31,7 @@ type recordEnt struct {
 }
 
 // maxRecord caps the record file read back.
-const maxRecord = 8 << 20
+const maxRecord = 64 << 20
 
 // snapshot is a checkpoint to write: the staged files to sync first, and
 // the record that may then claim them.

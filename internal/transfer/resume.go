@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"path"
@@ -71,7 +72,10 @@ func (m *Manifest) checkSums() error {
 	if len(m.Sums) > MaxSums {
 		return fmt.Errorf("manifest lists %d file hashes; ferry accepts at most %d", len(m.Sums), MaxSums)
 	}
-	if int64(len(m.Sums)) != m.Files || m.Bytes == UnknownSize {
+	if m.Bytes == UnknownSize {
+		return errors.New("manifest lists file hashes for a stream of unknown size")
+	}
+	if int64(len(m.Sums)) != m.Files {
 		return fmt.Errorf("manifest lists %d file hashes for %d files", len(m.Sums), m.Files)
 	}
 	tops := make(map[string]Entry, len(m.Entries))
