@@ -13,7 +13,7 @@ import (
 //	sender:   outer, _ := Encrypt(conn, streamKey)   // PAKE-keyed SEIPDv2
 //	          inner, _ := SealTo(outer, to, signer)  // recipient's key
 //	          io.Copy(inner, file); inner.Close(); outer.Close()
-//	receiver: outer, _ := Decrypt(conn, streamKey)
+//	receiver: outer, _ := ReadStream(conn, streamKey, StreamOptions{})
 //	          msg, _ := OpenFrom(outer, keyring, askKeyPassphrase, true, true)
 //	          io.Copy(tempFile, msg) // commit only on io.EOF
 //	          msg.Verification().Signer // who sent it, from the keyring

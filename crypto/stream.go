@@ -2,7 +2,9 @@
 // SEIPDv2 with AES-128-GCM in 256 KiB chunks and no compression, keyed from
 // the PAKE key. Each chunk is authenticated before its plaintext is
 // released, and the final tag catches truncation, so a reader sees an
-// error rather than forged or missing data.
+// error rather than forged or missing data. Decrypt reads it with
+// go-crypto; ReadStream, ferry's own strict reader of the same form, lets
+// its caller open the chunks (the browser page uses WebCrypto).
 package crypto
 
 import (

@@ -9,21 +9,16 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/ferrydrop/ferry/nat/natconf"
 	"github.com/pion/ice/v4"
 )
 
-// Signal is what an Agent tells its peer. The caller carries Signals over its
-// encrypted channel (they marshal to small JSON objects) and hands each one
-// the peer sent to Agent.Apply. Gather emits first a Signal holding the
-// credentials, then one per local candidate as it is found (trickle ICE),
-// then one with Done set. A caller that prefers a single message uses
-// GatherAll, which returns all of it merged into one Signal.
-type Signal struct {
-	Ufrag      string   `json:"ufrag,omitempty"`
-	Pwd        string   `json:"pwd,omitempty"`
-	Candidates []string `json:"candidates,omitempty"`
-	Done       bool     `json:"done,omitempty"` // no more candidates will follow
-}
+// Signal is what an Agent tells its peer (natconf.Signal). Gather emits
+// first a Signal holding the credentials, then one per local candidate as it
+// is found (trickle ICE), then one with Done set. A caller that prefers a
+// single message uses GatherAll, which returns all of it merged into one
+// Signal. Hand each Signal the peer sent to Agent.Apply.
+type Signal = natconf.Signal
 
 // Errors from Agent.
 var (
@@ -67,7 +62,7 @@ type Agent struct {
 // NewAgent creates an agent and opens its socket. It does not block.
 func NewAgent(cfg Config) (*Agent, error) {
 	log := orDiscard(cfg.Logger)
-	uris, err := cfg.serverURIs()
+	uris, err := serverURIs(&cfg)
 	if err != nil {
 		return nil, err
 	}

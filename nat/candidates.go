@@ -8,23 +8,15 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ferrydrop/ferry/nat/natconf"
 	"github.com/pion/ice/v4"
 )
 
-// Limits on what the peer may send. Its candidates arrive over the encrypted
-// channel but are still untrusted input: each one makes us send packets to
-// the address it names, so there must be few of them and they must be sane.
+// Limits on what the peer may send (natconf's).
 const (
-	// MaxRemoteCandidates is how many distinct remote addresses the agent
-	// accepts; further candidates are refused.
-	MaxRemoteCandidates = 64
-	// MaxCandidateLen is the longest candidate string accepted, in bytes.
-	MaxCandidateLen = 512
-	// MaxRemoteAddresses bounds all remote addresses the agent ever sends
-	// checks to: the signalled candidates plus the peer-reflexive ones it
-	// learns from checks arriving from new addresses. Checks from further
-	// new addresses go unanswered.
-	MaxRemoteAddresses = 2 * MaxRemoteCandidates
+	MaxRemoteCandidates = natconf.MaxRemoteCandidates
+	MaxCandidateLen     = natconf.MaxCandidateLen
+	MaxRemoteAddresses  = natconf.MaxRemoteAddresses
 )
 
 // CandidateType is the kind of a candidate: how its address was learnt.
@@ -115,18 +107,7 @@ func parseRemoteCandidate(raw string, mdns, loopbackOnly bool) (ice.Candidate, s
 // applied both to signalled candidates and (through ice's remote IP filter)
 // to peer-reflexive ones learnt from incoming checks.
 func remoteIPAllowed(ip netip.Addr, loopbackOnly bool) bool {
-	ip = ip.Unmap()
-	if loopbackOnly {
-		return ip.IsLoopback()
-	}
-	switch {
-	case !ip.IsValid(), ip.IsUnspecified(), ip.IsLoopback(), ip.IsMulticast(),
-		ip.IsInterfaceLocalMulticast(), ip.IsLinkLocalMulticast():
-		return false
-	case ip.Is4() && (ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || ip.As4()[0] == 0):
-		return false // limited broadcast, "this network"
-	}
-	return true
+	return natconf.RemoteIPAllowed(ip, loopbackOnly)
 }
 
 // remoteBudget is ice's remote IP filter: ice consults it once for each new

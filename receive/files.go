@@ -93,7 +93,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err != nil {
 		return nil, err
 	}
-	plain, err := crypto.Decrypt(conn, key)
+	plain, err := crypto.ReadStream(conn, key, opts.Stream)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
 // ErrUnsupported means the sender offered something this build cannot take.
@@ -59,7 +59,7 @@ type Options struct {
 	// has no TCP and reaches its relay over WebSocket
 	// (DialTransitWebSocket).
 	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
-	NAT         nat.Config // STUN and TURN servers for ICE and WebRTC
+	NAT         natconf.Config // STUN and TURN servers for ICE and WebRTC
 	Progress    func(received, total int64)
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are
@@ -68,6 +68,10 @@ type Options struct {
 	// OnConnecting, if set, is told the paths being tried when finding
 	// one takes more than a few seconds.
 	OnConnecting func(paths []string)
+	// Stream says how a ferry peer's stream is opened: the zero value
+	// with Go's AES, one chunk at a time; a browser passes WebCrypto's,
+	// several chunks ahead.
+	Stream crypto.StreamOptions
 	// NoResume discards what an earlier receive of the same offer left in
 	// Out instead of resuming it, and keeps nothing if this one fails.
 	// Otherwise a transfer from a ferry sender into a folder that fails

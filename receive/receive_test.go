@@ -4,14 +4,19 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/receive"
@@ -241,5 +246,65 @@ func TestSendFromFS(t *testing.T) {
 	}
 	if _, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url}, FS: picked}, []string{"../etc"}); err == nil {
 		t.Error("a path outside the FS was accepted")
+	}
+}
+
+// countingGCM is Go's AES-GCM, counting the chunks it opens.
+type countingGCM struct {
+	cipher.AEAD
+	n atomic.Int64
+}
+
+func (c *countingGCM) Open(dst, nonce, ct, ad []byte) ([]byte, error) {
+	c.n.Add(1)
+	return c.AEAD.Open(dst, nonce, ct, ad)
+}
+
+// TestStreamOpener: Options.Stream's opener (the page's WebCrypto) opens
+// every chunk of the peer stream, pipelined, and the file lands intact.
+func TestStreamOpener(t *testing.T) {
+	ctx, url := setup(t)
+	body := make([]byte, 5<<20+3)
+	rand.Read(body)
+	src := filepath.Join(t.TempDir(), "f.bin")
+	if err := os.WriteFile(src, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	codes := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, OnCode: func(c string) { codes <- c }}, Transport: transfer.TransportTCP},
+			[]string{src})
+		errc <- err
+	}()
+	var gcm *countingGCM
+	var out savedOutput
+	_, err := receive.Run(ctx, <-codes, receive.Options{Relay: url, Transport: transfer.TransportTCP,
+		Accept: func(receive.Manifest) error { return nil },
+		Save:   func(string, int64, bool) (receive.Output, error) { return &out, nil },
+		Stream: crypto.StreamOptions{Ahead: 3, NewOpener: func(key []byte) (crypto.Opener, error) {
+			b, err := aes.NewCipher(key)
+			if err != nil {
+				return nil, err
+			}
+			g, err := cipher.NewGCM(b)
+			gcm = &countingGCM{AEAD: g}
+			return gcm, err
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !out.committed || !bytes.Equal(out.Bytes(), body) {
+		t.Fatalf("committed=%v, %d bytes landed of %d", out.committed, out.Len(), len(body))
+	}
+	// 5 MiB and a tar header in 256 KiB chunks, and the final tag
+	if gcm == nil {
+		t.Fatal("the opener was never made")
+	}
+	if n := gcm.n.Load(); n < 21 {
+		t.Fatalf("the opener opened %d chunks, want at least 21", n)
 	}
 }

@@ -19,7 +19,7 @@ type NoSpaceError struct {
 }
 
 func (e *NoSpaceError) Error() string {
-	return fmt.Sprintf("not enough space in %s: the transfer needs %s and %s are free", e.Dir, sizeString(e.Need), sizeString(e.Free))
+	return fmt.Sprintf("not enough space in %s: the transfer needs %s and %s are free", e.Dir, Bytes(e.Need), Bytes(e.Free))
 }
 
 // vetOffer refuses, before the user is asked, what can be known to fail
@@ -49,19 +49,4 @@ func vetOffer(man transfer.Manifest, need int64, opts Options) error {
 		return &NoSpaceError{Dir: dir, Need: need, Free: free}
 	}
 	return nil
-}
-
-// sizeString formats a byte count for people: 5 bytes, 1.2 MB.
-func sizeString(n int64) string {
-	if n < 1000 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	f, unit := float64(n)/1000, "kB"
-	for _, u := range []string{"MB", "GB", "TB", "PB"} {
-		if f < 1000 {
-			break
-		}
-		f, unit = f/1000, u
-	}
-	return fmt.Sprintf("%.1f %s", f, unit)
 }

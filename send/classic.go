@@ -50,10 +50,11 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 		if err != nil {
 			return nil, refuse(err)
 		}
-		defer z.Close()
 		d := classic.DirectoryOffer{Mode: classic.ZipMode, Dirname: entry.Name, Zipsize: z.size, Numbytes: z.numbytes, Numfiles: z.numfiles}
 		offer.Directory, _ = json.Marshal(d)
-		content, size = z.f, z.size
+		zr := z.Open(ctx)
+		defer zr.Close()
+		content, size = zr, z.size
 		log.Debug("classic: zipped folder", "files", z.numfiles, "bytes", z.numbytes, "zipsize", z.size)
 	} else {
 		f, err := src.items[0].fsys.Open(src.items[0].name)

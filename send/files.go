@@ -18,7 +18,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
 // FileOptions add what a file transfer needs to Options.
@@ -35,7 +35,7 @@ type FileOptions struct {
 	// DialTransit connects to transit relays; nil dials TCP. A browser
 	// has no TCP and reaches its relay over WebSocket.
 	DialTransit func(ctx context.Context, addr string) (net.Conn, error)
-	NAT         nat.Config // STUN and TURN servers for ICE and WebRTC
+	NAT         natconf.Config // STUN and TURN servers for ICE and WebRTC
 	// ConnectTimeout bounds the search for a path to the other side, and
 	// IdleTimeout how long a connection may carry nothing while bytes are
 	// owed (30 s each when 0).

@@ -2,119 +2,244 @@ package send
 
 import (
 	"archive/zip"
+	"context"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
-	"os"
+	"math"
 	"strings"
+	"time"
+	"unicode/utf8"
 )
 
 // zipped is a folder packed for a classic receiver, which needs the
-// archive's size in the offer: so it is written to a temporary file first.
+// archive's size in the offer. Its entries are stored, not compressed, so
+// the size follows from the names and sizes alone: zipFolder computes it
+// by writing the archive once with the file contents left out, and Open
+// then streams the real archive, file by file as it is read, with no
+// temporary file (a browser has none) and no wait before the first byte.
 type zipped struct {
-	f        *os.File
-	size     int64 // of the zip file
+	it       item
+	files    []zipFile
+	size     int64 // of the zip
 	numfiles int64
 	numbytes int64
 }
 
-// zipFolder packs dir's regular files and empty folders (paths relative
-// to dir, as the Python client does; symlinks and special files are left
-// out, as scan reported) into a deflated zip in a temporary file.
-func zipFolder(it item) (*zipped, error) {
-	dir := it.shown
-	f, err := os.CreateTemp("", "ferry-*.zip")
-	if err != nil {
-		return nil, fmt.Errorf("create temporary zip file: %w", err)
-	}
-	os.Remove(f.Name()) // only the open file is needed; nothing is left behind
-	z := &zipped{f: f}
-	if err := z.fill(it); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("zip %s: %w", dir, err)
-	}
-	if z.size, err = f.Seek(0, io.SeekEnd); err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("zip %s: %w", dir, err)
-	}
-	return z, nil
+// zipFile is one regular file of the folder, or one of its empty folders.
+type zipFile struct {
+	path string // in it.fsys
+	hdr  zip.FileHeader
+	dir  bool
 }
 
-func (z *zipped) fill(it item) error {
-	zw := zip.NewWriter(z.f)
+// zipFolder lists dir's regular files and empty folders (paths relative
+// to dir, as the Python client does; symlinks and special files are left
+// out, as scan reported) and computes the size of their stored zip.
+func zipFolder(it item) (*zipped, error) {
+	z := &zipped{it: it}
 	err := fs.WalkDir(it.fsys, it.name, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() && p != it.name {
-			return z.addEmptyDir(zw, it, p, d)
+			hdr, err := emptyDirHeader(it, p, d)
+			if hdr != nil {
+				z.files = append(z.files, zipFile{path: p, hdr: *hdr, dir: true})
+			}
+			return err
 		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		rel := strings.TrimPrefix(p, it.name+"/")
 		fi, err := d.Info()
 		if err != nil {
 			return err
 		}
-		hdr, err := zip.FileInfoHeader(fi)
+		hdr, err := storedHeader(strings.TrimPrefix(p, it.name+"/"), fi)
 		if err != nil {
 			return err
 		}
-		hdr.Name, hdr.Method = rel, zip.Deflate
-		w, err := zw.CreateHeader(hdr)
-		if err != nil {
-			return err
-		}
-		src, err := it.fsys.Open(p)
-		if err != nil {
-			return err
-		}
-		n, err := io.Copy(w, src)
-		src.Close()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", it.show(p), err)
-		}
+		z.files = append(z.files, zipFile{path: p, hdr: *hdr})
 		z.numfiles++
-		z.numbytes += n
+		z.numbytes += fi.Size()
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("zip %s: %w", it.shown, err)
+	}
+	var n counted // writes nowhere
+	if err := z.write(&n, nil); err != nil {
+		return nil, fmt.Errorf("zip %s: %w", it.shown, err)
+	}
+	z.size = n.n
+	return z, nil
+}
+
+// storedHeader is the header of a stored entry of fi's size, whose CRC
+// follows the data in a data descriptor.
+func storedHeader(name string, fi fs.FileInfo) (*zip.FileHeader, error) {
+	hdr, err := zip.FileInfoHeader(fi)
+	if err != nil {
+		return nil, err
+	}
+	if len(name) > math.MaxUint16 {
+		return nil, fmt.Errorf("the name %s is too long for a zip (%d bytes, at most %d)", name, len(name), math.MaxUint16)
+	}
+	hdr.Name, hdr.Method = name, zip.Store
+	hdr.Flags |= 0x8 // data descriptor: the CRC is known only after the data
+	if utf8.ValidString(name) {
+		hdr.Flags |= 0x800 // the name is UTF-8
+	}
+	size := uint64(fi.Size())
+	hdr.CompressedSize64, hdr.UncompressedSize64 = size, size
+	hdr.ReaderVersion = 20
+	if size >= math.MaxUint32 {
+		hdr.ReaderVersion = 45 // zip64
+	}
+	hdr.ModifiedDate, hdr.ModifiedTime = msDosTime(hdr.Modified)
+	return hdr, nil
+}
+
+// msDosTime is t as an MS-DOS date and time, as archive/zip writes them
+// (CreateRaw leaves them to the caller).
+func msDosTime(t time.Time) (date, clock uint16) {
+	if t.Year() < 1980 {
+		return 0x21, 0 // 1980-01-01, the earliest there is
+	}
+	date = uint16(t.Day() + int(t.Month())<<5 + (t.Year()-1980)<<9)
+	clock = uint16(t.Second()/2 + t.Minute()<<5 + t.Hour()<<11)
+	return date, clock
+}
+
+// Open streams the zip. Reading past an error (a file that cannot be
+// read, or that changed size since zipFolder listed it) returns it;
+// closing the reader early stops the writing.
+func (z *zipped) Open(ctx context.Context) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		n := counted{w: pw}
+		err := z.write(&n, func(p string) (fs.File, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return z.it.fsys.Open(p)
+		})
+		if err == nil && n.n != z.size {
+			err = fmt.Errorf("zip %s: the archive came out %d bytes, not the %d announced", z.it.shown, n.n, z.size)
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+// write writes the zip to w: with each file's content from open, or, with
+// open nil, with the content left out (only its length counted), which
+// yields the same size.
+func (z *zipped) write(w *counted, open func(p string) (fs.File, error)) error {
+	zw := zip.NewWriter(w)
+	for i := range z.files {
+		f := &z.files[i]
+		hdr := f.hdr // archive/zip keeps and changes the header it is given
+		fw, err := zw.CreateRaw(&hdr)
+		if err != nil {
+			return err
+		}
+		if f.dir {
+			continue // an empty folder: its entry has no data
+		}
+		if open == nil {
+			if err := writeZeros(fw, int64(hdr.UncompressedSize64)); err != nil {
+				return err
+			}
+			continue
+		}
+		hdr.CRC32, err = z.copyFile(fw, open, f.path, int64(hdr.UncompressedSize64))
+		if err != nil {
+			return err
+		}
 	}
 	return zw.Close()
 }
 
-// addEmptyDir gives the folder p an entry of its own ("rel/") when it
-// holds nothing that goes into the zip, as Python's zipstream-ng
-// (walk(preserve_empty=True)) does: other folders arrive with the files
-// in them.
-func (z *zipped) addEmptyDir(zw *zip.Writer, it item, p string, d fs.DirEntry) error {
+// copyFile copies the file at p, which must still be size bytes long, and
+// returns its CRC-32.
+func (z *zipped) copyFile(w io.Writer, open func(p string) (fs.File, error), p string, size int64) (uint32, error) {
+	src, err := open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	h := crc32.NewIEEE()
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(src, size))
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", z.it.show(p), err)
+	}
+	var one [1]byte
+	if extra, _ := src.Read(one[:]); n < size || extra > 0 {
+		return 0, fmt.Errorf("%s changed size while it was being sent", z.it.show(p))
+	}
+	return h.Sum32(), nil
+}
+
+// counted counts what passes to w (nil: nowhere).
+type counted struct {
+	w io.Writer
+	n int64
+}
+
+func (c *counted) Write(p []byte) (int, error) {
+	if c.w == nil {
+		c.n += int64(len(p))
+		return len(p), nil
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeZeros writes n zero bytes to w, a piece at a time: the dry run's
+// contents, which must pass through the zip.Writer so that it counts the
+// offsets (which decide where zip64 records are needed) as the real run
+// will.
+func writeZeros(w io.Writer, n int64) error {
+	zeros := make([]byte, min(n, 64<<10))
+	for n > 0 {
+		k, err := w.Write(zeros[:min(n, int64(len(zeros)))])
+		if err != nil {
+			return err
+		}
+		n -= int64(k)
+	}
+	return nil
+}
+
+// emptyDirHeader is the entry ("rel/") of the folder p when it holds
+// nothing that goes into the zip, as Python's zipstream-ng
+// (walk(preserve_empty=True)) writes one; nil for other folders, which
+// arrive with the files in them.
+func emptyDirHeader(it item, p string, d fs.DirEntry) (*zip.FileHeader, error) {
 	entries, err := fs.ReadDir(it.fsys, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range entries {
 		if e.IsDir() || e.Type().IsRegular() {
-			return nil
+			return nil, nil
 		}
 	}
 	fi, err := d.Info()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hdr, err := zip.FileInfoHeader(fi)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hdr.Name = strings.TrimPrefix(p, it.name+"/") + "/"
-	hdr.Method = zip.Store
-	_, err = zw.CreateHeader(hdr)
-	return err
+	hdr.Name, hdr.Method = strings.TrimPrefix(p, it.name+"/")+"/", zip.Store
+	hdr.CompressedSize64, hdr.UncompressedSize64 = 0, 0
+	hdr.ReaderVersion = 20
+	hdr.ModifiedDate, hdr.ModifiedTime = msDosTime(hdr.Modified)
+	return hdr, nil
 }
-
-// Close removes the temporary zip.
-func (z *zipped) Close() error { return z.f.Close() }

@@ -65,14 +65,25 @@ func TestBenchPage(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "bench.bin")
 	mkfile(t, src, size, 42)
 	for _, path := range []struct{ name, transport string }{{"webrtc", "webrtc"}, {"websocket transit", "relay"}} {
+		if only := os.Getenv("FERRY_WEB_BENCH_ONLY"); only != "" && only != path.transport {
+			continue // FERRY_WEB_BENCH_ONLY=webrtc or relay: one path
+		}
 		sender, code := sendFerry(t, r, nil, "--transport", path.transport, src)
 		c.run(t, chromedp.Navigate("about:blank"))
 		openCode(t, c, r, code)
 		c.state(t, "offer")
+		pids := map[string]int{"ferry send": sender.cmd.Process.Pid, "ferry relay": r.proc.cmd.Process.Pid,
+			"chromium": chromedp.FromContext(c.ctx).Browser.Process().Pid}
+		stopProfile := startProfile(t, c, path.name)
+		cpu := watchCPU(pids)
+		drops := udpDrops()
 		start := time.Now()
 		c.run(t, chromedp.Click(chromedp.CSS("#accept")))
 		c.state(t, "done")
 		secs := time.Since(start).Seconds()
+		cpuBefore, cpuAfter := cpu()
+		drops = udpDrops() - drops
+		stopProfile()
 		dl, _ := c.download(t)
 		os.Remove(dl)
 		c.mu.Lock()
@@ -89,5 +100,7 @@ func TestBenchPage(t *testing.T) {
 		wasmMem, _ := chromedp.Run(c.ctx, chromedp.Evaluate[float64](`globalThis.ferryWasmMemory ? globalThis.ferryWasmMemory() : -1`))
 		fmt.Printf("%s: %d MiB in %.1f s = %.1f MB/s; JS heap after: %.1f MiB used (%.1f MiB allocated); WebAssembly memory: %.1f MiB; page says %q\n",
 			path.name, size>>20, secs, float64(size)/secs/1e6, heap.UsedSize/(1<<20), heap.TotalSize/(1<<20), wasmMem/(1<<20), c.text(t, "#summary"))
+		printCPU(cpuBefore, cpuAfter, secs)
+		fmt.Printf("  UDP datagrams dropped for a full receive buffer meanwhile (the whole machine's): %d\n", drops)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -155,14 +156,22 @@ type relay struct {
 	transit string // 127.0.0.1:PORT
 	stun    string
 	turn    string
+	proc    *proc // ferry relay
 }
 
 func startRelay(t *testing.T) *relay {
 	t.Helper()
-	p := start(t, nil, ferryBin, "relay", "--listen", "127.0.0.1:0", "--transit-listen", "127.0.0.1:0",
+	return startRelayTransit(t, "127.0.0.1:0")
+}
+
+// startRelayTransit starts a relay whose TCP transit relay listens on
+// transit.
+func startRelayTransit(t *testing.T, transit string) *relay {
+	t.Helper()
+	p := start(t, nil, ferryBin, "relay", "--listen", "127.0.0.1:0", "--transit-listen", transit,
 		"--stun-listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--turn-ip", "127.0.0.1",
 		"--turn-secret", "test-secret-not-for-use")
-	r := &relay{}
+	r := &relay{proc: p}
 	r.mailbox = p.waitOutput(t, `relay listening on (ws://\S+/v1)`)
 	r.transit = p.waitOutput(t, `transit relay on tcp:(\S+)`)
 	r.stun = p.waitOutput(t, `STUN on (stun:\S+)`)
@@ -186,6 +195,27 @@ type chrome struct {
 	dialogs   []string
 	done      map[string]bool // guid → download completed
 	names     map[string]string
+	console   []string // the page's last console lines (Go's panics land there)
+}
+
+// maxConsole is how many console lines a chrome keeps.
+const maxConsole = 200
+
+// consoleTail is the page's console since the last reset, for a failed
+// case's log.
+func (c *chrome) consoleTail() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.console, "\n")
+}
+
+func (c *chrome) logConsole(line string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.console = append(c.console, line)
+	if len(c.console) > maxConsole {
+		c.console = c.console[len(c.console)-maxConsole:]
+	}
 }
 
 func newChrome(t *testing.T) *chrome {
@@ -205,6 +235,25 @@ func newChrome(t *testing.T) *chrome {
 	t.Cleanup(cancel2)
 	c := &chrome{ctx: ctx, downloads: t.TempDir(), done: map[string]bool{}, names: map[string]string{}}
 	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			var parts []string
+			for _, a := range ev.Args {
+				if a.Value != nil {
+					parts = append(parts, string(a.Value))
+				} else {
+					parts = append(parts, a.Description)
+				}
+			}
+			c.logConsole(string(ev.Type) + ": " + strings.Join(parts, " "))
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			c.logConsole("exception: " + msg)
+		}
 		if ev, ok := ev.(*page.EventJavascriptDialogOpening); ok {
 			c.mu.Lock()
 			c.dialogs = append(c.dialogs, ev.Message)
@@ -313,6 +362,7 @@ func (c *chrome) reset(t *testing.T) {
 	clear(c.done)
 	clear(c.names)
 	c.dialogs = nil
+	c.console = nil
 	c.mu.Unlock()
 	c.run(t, chromedp.Navigate("about:blank"))
 }

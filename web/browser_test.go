@@ -27,15 +27,29 @@ func TestPage(t *testing.T) {
 		{"ReceiveWebRTC", pageReceiveWebRTC},
 		{"ReceiveTransit", pageReceiveTransit},
 		{"ReceiveFolder", pageReceiveFolder},
+		{"ReceiveWebCrypto", pageReceiveWebCrypto},
+		{"ReceiveNoWebCrypto", pageReceiveNoWebCrypto},
 		{"WrongCode", pageWrongCode},
 		{"HostileNames", pageHostileNames},
 		{"QRPath", pageQRPath},
 		{"PythonSend", pagePythonSend},
 		{"SendText", pageSendText},
 		{"SendFiles", pageSendFiles},
+		{"SendFolderPython", pageSendFolderPython},
+		{"WilliamSend", pageWilliamSend},
+		{"SendBackpressure", pageSendBackpressure},
+		{"SinkFSA", pageSinkFSA},
+		{"SinkFSAFailed", pageSinkFSAFailed},
+		{"SinkOPFS", pageSinkOPFS},
+		{"SinkMemory", pageSinkMemory},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.reset(t)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("the page's console:\n%s", c.consoleTail())
+				}
+			})
 			tc.f(t, r, c)
 		})
 	}
@@ -370,6 +384,45 @@ func pageSendFiles(t *testing.T, r *relay, c *chrome) {
 	}
 	if sumFile(t, filepath.Join(py.cmd.Dir, "a.bin")) != wantA {
 		t.Fatal("Python received something other than what the page sent")
+	}
+	c.state(t, "done")
+}
+
+// pageSendFolderPython: a folder picked in the page reaches Python's
+// `wormhole receive`, as the zip a classic client needs (stored, streamed,
+// its size computed in advance: the page has no temporary file to write it
+// to first).
+func pageSendFolderPython(t *testing.T, r *relay, c *chrome) {
+	if _, err := exec.LookPath("wormhole"); err != nil {
+		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
+			t.Fatal("wormhole is not installed and FERRY_REQUIRE_PEERS=1")
+		}
+		t.Skip("wormhole is not installed")
+	}
+	dir := filepath.Join(t.TempDir(), "album")
+	sums := map[string][32]byte{}
+	for i, name := range []string{"a.jpg", "2026/summer/b c.png", "2026/ünïcødé/名前.txt", "empty"} {
+		sums[name] = mkfile(t, filepath.Join(dir, filepath.FromSlash(name)), int64(300000*i), uint64(20+i))
+	}
+	c.run(t, chromedp.Navigate(r.page))
+	c.state(t, "ready")
+	c.run(t, chromedp.SetUploadFiles(chromedp.CSS("#send-folder"), []string{dir}), chromedp.Click(chromedp.CSS("#send-button")))
+	code := ""
+	for deadline := time.Now().Add(time.Minute); code == "" && time.Now().Before(deadline); {
+		code = strings.TrimSpace(c.text(t, "#send-code"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code == "" {
+		t.Fatalf("the page showed no code; status %q", c.text(t, "#status"))
+	}
+	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--accept-file", "--hide-progress", code)
+	if err := py.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("wormhole receive: %v", err)
+	}
+	for name, want := range sums {
+		if sumFile(t, filepath.Join(py.cmd.Dir, "album", filepath.FromSlash(name))) != want {
+			t.Errorf("Python received %s other than the page sent", name)
+		}
 	}
 	c.state(t, "done")
 }

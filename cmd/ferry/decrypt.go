@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"os"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/internal/safefile"
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/receive"
 )
 
 func (c *cli) decrypt(ctx context.Context, args []string) int {
@@ -164,7 +164,7 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 			c.errorf("decrypt: %v", err)
 			return exitFailure
 		}
-		fmt.Fprintf(c.stderr, "Decrypted %s to %s.\n", units.Bytes(n), transfer.Escape(*out))
+		fmt.Fprintf(c.stderr, "Decrypted %s to %s.\n", receive.Bytes(n), transfer.Escape(*out))
 		return exitOK
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/internal/safefile"
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/receive"
 )
 
 // stringList is a repeatable string flag.
@@ -194,7 +194,7 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 	if *out != "-" {
 		where = transfer.Escape(*out)
 	}
-	fmt.Fprintf(c.stderr, "Encrypted %s to %s for %s.\n", units.Bytes(n), where, strings.Join(who, ", "))
+	fmt.Fprintf(c.stderr, "Encrypted %s to %s for %s.\n", receive.Bytes(n), where, strings.Join(who, ", "))
 	if opts.Signer != nil {
 		fmt.Fprintf(c.stderr, "Signed by %s.\n", describeKey(opts.Signer))
 	}

@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/receive"
 )
 
 // progress draws a one-line bar with rate and ETA on a terminal.
@@ -25,7 +25,7 @@ func (p *progress) update(done, total int64) {
 	if el > 0 {
 		rate = float64(done) / el
 	}
-	line := fmt.Sprintf("%s  %s/s", units.Bytes(done), units.Bytes(int64(rate)))
+	line := fmt.Sprintf("%s  %s/s", receive.Bytes(done), receive.Bytes(int64(rate)))
 	if total > 0 {
 		frac := min(float64(done)/float64(total), 1)
 		const width = 24
@@ -34,7 +34,7 @@ func (p *progress) update(done, total int64) {
 		if rate > 0 {
 			eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
 		}
-		line = fmt.Sprintf("[%s] %3.0f%%  %s of %s  %s/s  ETA %s", bar, frac*100, units.Bytes(done), units.Bytes(total), units.Bytes(int64(rate)), eta)
+		line = fmt.Sprintf("[%s] %3.0f%%  %s of %s  %s/s  ETA %s", bar, frac*100, receive.Bytes(done), receive.Bytes(total), receive.Bytes(int64(rate)), eta)
 	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 	p.drawn = true
@@ -53,7 +53,7 @@ func describeManifest(m transfer.Manifest) string {
 	var b strings.Builder
 	size := "unknown size"
 	if m.Bytes != transfer.UnknownSize {
-		size = units.Bytes(m.Bytes)
+		size = receive.Bytes(m.Bytes)
 	}
 	fmt.Fprintf(&b, "%s", plural(m.Files, "file", "files"))
 	if m.Folders > 0 && m.Wire == 0 {
@@ -61,7 +61,7 @@ func describeManifest(m transfer.Manifest) string {
 	}
 	fmt.Fprintf(&b, ", %s", size)
 	if m.Wire > 0 && m.Wire != m.Bytes {
-		fmt.Fprintf(&b, " (a zip of %s crosses the wire)", units.Bytes(m.Wire))
+		fmt.Fprintf(&b, " (a zip of %s crosses the wire)", receive.Bytes(m.Wire))
 	}
 	b.WriteString(":\n")
 	const show = 20
@@ -77,7 +77,7 @@ func describeManifest(m transfer.Manifest) string {
 		}
 		sz := "unknown size"
 		if e.Size != transfer.UnknownSize {
-			sz = units.Bytes(e.Size)
+			sz = receive.Bytes(e.Size)
 		}
 		if e.Exec {
 			sz += ", executable"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"os"
 	"strings"
 
@@ -103,7 +102,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		NoResume:       *noResume,
 		Resume: receive.Resume{
 			OnResume: func(name string, at, size int64) {
-				fmt.Fprintf(c.stderr, "Resuming %s at %s of %s\n", transfer.Escape(name), units.Bytes(at), units.Bytes(size))
+				fmt.Fprintf(c.stderr, "Resuming %s at %s of %s\n", transfer.Escape(name), receive.Bytes(at), receive.Bytes(size))
 			},
 			OnRestart: func(name, why string) {
 				fmt.Fprintf(c.stderr, "Starting %s over from zero: %s\n", transfer.Escape(name), why)
@@ -145,7 +144,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 			where = "stdout"
 		}
 		c.reportSealed(res)
-		fmt.Fprintf(c.stderr, "Received %s over %s into %s.\n", units.Rate(res.Manifest.Bytes, res.Duration), res.Path, where)
+		fmt.Fprintf(c.stderr, "Received %s over %s into %s.\n", receive.Rate(res.Manifest.Bytes, res.Duration), res.Path, where)
 		return exitOK
 	}
 	text := res.Text

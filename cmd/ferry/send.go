@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"io"
 	"os"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/uri"
 	"github.com/ferrydrop/ferry/internal/wormhole"
+	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/send"
 	"github.com/skip2/go-qrcode"
 )
@@ -148,7 +148,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		return exitUsage
 	}
 	opts.OnCode = func(code string) {
-		fmt.Fprintf(c.stderr, "Sending a text message (%s).\n", units.Bytes(int64(len(msg))))
+		fmt.Fprintf(c.stderr, "Sending a text message (%s).\n", receive.Bytes(int64(len(msg))))
 		c.showCode(code)
 	}
 	if err := send.Text(ctx, opts, msg); err != nil {
@@ -184,7 +184,7 @@ func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []stri
 	if err != nil {
 		return c.fail(ctx, err, "send")
 	}
-	fmt.Fprintf(c.stderr, "Sent %s over %s.\n", units.Rate(sum.Bytes, sum.Duration), sum.Path)
+	fmt.Fprintf(c.stderr, "Sent %s over %s.\n", receive.Rate(sum.Bytes, sum.Duration), sum.Path)
 	return exitOK
 }
 

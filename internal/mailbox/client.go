@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/ferrydrop/ferry/internal/escape"
+	"github.com/ferrydrop/ferry/escape"
 )
 
 // Limits on what the server may send us; all checked before allocation
@@ -57,7 +57,7 @@ type Message struct {
 }
 
 // Welcome is the server's greeting, as the relay wrote it: escape it
-// (internal/escape) before showing it.
+// (package escape) before showing it.
 type Welcome struct {
 	MOTD              string
 	CurrentCLIVersion string

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferrydrop/ferry/internal/escape"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/hashcash"
 )
 

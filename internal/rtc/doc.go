@@ -18,11 +18,11 @@
 // a way to turn that check off.
 //
 // Signals from the peer are untrusted input all the same: an SDP is
-// capped at MaxSDP bytes, candidates at nat.MaxCandidateLen, and at most
-// nat.MaxRemoteCandidates distinct candidate addresses are taken, each an
-// IP literal (or an mDNS .local name) that nat.RemoteIPAllowed admits;
+// capped at MaxSDP bytes, candidates at natconf.MaxCandidateLen, and at most
+// natconf.MaxRemoteCandidates distinct candidate addresses are taken, each an
+// IP literal (or an mDNS .local name) that natconf.RemoteIPAllowed admits;
 // natively pion's remote IP filter applies the same policy, with a budget
-// of nat.MaxRemoteAddresses, to the peer-reflexive addresses checks reveal.
+// of natconf.MaxRemoteAddresses, to the peer-reflexive addresses checks reveal.
 //
 // # Flow control
 //

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
 // Signal is one message of the signalling exchange, carried by the caller
@@ -93,8 +93,8 @@ func newVetter(loopbackOnly bool) *vetter {
 // well-formed candidate over something other than UDP (browsers also
 // offer TCP) is skipped without an error.
 func (v *vetter) check(raw string) (bool, error) {
-	if len(raw) > nat.MaxCandidateLen {
-		return false, fmt.Errorf("%w: %d bytes, limit %d", ErrBadCandidate, len(raw), nat.MaxCandidateLen)
+	if len(raw) > natconf.MaxCandidateLen {
+		return false, fmt.Errorf("%w: %d bytes, limit %d", ErrBadCandidate, len(raw), natconf.MaxCandidateLen)
 	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] < 0x20 || raw[i] > 0x7e {
@@ -120,7 +120,7 @@ func (v *vetter) check(raw string) (bool, error) {
 	}
 	addr := strings.ToLower(f[4])
 	if ip, err := netip.ParseAddr(addr); err == nil {
-		if ip.Zone() != "" || !nat.RemoteIPAllowed(ip, v.loopbackOnly) {
+		if ip.Zone() != "" || !natconf.RemoteIPAllowed(ip, v.loopbackOnly) {
 			return false, fmt.Errorf("%w: address %s not allowed", ErrBadCandidate, addr)
 		}
 		addr = ip.Unmap().String()
@@ -136,8 +136,8 @@ func (v *vetter) check(raw string) (bool, error) {
 	key := addr + " " + f[5]
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if !v.seen[key] && len(v.seen) >= nat.MaxRemoteCandidates {
-		return false, fmt.Errorf("%w: more than %d", ErrBadCandidate, nat.MaxRemoteCandidates)
+	if !v.seen[key] && len(v.seen) >= natconf.MaxRemoteCandidates {
+		return false, fmt.Errorf("%w: more than %d", ErrBadCandidate, natconf.MaxRemoteCandidates)
 	}
 	v.seen[key] = true
 	return true, nil

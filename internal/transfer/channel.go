@@ -9,7 +9,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/rtc"
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
 // Caps on what the peer may queue up.
@@ -24,7 +24,7 @@ const (
 type Channel struct {
 	w     *wormhole.Wormhole
 	msgs  chan Envelope
-	cands chan nat.Signal
+	cands chan natconf.Signal
 	rtc   chan rtc.Signal
 	done  chan struct{}
 	err   error
@@ -39,7 +39,7 @@ func NewChannel(ctx context.Context, w *wormhole.Wormhole) *Channel {
 	c := &Channel{
 		w:     w,
 		msgs:  make(chan Envelope, maxQueuedMessages),
-		cands: make(chan nat.Signal, maxQueuedCandidates),
+		cands: make(chan natconf.Signal, maxQueuedCandidates),
 		rtc:   make(chan rtc.Signal, maxQueuedCandidates),
 		done:  make(chan struct{}),
 
@@ -132,7 +132,7 @@ func (c *Channel) failedConnect() error {
 }
 
 // Candidates delivers the peer's trickled ICE candidates.
-func (c *Channel) Candidates() <-chan nat.Signal { return c.cands }
+func (c *Channel) Candidates() <-chan natconf.Signal { return c.cands }
 
 // RTC delivers the peer's WebRTC signals (offer or answer, candidates),
 // in the order it sent them.

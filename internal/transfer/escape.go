@@ -1,6 +1,6 @@
 package transfer
 
-import "github.com/ferrydrop/ferry/internal/escape"
+import "github.com/ferrydrop/ferry/escape"
 
 // MaxQuote caps the characters Quote shows of someone else's words.
 const MaxQuote = escape.MaxQuote
@@ -9,7 +9,7 @@ const MaxQuote = escape.MaxQuote
 // characters (ANSI escapes included), format and other invisible
 // characters (bidirectional overrides, zero-width spaces and joiners, the
 // soft hyphen, ...), private-use characters and invalid UTF-8 are written
-// as \xNN or \u{NNNN}; internal/escape lists the set. A backslash is
+// as \xNN or \u{NNNN}; package escape lists the set. A backslash is
 // doubled so that an escaped string cannot be confused with one that was
 // not.
 func Escape(s string) string { return escape.String(s) }

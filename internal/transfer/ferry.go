@@ -3,17 +3,17 @@ package transfer
 import (
 	"github.com/ferrydrop/ferry/internal/rtc"
 	"github.com/ferrydrop/ferry/internal/transit"
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
 // Ferry is a message only ferry peers exchange (both announced "ferry" in
 // app_versions). Exactly one field is set.
 type Ferry struct {
-	Offer  *FerryOffer `json:"offer,omitempty"`  // sender: what, and how to reach it
-	Accept *Transports `json:"accept,omitempty"` // receiver: yes, and how to reach it
-	Have   *Have       `json:"have,omitempty"`   // receiver, before Accept: what it holds already
-	ICE    *nat.Signal `json:"ice,omitempty"`    // trickled ICE candidates
-	RTC    *rtc.Signal `json:"rtc,omitempty"`    // WebRTC offer, answer and candidates
+	Offer  *FerryOffer     `json:"offer,omitempty"`  // sender: what, and how to reach it
+	Accept *Transports     `json:"accept,omitempty"` // receiver: yes, and how to reach it
+	Have   *Have           `json:"have,omitempty"`   // receiver, before Accept: what it holds already
+	ICE    *natconf.Signal `json:"ice,omitempty"`    // trickled ICE candidates
+	RTC    *rtc.Signal     `json:"rtc,omitempty"`    // WebRTC offer, answer and candidates
 }
 
 // Stream kinds inside the encrypted peer stream.

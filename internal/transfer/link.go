@@ -13,7 +13,7 @@ import (
 
 	"github.com/ferrydrop/ferry/internal/transit"
 	"github.com/ferrydrop/ferry/internal/wormhole"
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
 // Transport choices for --transport.
@@ -79,9 +79,9 @@ func CheckTransport(t string) error {
 
 // LinkOptions say how a side may connect to its peer.
 type LinkOptions struct {
-	Transport string     // TransportAuto when empty
-	ListenTCP string     // where to listen for direct connections; ":0" when empty
-	NAT       nat.Config // STUN and TURN servers for ICE and WebRTC
+	Transport string         // TransportAuto when empty
+	ListenTCP string         // where to listen for direct connections; ":0" when empty
+	NAT       natconf.Config // STUN and TURN servers for ICE and WebRTC
 	// TransitRelay is a transit relay (HOST:PORT) where both sides may
 	// meet when neither a direct connection nor ICE works; "" for none.
 	TransitRelay string
@@ -104,10 +104,8 @@ type Link struct {
 	opts   LinkOptions
 	log    *slog.Logger
 	tcp    *transit.Listener
-	agent  *nat.Agent
-	id     *nat.Identity
-	local  chan nat.Signal // our trickled ICE candidates, until sent
-	webrtc bool            // we offered a WebRTC data channel
+	ice    iceSide // our ICE agent, when we offered ICE
+	webrtc bool    // we offered a WebRTC data channel
 }
 
 // PrepareLink opens what the peer will connect to and returns how to
@@ -159,7 +157,7 @@ func PrepareLink(ctx context.Context, opts LinkOptions) (*Link, Transports, erro
 		}
 		tr.ICE = ice
 		if ice != nil {
-			tr.Fingerprint = hex.EncodeToString(l.id.Fingerprint())
+			tr.Fingerprint = hex.EncodeToString(l.ice.fingerprint())
 		}
 	}
 	return l, tr, nil
@@ -170,9 +168,7 @@ func (l *Link) Close() error {
 	if l.tcp != nil {
 		l.tcp.Close()
 	}
-	if l.agent != nil {
-		l.agent.Close()
-	}
+	l.ice.close()
 	return nil
 }
 
@@ -229,7 +225,7 @@ func (l *Link) connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 	n := 0
 	cfg := transit.Config{Key: w.Key("ferry/transit/v1", 32), Role: role, Logger: l.log,
 		RelayDelay: transit.DefaultRelayDelay, Relays: l.relays(peer), Dial: l.opts.DialRelay}
-	ice := l.agent != nil && peer.ICE != nil
+	ice := l.ice.ready() && peer.ICE != nil
 	webrtc := l.webrtc && peer.WebRTC
 	if ice || webrtc {
 		// ICE through NATs can take a few seconds; give it a head start
@@ -303,4 +299,14 @@ func (l *Link) relays(peer Transports) []string {
 		out = append(out, ap.String())
 	}
 	return out
+}
+
+// WithAddressHint returns cfg with the address the relay of w saw us
+// connect from as its PublicIPv4Hint: a server-reflexive candidate when
+// STUN gives none. A lying relay can only add a candidate that fails.
+func WithAddressHint(cfg natconf.Config, w *wormhole.Wormhole) natconf.Config {
+	if !cfg.PublicIPv4Hint.IsValid() {
+		cfg.PublicIPv4Hint = w.YourAddress()
+	}
+	return cfg
 }

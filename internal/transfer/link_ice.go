@@ -1,3 +1,5 @@
+//go:build !js
+
 package transfer
 
 import (
@@ -7,18 +9,25 @@ import (
 	"fmt"
 
 	"github.com/ferrydrop/ferry/internal/transit"
-	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/nat"
 )
 
-// WithAddressHint returns cfg with the address the relay of w saw us
-// connect from as its PublicIPv4Hint: a server-reflexive candidate when
-// STUN gives none. A lying relay can only add a candidate that fails.
-func WithAddressHint(cfg nat.Config, w *wormhole.Wormhole) nat.Config {
-	if !cfg.PublicIPv4Hint.IsValid() {
-		cfg.PublicIPv4Hint = w.YourAddress()
+// iceSide is our ICE agent and the identity its QUIC session proves,
+// once prepareICE set them up.
+type iceSide struct {
+	agent *nat.Agent
+	id    *nat.Identity
+	local chan nat.Signal // our trickled ICE candidates, until sent
+}
+
+func (s *iceSide) ready() bool { return s.agent != nil }
+
+func (s *iceSide) fingerprint() []byte { return s.id.Fingerprint() }
+
+func (s *iceSide) close() {
+	if s.agent != nil {
+		s.agent.Close()
 	}
-	return cfg
 }
 
 func (l *Link) prepareICE(relayOnly bool) (*ICEParams, error) {
@@ -37,18 +46,17 @@ func (l *Link) prepareICE(relayOnly bool) (*ICEParams, error) {
 		agent.Close()
 		return nil, fmt.Errorf("set up ICE: %w", err)
 	}
-	l.agent, l.id = agent, id
-	l.local = make(chan nat.Signal, maxQueuedCandidates)
+	l.ice = iceSide{agent: agent, id: id, local: make(chan nat.Signal, maxQueuedCandidates)}
 	err = agent.Gather(func(s nat.Signal) {
 		select {
-		case l.local <- s:
+		case l.ice.local <- s:
 		default: // more candidates than the peer will take anyway
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gather ICE candidates: %w", err)
 	}
-	creds := <-l.local // Gather emits the credentials first, synchronously
+	creds := <-l.ice.local // Gather emits the credentials first, synchronously
 	return &ICEParams{Ufrag: creds.Ufrag, Pwd: creds.Pwd}, nil
 }
 
@@ -57,13 +65,13 @@ func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, p
 	if err != nil || len(fp) == 0 {
 		return attempt{err: errors.New("ice: the other side sent no usable certificate fingerprint")}
 	}
-	if err := l.agent.Apply(nat.Signal{Ufrag: peer.ICE.Ufrag, Pwd: peer.ICE.Pwd}); err != nil {
+	if err := l.ice.agent.Apply(nat.Signal{Ufrag: peer.ICE.Ufrag, Pwd: peer.ICE.Pwd}); err != nil {
 		return attempt{err: fmt.Errorf("ice: %w", err)}
 	}
 	go func() { // trickle ours out
 		for {
 			select {
-			case s := <-l.local:
+			case s := <-l.ice.local:
 				if ch.Send(ctx, Envelope{Ferry: &Ferry{ICE: &s}}) != nil {
 					return
 				}
@@ -76,7 +84,7 @@ func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, p
 		for {
 			select {
 			case s := <-ch.Candidates():
-				if err := l.agent.Apply(s); err != nil {
+				if err := l.ice.agent.Apply(s); err != nil {
 					l.log.Debug("link: refusing peer candidate", "err", err)
 				}
 			case <-ctx.Done():
@@ -84,20 +92,20 @@ func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, p
 			}
 		}
 	}()
-	pc, err := l.agent.Connect(ctx, role == transit.Sender)
+	pc, err := l.ice.agent.Connect(ctx, role == transit.Sender)
 	if err != nil {
 		return attempt{err: fmt.Errorf("ice: %w", err)}
 	}
 	var st *nat.Stream
 	if role == transit.Sender {
-		st, err = nat.Dial(ctx, pc, l.id, fp)
+		st, err = nat.Dial(ctx, pc, l.ice.id, fp)
 	} else {
-		st, err = nat.Accept(ctx, pc, l.id, fp)
+		st, err = nat.Accept(ctx, pc, l.ice.id, fp)
 	}
 	if err != nil {
 		return attempt{err: fmt.Errorf("ice: quic: %w", err)}
 	}
-	local, remote := l.agent.SelectedPair()
+	local, remote := l.ice.agent.SelectedPair()
 	path := "ice " + string(local)
 	switch {
 	case local == nat.Relay || remote == nat.Relay:

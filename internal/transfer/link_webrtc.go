@@ -7,7 +7,7 @@ import (
 
 	"github.com/ferrydrop/ferry/internal/rtc"
 	"github.com/ferrydrop/ferry/internal/transit"
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -40,7 +40,7 @@ func (l *Link) connectWebRTC(ctx context.Context, ch *Channel, role transit.Role
 }
 
 // rtcConfig gives the data channel the link's STUN and TURN servers.
-func rtcConfig(cfg nat.Config) webrtc.Configuration {
+func rtcConfig(cfg natconf.Config) webrtc.Configuration {
 	var c webrtc.Configuration
 	if len(cfg.STUN) > 0 {
 		c.ICEServers = append(c.ICEServers, webrtc.ICEServer{URLs: cfg.STUN})

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Bounds of a WebSocket to a transit relay.
@@ -19,6 +17,13 @@ const (
 	// bigger one ends the connection. ferry's relay sends messages of at
 	// most 16 KiB, the reference one what it read from the partner.
 	MaxWebSocketMessage = 1 << 20
+	// MaxWebSocketBuffered is how much a browser's WebSocket may hold
+	// that it has not sent yet: writes wait while it holds more.
+	MaxWebSocketBuffered = 1 << 20
+	// MaxWebSocketQueued caps what a browser's WebSocket received that
+	// was not read yet; more ends the connection. (Natively TCP holds
+	// the relay back.)
+	MaxWebSocketQueued = 32 << 20
 	// wsWriteChunk caps the messages we send.
 	wsWriteChunk = 64 << 10
 	// wsCloseWait bounds how long Close waits, in the background, to
@@ -31,46 +36,55 @@ const (
 // relay's websocket mode): url is the relay's ws:// or wss:// URL, and
 // the connection carries the byte stream in binary messages. Use it as
 // Config.Dial with WebSocket URLs as Config.Relays; in a browser
-// (GOOS=js) it uses the browser's WebSocket.
+// (GOOS=js) it uses the browser's WebSocket, holding writes back while
+// more than MaxWebSocketBuffered bytes wait in it, and failing when more
+// than MaxWebSocketQueued bytes arrived that were not read yet (a browser
+// cannot pause a WebSocket's receive).
 //
 // ctx bounds the dial only. The connection's deadlines behave as a TCP
 // connection's: one that passes fails the Read or Write with
 // os.ErrDeadlineExceeded and the connection stays usable. A WebSocket has
 // no half-close; Close sends a normal close after what was written.
 func DialWebSocket(ctx context.Context, url string) (net.Conn, error) {
-	ws, _, err := websocket.Dial(ctx, url, wsDialOptions())
+	t, err := openWS(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("websocket to transit relay %s: %w", url, err)
 	}
-	return newWSConn(ws, url), nil
+	return newWSConn(t, url), nil
 }
 
-// wsConn is a WebSocket as a net.Conn. websocket.NetConn alone closes the
-// connection when a deadline passes during a Read, which Race's short
-// waits cannot have; so the caller's end is one side of a net.Pipe, with
-// its deadlines, and two goroutines move the bytes between the other
-// side and the WebSocket. The pipe holds no buffer: the relay's messages
-// are read only as fast as the caller reads.
+// wsTransport is one WebSocket as a byte stream (coder/websocket's, or
+// the browser's own).
+type wsTransport interface {
+	io.Reader // the relay's messages, as one stream; io.EOF after a normal close
+	io.Writer // sent as binary messages of at most wsWriteChunk bytes
+	// closeNormal sends a normal close after what was written; abort
+	// ends the WebSocket at once.
+	closeNormal()
+	abort()
+}
+
+// wsConn is a WebSocket as a net.Conn. The transports' own reads and
+// writes cannot have deadlines that leave them usable (coder/websocket's
+// NetConn closes the connection when a deadline passes during a Read,
+// which Race's short waits cannot have); so the caller's end is one side
+// of a net.Pipe, with its deadlines, and two goroutines move the bytes
+// between the other side and the WebSocket. The pipe holds no buffer: the
+// relay's messages are read only as fast as the caller reads.
 type wsConn struct {
 	net.Conn // our end of the pipe
-	ws       *websocket.Conn
+	ws       wsTransport
 	addr     wsAddr
-	stop     context.CancelFunc // ends the WebSocket at once
 	err      atomic.Pointer[error]
 	wrote    chan struct{} // closed when the writer is done
 	once     sync.Once
 }
 
-func newWSConn(ws *websocket.Conn, url string) *wsConn {
-	ctx, stop := context.WithCancel(context.Background())
-	nc := websocket.NetConn(ctx, ws, websocket.MessageBinary)
-	// NetConn lifts the read limit; put it back, after. In a browser a
-	// message is in memory whole before we see it.
-	ws.SetReadLimit(MaxWebSocketMessage)
+func newWSConn(ws wsTransport, url string) *wsConn {
 	mine, theirs := net.Pipe()
-	c := &wsConn{Conn: mine, ws: ws, addr: wsAddr(url), stop: stop, wrote: make(chan struct{})}
+	c := &wsConn{Conn: mine, ws: ws, addr: wsAddr(url), wrote: make(chan struct{})}
 	go func() { // the relay → the caller
-		_, err := io.CopyBuffer(theirs, nc, make([]byte, 32<<10))
+		_, err := io.CopyBuffer(theirs, ws, make([]byte, 32<<10))
 		if err == nil {
 			err = io.EOF // a normal close
 		}
@@ -83,7 +97,7 @@ func newWSConn(ws *websocket.Conn, url string) *wsConn {
 		for {
 			n, err := theirs.Read(buf)
 			if n > 0 {
-				if _, werr := nc.Write(buf[:n]); werr != nil {
+				if _, werr := ws.Write(buf[:n]); werr != nil {
 					c.fail(werr)
 					theirs.Close()
 					return
@@ -132,11 +146,10 @@ func (c *wsConn) Close() error {
 	c.once.Do(func() {
 		c.Conn.Close()
 		go func() {
-			cut := time.AfterFunc(wsCloseWait, c.stop)
+			cut := time.AfterFunc(wsCloseWait, c.ws.abort)
 			<-c.wrote
-			c.ws.Close(websocket.StatusNormalClosure, "")
+			c.ws.closeNormal()
 			cut.Stop()
-			c.stop()
 		}()
 	})
 	return nil

@@ -79,7 +79,8 @@ func Parse(s string) (Transfer, error) {
 			}
 			// The scheme is case-insensitive; keep it as url.Parse
 			// read it, lower case, and the rest as given.
-			t.Rendezvous = u.Scheme + v[0][len(u.Scheme):]
+			// Without /v1 or a trailing slash, as Format writes it.
+			t.Rendezvous = rendezvous(u.Scheme + v[0][len(u.Scheme):])
 		case "role":
 			switch v[0] {
 			case "follower":
@@ -98,9 +99,13 @@ func Parse(s string) (Transfer, error) {
 // rendezvous is a mailbox server URL as the URI carries it: without the
 // /v1 endpoint and without a trailing slash.
 func rendezvous(relay string) string {
-	r := strings.TrimSuffix(relay, "/")
-	r = strings.TrimSuffix(r, "/v1")
-	return strings.TrimSuffix(r, "/")
+	for {
+		r := strings.TrimSuffix(strings.TrimSuffix(relay, "/"), "/v1")
+		if r == relay {
+			return r
+		}
+		relay = r
+	}
 }
 
 // RelayURL is the mailbox server URL the URI names: its rendezvous with

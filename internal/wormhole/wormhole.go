@@ -22,7 +22,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/ferrydrop/ferry/internal/escape"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/internal/mailbox"
 	"github.com/psanford/wormhole-william/wordlist"
 	"salsa.debian.org/vasudev/gospake2"

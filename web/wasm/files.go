@@ -14,7 +14,7 @@ import (
 	"syscall/js"
 	"time"
 
-	"github.com/ferrydrop/ferry/internal/escape"
+	"github.com/ferrydrop/ferry/escape"
 )
 
 // pickedFS is the files a user picked in the page, as an fs.FS for

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"syscall/js"
 
-	"github.com/ferrydrop/ferry/nat"
+	"github.com/ferrydrop/ferry/nat/natconf"
 	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/web"
 )
@@ -58,7 +58,7 @@ func loadPage(ctx context.Context) (*page, error) {
 // link fills a side's connection settings: WebRTC with the relay's STUN
 // and TURN servers, and its transit relay, which the page reaches over
 // WebSocket while the peer is told its TCP address.
-func (p *page) link(transport, transitRelay *string, cfg *nat.Config, dial *func(ctx context.Context, addr string) (net.Conn, error)) {
+func (p *page) link(transport, transitRelay *string, cfg *natconf.Config, dial *func(ctx context.Context, addr string) (net.Conn, error)) {
 	*transport = "auto"
 	for _, s := range p.cfg.ICEServers {
 		for _, u := range s.URLs {
@@ -66,7 +66,7 @@ func (p *page) link(transport, transitRelay *string, cfg *nat.Config, dial *func
 			case strings.HasPrefix(u, "stun:"):
 				cfg.STUN = append(cfg.STUN, u)
 			case strings.HasPrefix(u, "turn:"), strings.HasPrefix(u, "turns:"):
-				cfg.TURN = append(cfg.TURN, nat.TURNServer{URL: u, Username: s.Username, Password: s.Credential})
+				cfg.TURN = append(cfg.TURN, natconf.TURNServer{URL: u, Username: s.Username, Password: s.Credential})
 			}
 		}
 	}

@@ -6,11 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"syscall/js"
 	"time"
 
-	"github.com/ferrydrop/ferry/internal/escape"
+	"github.com/ferrydrop/ferry/escape"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -47,6 +46,7 @@ func receiveJS(opts js.Value) js.Value {
 				return &output{ctx: ctx, sink: sink}, nil
 			},
 			Progress:     throttle(opts),
+			Stream:       streamOptions(ctx),
 			OnConnecting: func(paths []string) { call(opts, "onConnecting", stringsToJS(paths)) },
 		}
 		pg.link(&ro.Transport, &ro.TransitRelay, &ro.NAT, &ro.DialTransit)
@@ -64,7 +64,7 @@ func receiveJS(opts js.Value) js.Value {
 		out.Set("bytes", res.Manifest.Bytes)
 		out.Set("seconds", res.Duration.Seconds())
 		out.Set("path", res.Path)
-		out.Set("summary", fmt.Sprintf("received %s, %s, over %s", count(res.Manifest.Files, "file"), units.Rate(res.Manifest.Bytes, res.Duration), res.Path))
+		out.Set("summary", fmt.Sprintf("received %s, %s, over %s", count(res.Manifest.Files, "file"), receive.Rate(res.Manifest.Bytes, res.Duration), res.Path))
 		return out, nil
 	})
 }

@@ -5,9 +5,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/ferrydrop/ferry/internal/units"
 	"syscall/js"
 
+	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/send"
 )
 
@@ -49,7 +49,7 @@ func sendJS(opts js.Value) js.Value {
 		out.Set("bytes", sum.Bytes)
 		out.Set("seconds", sum.Duration.Seconds())
 		out.Set("path", sum.Path)
-		out.Set("summary", fmt.Sprintf("sent %s (%s), %s, over %s", count(sum.Files, "file"), topNames(tops), units.Rate(sum.Bytes, sum.Duration), sum.Path))
+		out.Set("summary", fmt.Sprintf("sent %s (%s), %s, over %s", count(sum.Files, "file"), topNames(tops), receive.Rate(sum.Bytes, sum.Duration), sum.Path))
 		return out, nil
 	})
 }

@@ -1,13 +1,13 @@
-// Package units formats byte counts and transfer rates for people, the
-// same way in the command line and in the browser page.
-package units
+package receive
 
 import (
 	"fmt"
 	"time"
 )
 
-// Bytes formats n bytes: 5 bytes, 1 byte, 1.2 MB.
+// Bytes formats n bytes for people: 5 bytes, 1 byte, 1.2 MB (decimal
+// units), the same way in the command line, the page and this package's
+// errors.
 func Bytes(n int64) string {
 	if n < 1000 {
 		if n == 1 {
