@@ -62,6 +62,10 @@ type dest struct {
 	scratch  string          // a temporary file beside stage (a classic zip), removed on close
 	closed   bool
 	buf      []byte // copy buffer, shared by every file
+	// res, for an offer with file hashes, checks them and, when resume
+	// is on, keeps the record of what is staged (resume.go).
+	res       *resumer
+	committed bool
 }
 
 type dirMeta struct {
@@ -75,6 +79,20 @@ type dirMeta struct {
 // overwrite), removes staging folders that earlier receivers left behind
 // more than a day ago, and creates this transfer's staging folder.
 func openDest(dir string, man transfer.Manifest, overwrite bool) (*dest, error) {
+	return openDestResume(dir, man, overwrite, nil)
+}
+
+// destResume is how a dest resumes: not at all when nil, else resume
+// unless NoResume (which discards what an earlier run kept).
+type destResume struct {
+	NoResume bool
+	Resume
+}
+
+// openDestResume is openDest that, for an offer with file hashes, checks
+// every file's hash and, as rs says, resumes what an earlier run of the
+// same offer left in dir.
+func openDestResume(dir string, man transfer.Manifest, overwrite bool, rs *destResume) (*dest, error) {
 	if err := man.Check(); err != nil {
 		return nil, err
 	}
@@ -92,12 +110,23 @@ func openDest(dir string, man transfer.Manifest, overwrite bool) (*dest, error) 
 		}
 	}
 	sweepPartials(root, time.Now())
-	b := make([]byte, 6)
-	rand.Read(b)
-	d.stage = partialPrefix + hex.EncodeToString(b)
-	if err := root.Mkdir(d.stage, 0o700); err != nil {
-		root.Close()
-		return nil, fmt.Errorf("create staging folder in %s: %w", dir, err)
+	if len(man.Sums) > 0 {
+		d.res = &resumer{sums: man.Sums}
+		if rs != nil {
+			if err := d.stageResumable(rs.NoResume, rs.Resume); err != nil {
+				d.close()
+				return nil, err
+			}
+		}
+	}
+	if d.stage == "" {
+		b := make([]byte, 6)
+		rand.Read(b)
+		d.stage = partialPrefix + hex.EncodeToString(b)
+		if err := root.Mkdir(d.stage, 0o700); err != nil {
+			root.Close()
+			return nil, fmt.Errorf("create staging folder in %s: %w", dir, err)
+		}
 	}
 	if d.umask, err = umaskIn(root, d.stage); err != nil {
 		d.close()
@@ -115,8 +144,11 @@ func isPartial(name string) bool {
 	}
 	// A backup folder (backupSuffix) is never swept: if a receiver died
 	// while replacing names, it holds the old versions.
-	if s, ok := strings.CutSuffix(rest, scratchSuffix); ok {
-		rest = s
+	for _, suffix := range []string{scratchSuffix, recordSuffix + ".tmp", recordSuffix} {
+		if s, ok := strings.CutSuffix(rest, suffix); ok {
+			rest = s
+			break
+		}
 	}
 	if len(rest) != 12 {
 		return false
@@ -128,6 +160,9 @@ func isPartial(name string) bool {
 // sweepPartials removes the staging names in root that were last changed
 // more than stalePartial before now: what a killed or crashed receiver
 // left behind. A younger one may belong to a receiver still at work.
+// A staging folder with a resume record (and the record) is kept for
+// staleResumable after the record last changed, for a later run to
+// resume.
 func sweepPartials(root *os.Root, now time.Time) {
 	f, err := root.Open(".")
 	if err != nil {
@@ -140,7 +175,17 @@ func sweepPartials(root *os.Root, now time.Time) {
 			if !isPartial(e.Name()) || (!e.IsDir() && !e.Type().IsRegular()) {
 				continue
 			}
-			if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > stalePartial {
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			age, limit := now.Sub(fi.ModTime()), stalePartial
+			base := partialPrefix + strings.TrimPrefix(e.Name(), partialPrefix)[:12]
+			if rec, err := root.Lstat(base + recordSuffix); err == nil {
+				limit = staleResumable
+				age = min(age, now.Sub(rec.ModTime()))
+			}
+			if age > limit {
 				root.RemoveAll(e.Name())
 			}
 		}
@@ -245,6 +290,7 @@ func (d *dest) commit() error {
 	if len(replaced) > 0 {
 		d.root.RemoveAll(backup)
 	}
+	d.committed = true
 	return d.close()
 }
 
@@ -260,6 +306,9 @@ func (d *dest) close() error {
 	d.closed = true
 	if d.scratch != "" {
 		d.root.Remove(d.scratch)
+	}
+	if d.res != nil && d.res.close(d, d.committed) {
+		return d.root.Close() // kept for a later run to resume
 	}
 	err := d.root.RemoveAll(d.stage)
 	if cerr := d.root.Close(); err == nil {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -53,7 +54,7 @@ func (d *dest) extractTar(r io.Reader) error {
 			if !entry.Dir && name != top {
 				return fmt.Errorf("stream puts \"%s\" inside the file \"%s\"", transfer.Escape(name), transfer.Escape(top))
 			}
-			if err := d.writeFile(name, hdr.Size, fs.FileMode(hdr.Mode)&fs.ModePerm, hdr.ModTime, tr); err != nil {
+			if err := d.writeFile(name, hdr.Size, fs.FileMode(hdr.Mode)&fs.ModePerm, hdr.ModTime, tr, hdr.PAXRecords); err != nil {
 				return err
 			}
 		default:
@@ -111,7 +112,7 @@ func (d *dest) mkdir(name string, mode fs.FileMode, mtime time.Time, named bool)
 		return fmt.Errorf("the stream's folder names take more than %d MiB", maxFolderNames>>20)
 	}
 	staged := path.Join(d.stage, name)
-	if err := d.root.Mkdir(staged, 0o700); err != nil {
+	if err := d.root.Mkdir(staged, 0o700); err != nil && !d.resumedDir(staged, err) {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("stream has a folder \"%s\" where it has a file", transfer.Escape(name))
 		}
@@ -142,12 +143,25 @@ func (d *dest) ensureParents(name string) error {
 }
 
 // writeFile lands one file of the stream (name is its stream path) of
-// size bytes from r.
-func (d *dest) writeFile(name string, size int64, mode fs.FileMode, mtime time.Time, r io.Reader) error {
+// size bytes from r. With file hashes (d.res), pax are its tar entry's
+// records: where its bytes start, when the receiver resumes it.
+func (d *dest) writeFile(name string, size int64, mode fs.FileMode, mtime time.Time, r io.Reader, pax map[string]string) error {
 	top, _, _ := strings.Cut(name, "/")
 	entry := d.tops[top]
-	if size < 0 || (d.man.Bytes != transfer.UnknownSize && size > d.man.Bytes-d.bytes) ||
-		(entry.Size != transfer.UnknownSize && size > entry.Size-d.topBytes[top]) {
+	if size < 0 {
+		return fmt.Errorf("%s is larger than the sender declared", transfer.Escape(name))
+	}
+	var offset int64
+	var h hash.Hash
+	if d.res != nil {
+		var err error
+		if offset, h, err = d.res.begin(name, size, pax); err != nil {
+			return err
+		}
+	}
+	full := offset + size
+	if (d.man.Bytes != transfer.UnknownSize && full > d.man.Bytes-d.bytes) ||
+		(entry.Size != transfer.UnknownSize && full > entry.Size-d.topBytes[top]) {
 		return fmt.Errorf("%s is larger than the sender declared", transfer.Escape(name))
 	}
 	if d.files++; d.files > d.man.Files {
@@ -157,16 +171,24 @@ func (d *dest) writeFile(name string, size int64, mode fs.FileMode, mtime time.T
 		return err
 	}
 	staged := path.Join(d.stage, name)
-	f, err := d.root.OpenFile(staged, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := d.openStaged(staged, offset)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("stream has \"%s\" twice", transfer.Escape(name))
 	}
 	if err != nil {
 		return fmt.Errorf("create %s: %w", transfer.Escape(name), err)
 	}
-	n, err := transfer.Copy(f, io.LimitReader(r, size), d.copyBuf())
-	d.bytes += n
-	d.topBytes[top] += n
+	var n int64
+	if d.res == nil {
+		n, err = transfer.Copy(f, io.LimitReader(r, size), d.copyBuf())
+	} else {
+		n, err = d.copyHashed(f, io.LimitReader(r, size), offset, h)
+		if err != nil || n != size {
+			d.res.failed(d, offset+n, h)
+		}
+	}
+	d.bytes += offset + n
+	d.topBytes[top] += offset + n
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -174,7 +196,12 @@ func (d *dest) writeFile(name string, size int64, mode fs.FileMode, mtime time.T
 		return fmt.Errorf("write %s: %w", transfer.Escape(name), err)
 	}
 	if n != size {
-		return fmt.Errorf("%s: stream ended after %d of %d bytes", transfer.Escape(name), n, size)
+		return fmt.Errorf("%s: stream ended after %d of %d bytes", transfer.Escape(name), offset+n, full)
+	}
+	if d.res != nil {
+		if err := d.res.end(d, staged, h); err != nil {
+			return err
+		}
 	}
 	// A top-level file is executable only if the offer said so: the
 	// prompt named it as such.

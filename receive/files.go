@@ -70,6 +70,13 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		return nil, err
 	}
 	defer link.Close()
+	var held int64
+	if d, ok := sink.(*dest); ok && d.res != nil && d.res.persist {
+		if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Have: d.res.have()}}); err != nil {
+			return nil, err
+		}
+		held = d.res.heldBytes()
+	}
 	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Accept: &tr}}); err != nil {
 		return nil, err
 	}
@@ -99,7 +106,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		content = msg
 	}
 	if opts.Progress != nil {
-		content = &progressReader{r: content, total: man.Bytes, report: opts.Progress}
+		content = &progressReader{r: content, n: held, total: man.Bytes, report: opts.Progress}
 	}
 	if err := sink.write(content, offer.Stream); err != nil {
 		return nil, conn.Why(err)

@@ -26,7 +26,8 @@ type hostile struct {
 	// ciphertext on its way out.
 	body   func(w io.Writer)
 	tamper func(ct []byte) []byte
-	sealed *transfer.Sealed // what the offer claims of an inner OpenPGP message
+	sealed *transfer.Sealed    // what the offer claims of an inner OpenPGP message
+	have   chan *transfer.Have // told the receiver's Have, if it sends one
 }
 
 func (h hostile) run(ctx context.Context, t *testing.T, url, code string) {
@@ -58,6 +59,12 @@ func (h hostile) run(ctx context.Context, t *testing.T, url, code string) {
 			return
 		}
 		e, err := ch.Next(ctx)
+		for err == nil && e.Ferry != nil && e.Ferry.Have != nil {
+			if h.have != nil {
+				h.have <- e.Ferry.Have
+			}
+			e, err = ch.Next(ctx)
+		}
 		if err != nil || e.Ferry == nil || e.Ferry.Accept == nil {
 			return
 		}

@@ -38,10 +38,10 @@ func meetLAN(ctx context.Context, code string, opts Options) (*wormhole.Wormhole
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	claimOn := func(url string, within time.Duration) func(context.Context) (*wormhole.Wormhole, error) {
+	claimOn := func(url string, within time.Duration, dial func(context.Context, string, *slog.Logger) (*wormhole.Wormhole, error)) func(context.Context) (*wormhole.Wormhole, error) {
 		return func(ctx context.Context) (*wormhole.Wormhole, error) {
 			dctx, cancel := context.WithTimeout(ctx, within)
-			w, err := transfer.Dial(dctx, url, opts.Logger)
+			w, err := dial(dctx, url, opts.Logger)
 			cancel()
 			if err != nil {
 				return nil, err
@@ -68,7 +68,7 @@ func meetLAN(ctx context.Context, code string, opts Options) (*wormhole.Wormhole
 			}
 		}
 		if !opts.LANOnly {
-			offer(transfer.Candidate{Name: "relay " + opts.Relay, Open: claimOn(opts.Relay, relayDialTimeout)})
+			offer(transfer.Candidate{Name: "relay " + opts.Relay, Open: claimOn(opts.Relay, relayDialTimeout, transfer.DialRelay)})
 		}
 		window := lanBrowseAuto
 		if opts.LANOnly {
@@ -77,7 +77,7 @@ func meetLAN(ctx context.Context, code string, opts Options) (*wormhole.Wormhole
 		wctx, cancel := context.WithTimeout(bctx, window)
 		defer cancel()
 		browseErr = opts.LAN.Browse(wctx, nameplate, func(url string) {
-			offer(transfer.Candidate{Name: "lan " + url, Open: claimOn(url, lanDialTimeout)})
+			offer(transfer.Candidate{Name: "lan " + url, Open: claimOn(url, lanDialTimeout, transfer.Dial)})
 		})
 		if browseErr != nil {
 			log.Debug("lan: cannot browse the local network", "err", browseErr)

@@ -72,6 +72,13 @@ type Options struct {
 	// with Go's AES, one chunk at a time; a browser passes WebCrypto's,
 	// several chunks ahead.
 	Stream crypto.StreamOptions
+	// NoResume discards what an earlier receive of the same offer left in
+	// Out instead of resuming it, and keeps nothing if this one fails.
+	// Otherwise a transfer from a ferry sender into a folder that fails
+	// is kept (staged, with a record), and the next one of the same
+	// files resumes it; Resume is told what is resumed or started over.
+	NoResume bool
+	Resume   Resume
 
 	// Keys returns the keyring that opens sealed transfers (ferry send
 	// --to/--sign): your secret keys, and the public keys of the senders
@@ -112,7 +119,7 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 		}
 		defer func() { err = transfer.Finish(ctx, w, err) }()
 	} else {
-		if w, err = transfer.Dial(ctx, opts.Relay, opts.Logger); err != nil {
+		if w, err = transfer.DialRelay(ctx, opts.Relay, opts.Logger); err != nil {
 			return nil, err
 		}
 		defer func() { err = transfer.Finish(ctx, w, err) }()

@@ -35,7 +35,7 @@ func newSink(man transfer.Manifest, opts Options) (sink, error) {
 	if dir == "" {
 		dir = "."
 	}
-	return openDest(dir, man, opts.Overwrite)
+	return openDestResume(dir, man, opts.Overwrite, &destResume{NoResume: opts.NoResume, Resume: opts.Resume})
 }
 
 func (d *dest) write(r io.Reader, kind string) error {

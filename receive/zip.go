@@ -95,7 +95,7 @@ func (d *dest) extractZipEntry(zf *zip.File, top string) error {
 		return fmt.Errorf("read %s from the zip: %w", transfer.Escape(name), err)
 	}
 	defer rc.Close()
-	if err := d.writeFile(name, int64(zf.UncompressedSize64), mode.Perm(), zf.Modified, rc); err != nil {
+	if err := d.writeFile(name, int64(zf.UncompressedSize64), mode.Perm(), zf.Modified, rc, nil); err != nil {
 		return err
 	}
 	// Reading to the end makes archive/zip check the CRC and that the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
@@ -21,6 +22,12 @@ type source struct {
 	items []item    // where each is
 	stdin io.Reader // instead of paths: one stream of unknown length
 	man   transfer.Manifest
+	// files are the regular files in stream order, for their hashes (only
+	// for paths on disk); sums are those hashes once known (the offer's
+	// Manifest.Sums), and at where the receiver asked each to resume.
+	files []srcFile
+	sums  []transfer.FileSum
+	at    map[string]int64
 }
 
 // item is one path to send: name in fsys (a folder's os.DirFS for a path
@@ -80,6 +87,7 @@ func scan(fsys fs.FS, paths []string, skip func(path, why string)) (*source, err
 			e.Size = fi.Size()
 			e.Exec = fi.Mode().Perm()&0o111 != 0
 			src.man.Files++
+			src.addFile(fsys, it, it.name, name, e.Size)
 		case fi.IsDir():
 			src.man.Folders++
 			err := fs.WalkDir(it.fsys, it.name, func(q string, d fs.DirEntry, err error) error {
@@ -100,6 +108,7 @@ func scan(fsys fs.FS, paths []string, skip func(path, why string)) (*source, err
 					}
 					e.Size += info.Size()
 					src.man.Files++
+					src.addFile(fsys, it, q, name+"/"+strings.TrimPrefix(q, it.name+"/"), info.Size())
 				case d.IsDir():
 					src.man.Folders++
 				default:
@@ -124,11 +133,20 @@ func scan(fsys fs.FS, paths []string, skip func(path, why string)) (*source, err
 	return src, src.man.Check()
 }
 
+// addFile notes a regular file for hashing: only files on disk, and no
+// more than transfer.MaxSums (beyond that, none).
+func (s *source) addFile(fsys fs.FS, it item, q, stream string, size int64) {
+	if fsys == nil && s.man.Files <= transfer.MaxSums {
+		s.files = append(s.files, srcFile{it: it, q: q, stream: stream, size: size})
+	}
+}
+
 // writeTar streams every entry as tar, with modes and modification times.
 // A file whose size changed since scan fails the transfer rather than
-// disagreeing with the manifest.
+// disagreeing with the manifest. With sums, each file carries its hash,
+// and a file the receiver holds part of starts at that offset.
 func (s *source) writeTar(w io.Writer) error {
-	tw := tar.NewWriter(w)
+	tw := &tarWriter{Writer: tar.NewWriter(w), sums: s.sums, at: s.at}
 	buf := make([]byte, transfer.CopyBufferSize)
 	for i, it := range s.items {
 		top := s.man.Entries[i].Name
@@ -149,10 +167,22 @@ func (s *source) writeTar(w io.Writer) error {
 			return err
 		}
 	}
+	if tw.sums != nil && tw.next != len(tw.sums) {
+		return errors.New("files were removed while they were being sent")
+	}
 	return tw.Close()
 }
 
-func addEntry(tw *tar.Writer, it item, q, name string, d fs.DirEntry, buf []byte) error {
+// tarWriter is the stream's tar writer with what resume adds to it: the
+// offered hashes, the next one's index, and where to resume each file.
+type tarWriter struct {
+	*tar.Writer
+	sums []transfer.FileSum
+	next int
+	at   map[string]int64
+}
+
+func addEntry(tw *tarWriter, it item, q, name string, d fs.DirEntry, buf []byte) error {
 	path := it.show(q)
 	fi, err := d.Info()
 	if err != nil {
@@ -169,6 +199,21 @@ func addEntry(tw *tar.Writer, it item, q, name string, d fs.DirEntry, buf []byte
 	}
 	defer f.Close()
 	hdr.Typeflag, hdr.Size = tar.TypeReg, fi.Size()
+	var offset int64
+	if tw.sums != nil {
+		if tw.next >= len(tw.sums) || tw.sums[tw.next].Path != name || tw.sums[tw.next].Size != hdr.Size {
+			return fmt.Errorf("%s changed while it was being sent", it.shown)
+		}
+		hdr.PAXRecords = map[string]string{transfer.PAXHash: tw.sums[tw.next].Hash}
+		tw.next++
+		if offset = tw.at[name]; offset > 0 {
+			if err := skipTo(f, offset); err != nil {
+				return fmt.Errorf("read %s: %w", path, err)
+			}
+			hdr.PAXRecords[transfer.PAXOffset] = strconv.FormatInt(offset, 10)
+			hdr.Size -= offset
+		}
+	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -113,10 +113,9 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	if err != nil {
 		return nil, err
 	}
-	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream}
-	if err := opts.sealOffer(&offer); err != nil {
-		return nil, err
-	}
+	hctx, stopHashing := context.WithCancel(ctx)
+	defer stopHashing()
+	sums := src.startHashing(hctx) // while the receiver comes
 	w, stopLAN, err := open(ctx, opts.Options)
 	if err != nil {
 		return nil, err
@@ -130,6 +129,14 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return classicFiles(ctx, w, opts, src)
 	}
 	opts.Logger.Debug("the receiver is ferry", "protocol", "ferry")
+	if src.sums, err = sums(); err != nil {
+		return nil, err
+	}
+	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream}
+	offer.Manifest.Sums = src.sums
+	if err := opts.sealOffer(&offer); err != nil {
+		return nil, err
+	}
 	ch := transfer.NewChannel(ctx, w)
 	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay, Logger: opts.Logger, DialRelay: opts.DialTransit,
 		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
@@ -142,6 +149,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return nil, err
 	}
 	var peer transfer.Transports
+	var have *transfer.Have
 	for {
 		e, err := ch.Next(ctx)
 		if err != nil {
@@ -150,10 +158,16 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		if e.Error != nil {
 			return nil, transfer.PeerError("the receiver", *e.Error)
 		}
+		if e.Ferry != nil && e.Ferry.Have != nil {
+			have = e.Ferry.Have
+		}
 		if e.Ferry != nil && e.Ferry.Accept != nil {
 			peer = *e.Ferry.Accept
 			break
 		}
+	}
+	if src.at, err = resumeAt(src.sums, have); err != nil {
+		return nil, err
 	}
 	conn, err := link.Connect(ctx, w, ch, transit.Sender, peer)
 	if err != nil {
@@ -252,7 +266,11 @@ func (s *source) stream(conn io.Writer, pakeKey []byte, kind string, opts FileOp
 		out = sealed
 	}
 	if opts.Progress != nil {
-		out = &counter{w: out, total: s.man.Bytes, report: opts.Progress}
+		var resumed int64 // what the receiver already holds counts as sent
+		for _, n := range s.at {
+			resumed += n
+		}
+		out = &counter{w: out, n: resumed, total: s.man.Bytes, report: opts.Progress}
 	}
 	if kind == transfer.StreamRaw {
 		_, err = transfer.Copy(out, s.stdin, nil)

@@ -40,7 +40,7 @@ func openLAN(ctx context.Context, opts Options) (*wormhole.Wormhole, func(), err
 		go func() {
 			dctx, cancel := context.WithTimeout(ctx, relayDialTimeout)
 			defer cancel()
-			w, err := transfer.Dial(dctx, opts.Relay, opts.Logger)
+			w, err := transfer.DialRelay(dctx, opts.Relay, opts.Logger)
 			relayc <- dialed{w, err}
 		}()
 	}

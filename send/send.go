@@ -84,7 +84,7 @@ func open(ctx context.Context, opts Options) (w *wormhole.Wormhole, stop func(),
 	if opts.LAN != nil {
 		return openLAN(ctx, opts)
 	}
-	w, err = transfer.Dial(ctx, opts.Relay, opts.Logger)
+	w, err = transfer.DialRelay(ctx, opts.Relay, opts.Logger)
 	if err != nil {
 		return nil, nil, err
 	}

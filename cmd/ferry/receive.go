@@ -22,6 +22,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	yes := fs.Bool("yes", false, "accept files without asking")
 	overwrite := fs.Bool("overwrite", false, "replace files and folders that already exist")
 	allowDot := fs.Bool("allow-dotfiles", false, "accept top-level names that start with a dot (.bashrc, .profile)")
+	noResume := fs.Bool("no-resume", false, "discard what an earlier, interrupted receive of the same files left in --out, and keep nothing if this one fails")
 	linkf := addLinkFlags(fs)
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase, for a transfer sealed to it, from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	lanMode := addLANFlag(fs)
@@ -98,6 +99,15 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		ConnectTimeout: lk.connectTimeout,
 		IdleTimeout:    lk.idleTimeout,
 		OnConnecting:   c.connecting,
+		NoResume:       *noResume,
+		Resume: receive.Resume{
+			OnResume: func(name string, at, size int64) {
+				fmt.Fprintf(c.stderr, "Resuming %s at %s of %s\n", escape.String(name), receive.Bytes(at), receive.Bytes(size))
+			},
+			OnRestart: func(name, why string) {
+				fmt.Fprintf(c.stderr, "Starting %s over from zero: %s\n", escape.String(name), why)
+			},
+		},
 		Accept: func(m receive.Manifest) error {
 			fmt.Fprintf(c.stderr, "Receiving %s", describeManifest(m))
 			if !*yes {

@@ -11,6 +11,7 @@ import (
 type Ferry struct {
 	Offer  *FerryOffer     `json:"offer,omitempty"`  // sender: what, and how to reach it
 	Accept *Transports     `json:"accept,omitempty"` // receiver: yes, and how to reach it
+	Have   *Have           `json:"have,omitempty"`   // receiver, before Accept: what it holds already
 	ICE    *natconf.Signal `json:"ice,omitempty"`    // trickled ICE candidates
 	RTC    *rtc.Signal     `json:"rtc,omitempty"`    // WebRTC offer, answer and candidates
 }

@@ -25,6 +25,9 @@ type Manifest struct {
 	Folders int64   `json:"folders"` // folders, the top-level ones included
 	Bytes   int64   `json:"bytes"`   // their total size, or UnknownSize
 	Entries []Entry `json:"entries"` // top-level names
+	// Sums, from a ferry sender reading files from disk, lists every
+	// regular file with its size and hash, in stream order (resume.go).
+	Sums []FileSum `json:"sums,omitempty"`
 	// Wire, when set, is what will cross the wire if it differs from
 	// Bytes (a classic sender's zip); the receiver fills it in, it is
 	// never sent.
@@ -99,7 +102,7 @@ func (m *Manifest) Check() error {
 	if m.Bytes != UnknownSize && sum != m.Bytes {
 		return fmt.Errorf("manifest sizes add up to %d, not the declared %d", sum, m.Bytes)
 	}
-	return nil
+	return m.checkSums()
 }
 
 // CheckName validates one path component from the network: not empty, not

@@ -14,13 +14,29 @@ import (
 // Version is ferry's version, sent to the relay as client_version.
 const Version = "0.1.0"
 
-// Dial connects to the relay with ferry's app versions.
+// Dial connects to a mailbox server with ferry's app versions.
 func Dial(ctx context.Context, relay string, log *slog.Logger) (*wormhole.Wormhole, error) {
+	return dial(ctx, relay, log, 0)
+}
+
+// RelayReconnect is how long a side keeps trying to reconnect to the
+// relay when its connection drops during the rendezvous.
+const RelayReconnect = 2 * time.Minute
+
+// DialRelay is Dial for the relay: a connection that drops while the
+// other side has not come yet is reconnected, for up to RelayReconnect
+// (a mailbox on the LAN is not: it lives in the sender's process).
+func DialRelay(ctx context.Context, relay string, log *slog.Logger) (*wormhole.Wormhole, error) {
+	return dial(ctx, relay, log, RelayReconnect)
+}
+
+func dial(ctx context.Context, relay string, log *slog.Logger, reconnect time.Duration) (*wormhole.Wormhole, error) {
 	return wormhole.Dial(ctx, wormhole.Config{
 		RelayURL:    relay,
 		AppVersions: Versions(),
 		Agent:       [2]string{"ferry", Version},
 		Logger:      log,
+		Reconnect:   reconnect,
 	})
 }
 

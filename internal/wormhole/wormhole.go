@@ -74,6 +74,12 @@ type Config struct {
 	Agent       [2]string      // client_version sent on bind
 	Logger      *slog.Logger   // nil: silent
 	Rand        io.Reader      // SPAKE2's entropy; nil: crypto/rand (tests fix it)
+	// Reconnect is how long to keep trying to reconnect when the relay's
+	// connection drops during the rendezvous (before Establish has
+	// succeeded): a restarted relay (ferry relay --data keeps nameplates
+	// and mailboxes) must not end a transfer whose other side has not
+	// come yet. 0 never reconnects (reconnect.go).
+	Reconnect time.Duration
 }
 
 // Wormhole is one side of one wormhole: it lives from the code to Close.
@@ -94,6 +100,10 @@ type Wormhole struct {
 	legacyKey []byte // the key a peer on the original gospake2 derives, when it differs
 	peerSide  string
 	peerVer   map[string]json.RawMessage
+
+	// sent are our rendezvous messages (pake, version), resent after a
+	// reconnect unless echoed (seen back from the relay, so stored).
+	sent []outMsg
 
 	sendMu  sync.Mutex // Send may be called from several goroutines
 	nextOut int
@@ -224,7 +234,7 @@ func (w *Wormhole) start(ctx context.Context, code, nameplate string) error {
 	if err != nil {
 		return fmt.Errorf("encode pake message: %w", err)
 	}
-	return w.mb.Add(ctx, "pake", body)
+	return w.add(ctx, "pake", body)
 }
 
 // Code returns the code in use.
@@ -291,9 +301,19 @@ func (w *Wormhole) next(ctx context.Context) (mailbox.Message, error) {
 	for {
 		m, err := w.mb.Next(ctx)
 		if err != nil {
+			if w.canReconnect() && ctx.Err() == nil && w.mb.Err() != nil {
+				if err := w.reconnect(ctx, err); err != nil {
+					return m, err
+				}
+				continue
+			}
 			return m, err
 		}
-		if m.Side == w.side || (w.peerSide != "" && m.Side != w.peerSide) {
+		if m.Side == w.side {
+			w.echoed(m.Phase)
+			continue
+		}
+		if w.peerSide != "" && m.Side != w.peerSide {
 			continue
 		}
 		return m, nil
