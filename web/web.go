@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ferrydrop/ferry/internal/mailbox"
 )
 
 //go:embed static
@@ -213,3 +215,10 @@ func acceptsGzip(r *http.Request) bool {
 	}
 	return false
 }
+
+// PageURL checks the page's address as ferry relay announces it (its
+// --web-url): an absolute http or https URL without user name, query or
+// fragment, of at most 1 KiB of printable ASCII, as ferry clients accept
+// it from a relay's welcome. It returns the URL with a trailing slash on
+// an empty path, or "" when clients would refuse it.
+func PageURL(s string) string { return mailbox.PageURL(s) }

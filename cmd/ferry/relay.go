@@ -51,7 +51,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("--tls-cert and --tls-key go together")
 		return exitUsage
 	}
-	if *webURL != "" && relay.PageURL(*webURL) == "" {
+	if *webURL != "" && web.PageURL(*webURL) == "" {
 		c.errorf("--web-url: want an http or https URL without query or fragment (got %q)", *webURL)
 		return exitUsage
 	}
@@ -66,7 +66,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	}
 	page := &pageMux{}
 	files := web.Files()
-	pageAt := relay.PageURL(*webURL)
+	pageAt := web.PageURL(*webURL)
 	if pageAt == "" && web.Built(files) {
 		pageAt = "/"
 	}
