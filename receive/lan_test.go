@@ -51,8 +51,8 @@ func (d *directory) remove(url string) {
 }
 
 func (d *directory) Serve(ctx context.Context) (transfer.LANMailbox, error) {
-	url, stop := serveMailbox(d.t)
-	return &dirMailbox{d: d, url: url, stop: stop}, nil
+	url, srv, stop := serveMailboxServer(d.t)
+	return &dirMailbox{d: d, url: url, srv: srv, stop: stop}, nil
 }
 
 func (d *directory) Browse(ctx context.Context, nameplate string, found func(string)) error {
@@ -80,6 +80,7 @@ func (d *directory) Browse(ctx context.Context, nameplate string, found func(str
 type dirMailbox struct {
 	d    *directory
 	url  string
+	srv  *relay.Server
 	stop func()
 	once sync.Once
 }
@@ -88,11 +89,31 @@ func (m *dirMailbox) URL() string                      { return m.url }
 func (m *dirMailbox) URLs() []string                   { return []string{m.url} }
 func (m *dirMailbox) Advertise(nameplate string) error { m.d.add(nameplate, m.url); return nil }
 func (m *dirMailbox) Unadvertise()                     { m.d.remove(m.url) }
-func (m *dirMailbox) Close() error                     { m.Unadvertise(); m.once.Do(m.stop); return nil }
+
+// Close is internal/lan's Mailbox.Close: the clients still connected (the
+// receiver, whose last message the sender has already read, awaiting the
+// relay's ack of it) get a moment to leave before the server stops. A
+// server stopped at once failed the receiver's add now and then ("server
+// shutting down") after its message had been delivered.
+func (m *dirMailbox) Close() error {
+	m.Unadvertise()
+	for deadline := time.Now().Add(3 * time.Second); m.srv.Clients() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.once.Do(m.stop)
+	return nil
+}
 
 // serveMailbox runs a mailbox server on loopback until the test ends
 // (or stop).
 func serveMailbox(t *testing.T) (url string, stop func()) {
+	t.Helper()
+	url, _, stop = serveMailboxServer(t)
+	return url, stop
+}
+
+// serveMailboxServer is serveMailbox, also returning the server.
+func serveMailboxServer(t *testing.T) (url string, srv *relay.Server, stop func()) {
 	t.Helper()
 	srv, err := relay.New(relay.Config{})
 	if err != nil {
@@ -115,7 +136,7 @@ func serveMailbox(t *testing.T) (url string, stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	return "ws://" + ln.Addr().String() + "/v1", stop
+	return "ws://" + ln.Addr().String() + "/v1", srv, stop
 }
 
 // noRelay is a relay URL where nothing listens.
