@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -31,6 +32,8 @@ type Emulated struct {
 	tun  *os.File
 	stop context.CancelFunc
 	done chan error
+	once sync.Once
+	err  error // what stopped the line, once Close returned
 }
 
 // Start joins the existing, otherwise empty network namespaces a and b
@@ -46,10 +49,10 @@ func (l Link) Start(ctx context.Context, a, m, b string) (*Emulated, error) {
 	if l.RTT < 0 || l.Rate < 0 {
 		return nil, fmt.Errorf("netem: RTT %v and rate %d must not be negative", l.RTT, l.Rate)
 	}
-	line := &DelayLine{Delay: l.RTT / 2, Loss: l.Loss}
 	if l.Loss < 0 || l.Loss > 1 {
 		return nil, fmt.Errorf("netem: loss %v is not between 0 and 1", l.Loss)
 	}
+	line := &DelayLine{Delay: l.RTT / 2, Loss: l.Loss}
 	var steps [][]string
 	add := func(argv ...string) { steps = append(steps, argv) }
 	for _, end := range []struct{ ns, dev, addr, gw string }{{a, "veth-a", AddrA, "10.79.1.1"}, {b, "veth-b", AddrB, "10.79.2.1"}} {
@@ -102,15 +105,17 @@ func (l Link) tbf() []string {
 }
 
 // Close stops the delay line and removes emu0, and returns what stopped
-// the line if it was not Close.
+// the line if it was not Close. Calling it again returns the same.
 func (e *Emulated) Close() error {
-	e.stop()
-	err := <-e.done
-	e.tun.Close()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
+	e.once.Do(func() {
+		e.stop()
+		err := <-e.done
+		e.tun.Close()
+		if !errors.Is(err, context.Canceled) {
+			e.err = err
+		}
+	})
+	return e.err
 }
 
 // run runs set-up commands in order, stopping at the first that fails.
