@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/ferrydrop/ferry/internal/lan"
 	"github.com/ferrydrop/ferry/send"
 )
 
@@ -25,7 +24,7 @@ func lanConfig(mode string, log *slog.Logger) (send.LAN, bool, error) {
 	case send.LANOff:
 		return nil, false, nil
 	case send.LANAuto, send.LANOnly:
-		return lan.Discovery{Net: lan.Network{Logger: log}}, mode == send.LANOnly, nil
+		return send.LocalNetwork(log), mode == send.LANOnly, nil
 	}
 	return nil, false, fmt.Errorf("--lan: unknown mode %q (want auto, only or off)", mode)
 }
