@@ -14,7 +14,6 @@ import (
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/safefile"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -123,10 +122,10 @@ func (c *cli) decrypt(ctx context.Context, args []string) int {
 	}
 	// The plaintext goes to a temporary file: in the output's folder, or
 	// (for stdout) in the temp folder, copied out only once verified.
-	var pending *safefile.File
+	var pending *crypto.PendingFile
 	var spool *os.File
 	if *out != "-" {
-		pending, err = safefile.Create(*out, 0o600, *force)
+		pending, err = crypto.CreatePending(*out, 0o600, *force)
 		if err != nil {
 			c.errorf("decrypt: %v", err)
 			return exitFailure

@@ -15,8 +15,6 @@ import (
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/keyring"
-	"github.com/ferrydrop/ferry/internal/safefile"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -99,7 +97,7 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 		keys, err := resolveRecipient(el, r)
 		if err != nil {
 			c.errorf("%v", err)
-			if errors.Is(err, keyring.ErrNotFound) {
+			if errors.Is(err, crypto.ErrKeyNotFound) {
 				c.hintf("import their key with \"ferry key import FILE\", or give the key file to -r")
 			}
 			return exitFailure
@@ -143,12 +141,12 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 		src = f
 	}
 	var dst io.Writer = c.stdout
-	var pending *safefile.File
+	var pending *crypto.PendingFile
 	if *out != "-" {
-		pending, err = safefile.Create(*out, 0o644, *force)
+		pending, err = crypto.CreatePending(*out, 0o644, *force)
 		if err != nil {
 			c.errorf("encrypt: %v", err)
-			if errors.Is(err, safefile.ErrExists) {
+			if errors.Is(err, crypto.ErrFileExists) {
 				c.hintf("use --force to replace it, or -o another name")
 			}
 			return exitFailure
@@ -203,11 +201,11 @@ func (c *cli) encrypt(ctx context.Context, args []string) int {
 
 // describeKey is "User ID (FINGERPRINT)", escaped for the terminal.
 func describeKey(e *openpgp.Entity) string {
-	ids := keyring.UserIDs(e)
+	ids := crypto.UserIDs(e)
 	if len(ids) == 0 {
-		return keyring.Fingerprint(e)
+		return crypto.Fingerprint(e)
 	}
-	return fmt.Sprintf("%s (%s)", escape.String(ids[0]), keyring.Fingerprint(e))
+	return fmt.Sprintf("%s (%s)", escape.String(ids[0]), crypto.Fingerprint(e))
 }
 
 // resolveRecipient finds the keys r names: a key file, or one key in the
@@ -219,16 +217,16 @@ func resolveRecipient(el openpgp.EntityList, r string) (openpgp.EntityList, erro
 			return nil, fmt.Errorf("read key file: %w", err)
 		}
 		defer f.Close()
-		keys, err := keyring.ReadKeys(f)
+		keys, err := crypto.ReadKeys(f)
 		if err != nil {
 			return nil, fmt.Errorf("read key file %s: %w", escape.String(r), err)
 		}
 		return keys, nil
 	}
-	found := keyring.Find(el, r)
+	found := crypto.FindKeys(el, r)
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("no key for %s in the keyring: %w", escape.String(r), keyring.ErrNotFound)
+		return nil, fmt.Errorf("no key for %s in the keyring: %w", escape.String(r), crypto.ErrKeyNotFound)
 	case 1:
 		return found, nil
 	}
@@ -241,10 +239,10 @@ func (c *cli) signingKey(el openpgp.EntityList, query, passFile string, stdinBus
 	var cands openpgp.EntityList
 	pool := el
 	if query != "" {
-		pool = keyring.Find(el, query)
+		pool = crypto.FindKeys(el, query)
 	}
 	for _, e := range pool {
-		if keyring.HasSecret(e) {
+		if crypto.HasSecret(e) {
 			cands = append(cands, e)
 		}
 	}
@@ -264,7 +262,7 @@ func (c *cli) signingKey(el openpgp.EntityList, query, passFile string, stdinBus
 			return nil, err
 		}
 		if err := crypto.Unlock(e, pw); err != nil {
-			return nil, fmt.Errorf("%w for key %s", err, keyring.Fingerprint(e))
+			return nil, fmt.Errorf("%w for key %s", err, crypto.Fingerprint(e))
 		}
 	}
 	return e, nil

@@ -15,8 +15,6 @@ import (
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/keyring"
-	"github.com/ferrydrop/ferry/internal/safefile"
 )
 
 const keyUsage = `Usage:
@@ -63,13 +61,13 @@ func (c *cli) keyCommands() []command {
 }
 
 // openRing opens the keyring and loads its keys.
-func (c *cli) openRing() (*keyring.Ring, openpgp.EntityList, bool) {
+func (c *cli) openRing() (*crypto.Keyring, openpgp.EntityList, bool) {
 	dir, err := keyringDir()
 	if err != nil {
 		c.errorf("%v", err)
 		return nil, nil, false
 	}
-	r := keyring.Open(dir)
+	r := crypto.OpenKeyring(dir)
 	el, err := r.Entities()
 	if err != nil {
 		c.errorf("%v", err)
@@ -111,7 +109,7 @@ func (c *cli) keyGenerate(args []string) int {
 			return exitFailure
 		}
 	}
-	if n := len(keyring.Find(el, *email)); n > 0 {
+	if n := len(crypto.FindKeys(el, *email)); n > 0 {
 		fmt.Fprintf(c.stderr, "ferry: note: the keyring already has %d key(s) for %s\n", n, escape.String(*email))
 	}
 	e, err := crypto.GenerateKey(*name, *email, pass)
@@ -123,8 +121,8 @@ func (c *cli) keyGenerate(args []string) int {
 		c.errorf("%v", err)
 		return exitFailure
 	}
-	fpr := keyring.Fingerprint(e)
-	fmt.Fprintf(c.stderr, "Generated key %s for %s.\n", fpr, escape.String(keyring.UserIDs(e)[0]))
+	fpr := crypto.Fingerprint(e)
+	fmt.Fprintf(c.stderr, "Generated key %s for %s.\n", fpr, escape.String(crypto.UserIDs(e)[0]))
 	fmt.Fprintf(c.stderr, "Give your public key to others: ferry key export --armor -o %s.asc\n", strings.SplitN(*email, "@", 2)[0])
 	fmt.Fprintln(c.stdout, fpr)
 	return exitOK
@@ -147,13 +145,13 @@ func (c *cli) keyList(args []string) int {
 	}
 	for _, e := range el {
 		kind := "pub"
-		if keyring.HasSecret(e) {
+		if crypto.HasSecret(e) {
 			kind = "sec"
 		} else if *secret {
 			continue
 		}
-		fmt.Fprintf(c.stdout, "%s  %s  %s\n", kind, keyring.Fingerprint(e), e.PrimaryKey.CreationTime.UTC().Format("2006-01-02"))
-		for _, id := range keyring.UserIDs(e) {
+		fmt.Fprintf(c.stdout, "%s  %s  %s\n", kind, crypto.Fingerprint(e), e.PrimaryKey.CreationTime.UTC().Format("2006-01-02"))
+		for _, id := range crypto.UserIDs(e) {
 			fmt.Fprintf(c.stdout, "     %s\n", escape.String(id))
 		}
 	}
@@ -165,8 +163,8 @@ func findAll(el openpgp.EntityList, queries []string) openpgp.EntityList {
 	seen := map[string]bool{}
 	var out openpgp.EntityList
 	for _, q := range queries {
-		for _, e := range keyring.Find(el, q) {
-			if fpr := keyring.Fingerprint(e); !seen[fpr] {
+		for _, e := range crypto.FindKeys(el, q) {
+			if fpr := crypto.Fingerprint(e); !seen[fpr] {
 				seen[fpr] = true
 				out = append(out, e)
 			}
@@ -202,7 +200,7 @@ func (c *cli) keyExport(args []string) int {
 	if *secret {
 		var sec openpgp.EntityList
 		for _, e := range el {
-			if keyring.HasSecret(e) {
+			if crypto.HasSecret(e) {
 				sec = append(sec, e)
 			}
 		}
@@ -240,7 +238,7 @@ func (c *cli) keyExport(args []string) int {
 			err = e.Serialize(w)
 		}
 		if err != nil {
-			c.errorf("export key %s: %v", keyring.Fingerprint(e), err)
+			c.errorf("export key %s: %v", crypto.Fingerprint(e), err)
 			return exitFailure
 		}
 	}
@@ -262,9 +260,9 @@ func (c *cli) keyExport(args []string) int {
 	if *secret {
 		perm = 0o600
 	}
-	if err := safefile.WriteFile(*out, buf.Bytes(), perm, *force); err != nil {
+	if err := crypto.WriteFileAtomic(*out, buf.Bytes(), perm, *force); err != nil {
 		c.errorf("export: %v", err)
-		if errors.Is(err, safefile.ErrExists) {
+		if errors.Is(err, crypto.ErrFileExists) {
 			c.hintf("use --force to replace it")
 		}
 		return exitFailure
@@ -300,7 +298,7 @@ func (c *cli) keyImport(args []string) int {
 			defer f.Close()
 			r = f
 		}
-		el, err := keyring.ReadKeys(r)
+		el, err := crypto.ReadKeys(r)
 		if err != nil {
 			c.errorf("import %s: %v", escape.String(p), err)
 			return exitFailure
@@ -311,15 +309,15 @@ func (c *cli) keyImport(args []string) int {
 				return exitFailure
 			}
 			kind := "public"
-			if keyring.HasSecret(e) {
+			if crypto.HasSecret(e) {
 				kind = "secret"
 			}
-			ids := keyring.UserIDs(e)
+			ids := crypto.UserIDs(e)
 			who := "(no user ID)"
 			if len(ids) > 0 {
 				who = escape.String(ids[0])
 			}
-			fmt.Fprintf(c.stderr, "Imported %s key %s %s.\n", kind, keyring.Fingerprint(e), who)
+			fmt.Fprintf(c.stderr, "Imported %s key %s %s.\n", kind, crypto.Fingerprint(e), who)
 		}
 	}
 	return exitOK
@@ -341,7 +339,7 @@ func (c *cli) keyDelete(args []string) int {
 	if !ok {
 		return exitFailure
 	}
-	found := keyring.Find(el, pos[0])
+	found := crypto.FindKeys(el, pos[0])
 	switch {
 	case len(found) == 0:
 		c.errorf("no key matches %s", escape.String(pos[0]))
@@ -352,15 +350,15 @@ func (c *cli) keyDelete(args []string) int {
 		return exitFailure
 	}
 	e := found[0]
-	if keyring.HasSecret(e) && !*force {
-		c.errorf("key %s has a secret part; deleting it cannot be undone", keyring.Fingerprint(e))
+	if crypto.HasSecret(e) && !*force {
+		c.errorf("key %s has a secret part; deleting it cannot be undone", crypto.Fingerprint(e))
 		c.hintf("export it first (ferry key export --secret), then delete with --force")
 		return exitFailure
 	}
-	if err := ring.Delete(keyring.Fingerprint(e)); err != nil {
+	if err := ring.Delete(crypto.Fingerprint(e)); err != nil {
 		c.errorf("%v", err)
 		return exitFailure
 	}
-	fmt.Fprintf(c.stderr, "Deleted key %s.\n", keyring.Fingerprint(e))
+	fmt.Fprintf(c.stderr, "Deleted key %s.\n", crypto.Fingerprint(e))
 	return exitOK
 }

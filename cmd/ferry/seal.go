@@ -9,7 +9,6 @@ import (
 
 	"github.com/ferrydrop/ferry/crypto"
 	"github.com/ferrydrop/ferry/escape"
-	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/receive"
 )
 
@@ -62,7 +61,7 @@ func (c *cli) openSealed(opts *receive.Options, keyPassFile string) {
 		if err != nil {
 			return nil, err
 		}
-		return keyring.Open(dir).Entities()
+		return crypto.OpenKeyring(dir).Entities()
 	}
 	opts.KeyPassphrase = func(e *openpgp.Entity) ([]byte, error) {
 		return c.readSecret(secretSource{what: "key passphrase", flagName: "key-passphrase-file", file: keyPassFile, env: envKeyPassphrase},
