@@ -141,8 +141,10 @@ func testPublicSender(t *testing.T, bin string) {
 // 6. The sender's router forgets its mappings mid-transfer and hands out
 // new UDP ports, and with tcp new TCP ports too, which also breaks the
 // sender's connection to the mailbox. Without reconnection that must be a
-// clean failure within 60 s on both sides, nothing left in the output
-// folder; a transfer that survives is also fine, if the file is whole.
+// clean failure within 60 s on both sides, with no final name in the
+// output folder, only what arrived kept for a later run to resume (its
+// staging folder and record); a transfer that survives is also fine, if
+// the file is whole.
 func testMappingChange(t *testing.T, bin string, tcp bool) {
 	const size, limit = 40 << 20, 60 * time.Second
 	w := newWorld(t, bin, cone, cone, servers{})
@@ -182,7 +184,7 @@ func testMappingChange(t *testing.T, bin string, tcp bool) {
 				t.Logf("%s: %s", p.Name, line)
 			}
 		}
-		x.requireNothingLanded(t)
+		x.requireOnlyResumable(t)
 		if t.Failed() {
 			t.Logf("\n%s", x)
 		}
@@ -394,11 +396,34 @@ func (x *exchange) requireSuccess(t *testing.T) {
 }
 
 // requireNothingLanded checks the output folder is empty: no final name,
-// no staging folder.
+// no staging folder left behind.
 func (x *exchange) requireNothingLanded(t *testing.T) {
 	t.Helper()
 	if names := entries(t, x.out); len(names) != 0 {
 		t.Errorf("after a failed transfer the output folder holds %q", names)
+	}
+}
+
+// requireOnlyResumable checks that a transfer that failed half way gave
+// nothing its final name and kept what arrived for a later run to resume:
+// its staging folder (.ferry-partial-ID) and the record beside it
+// (.ferry-partial-ID.resume), and nothing else.
+func (x *exchange) requireOnlyResumable(t *testing.T) {
+	t.Helper()
+	names := entries(t, x.out)
+	var staging, record bool
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, ".ferry-partial-") && strings.HasSuffix(n, ".resume"):
+			record = true
+		case strings.HasPrefix(n, ".ferry-partial-"):
+			staging = true
+		default:
+			t.Errorf("after a failed transfer the output folder holds %q", n)
+		}
+	}
+	if !staging || !record {
+		t.Errorf("after a transfer failed half way the output folder holds %q, not a staging folder and its resume record", names)
 	}
 }
 
