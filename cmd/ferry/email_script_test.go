@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -32,69 +29,35 @@ func cmdPtyExec(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: ptyexec PASSWORD PROG [ARGS...]")
 	}
 	pw := args[0]
-	quoted := make([]string, len(args)-1)
-	for i, a := range args[1:] {
-		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	cmd := exec.Command("script", "-qec", strings.Join(quoted, " "), "/dev/null")
-	cmd.Dir = ts.Getenv("WORK")
-	cmd.Env = os.Environ()
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "GNUPGHOME", "FERRY_HOME"} {
-		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
-	}
-	stdin, err := cmd.StdinPipe()
-	ts.Check(err)
-	var mu sync.Mutex
-	var out bytes.Buffer
-	cmd.Stdout = writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.Write(p)
-	})
-	cmd.Stderr = cmd.Stdout
-	ts.Check(cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	p := startPty(ts, []string{"PATH", "HOME", "TMPDIR", "GNUPGHOME", "FERRY_HOME"}, args[1:])
 	answered := 0
 	deadline := time.After(60 * time.Second)
 	var werr error
 loop:
 	for {
 		select {
-		case werr = <-done:
+		case werr = <-p.done:
 			break loop
 		case <-deadline:
-			cmd.Process.Kill()
-			werr = <-done
+			werr = p.kill()
 			ts.Logf("ptyexec: timed out")
 			break loop
 		case <-time.After(50 * time.Millisecond):
 		}
-		mu.Lock()
-		low := strings.ToLower(out.String())
+		low := strings.ToLower(p.shown())
 		prompts := strings.Count(low, "password") + strings.Count(low, "passphrase")
-		mu.Unlock()
 		if prompts > answered {
 			// Let the program turn echo off before the answer arrives.
 			time.Sleep(300 * time.Millisecond)
-			stdin.Write([]byte(pw + "\n"))
+			p.stdin.Write([]byte(pw + "\n"))
 			answered = prompts
 		}
 	}
-	stdin.Close()
-	mu.Lock()
-	text := out.String()
-	mu.Unlock()
-	ts.Check(os.WriteFile(filepath.Join(ts.Getenv("WORK"), "pty.out"), []byte(text), 0o644))
-	ts.Logf("%s", text)
+	p.finish(ts)
 	if (werr != nil) != neg {
 		ts.Fatalf("ptyexec %s: %v", args[1], werr)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // nopart DIR: no temporary file (.ferry-*.part) is left in DIR.
 func cmdNoPart(ts *testscript.TestScript, neg bool, args []string) {

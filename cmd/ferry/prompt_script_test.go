@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -38,44 +33,16 @@ func cmdPtyType(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		keys = append(keys, u)
 	}
-	quoted := make([]string, 0, len(args)-i-1)
-	for _, a := range args[i+1:] {
-		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
-	}
-	cmd := exec.Command("script", "-qec", strings.Join(quoted, " "), "/dev/null")
-	cmd.Dir = ts.Getenv("WORK")
-	cmd.Env = os.Environ()
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "FERRY_RELAY", "FERRY_STUN", "FERRY_ICE_LOOPBACK", "FERRY_TRANSIT", "FERRY_TEST_SHARED", "FERRY_CODE"} {
-		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
-	}
-	stdin, err := cmd.StdinPipe()
-	ts.Check(err)
-	var mu sync.Mutex
-	var out bytes.Buffer
-	cmd.Stdout = writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.Write(p)
-	})
-	cmd.Stderr = cmd.Stdout
-	ts.Check(cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	shown := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.String()
-	}
+	p := startPty(ts, []string{"PATH", "HOME", "TMPDIR", "FERRY_RELAY", "FERRY_STUN", "FERRY_ICE_LOOPBACK", "FERRY_TRANSIT", "FERRY_TEST_SHARED", "FERRY_CODE"}, args[i+1:])
 	deadline := time.After(60 * time.Second)
 	var werr error
 	exited := false
-	for !strings.Contains(shown(), wait) && !exited {
+	for !strings.Contains(p.shown(), wait) && !exited {
 		select {
-		case werr = <-done:
+		case werr = <-p.done:
 			exited = true
 		case <-deadline:
-			cmd.Process.Kill()
-			werr, exited = <-done, true
+			werr, exited = p.kill(), true
 			ts.Logf("ptytype: no %q within 60s", wait)
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -85,21 +52,17 @@ func cmdPtyType(ts *testscript.TestScript, neg bool, args []string) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
-		stdin.Write([]byte(k))
+		p.stdin.Write([]byte(k))
 	}
 	if !exited {
 		select {
-		case werr = <-done:
+		case werr = <-p.done:
 		case <-deadline:
-			cmd.Process.Kill()
-			werr = <-done
+			werr = p.kill()
 			ts.Logf("ptytype: timed out")
 		}
 	}
-	stdin.Close()
-	text := shown()
-	ts.Check(os.WriteFile(filepath.Join(ts.Getenv("WORK"), "pty.out"), []byte(text), 0o644))
-	ts.Logf("%q", text)
+	p.finish(ts)
 	if (werr != nil) != neg {
 		ts.Fatalf("ptytype %s: %v", args[i+1], werr)
 	}
