@@ -22,12 +22,16 @@ import (
 // connection under the stream once cut bytes came in on it (once), so
 // that the receiver holds at least that much, less a chunk.
 type cutter struct {
-	cut   int64
-	done  atomic.Bool
-	dials atomic.Int32
+	cut    int64
+	done   atomic.Bool
+	dials  atomic.Int32
+	refuse bool // after the cut, no new connection goes through
 }
 
 func (c *cutter) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if c.refuse && c.done.Load() {
+		return nil, errors.New("the network is gone")
+	}
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -84,22 +88,22 @@ func (r *reconnects) count() int {
 }
 
 // reconnectRun sends a file through a transit relay whose connection
-// the receiver closes after a third of it came in; both sides reconnect
-// for up to timeout.
-func reconnectRun(t *testing.T, timeout time.Duration) (out string, data []byte, cut *cutter, sr, rr *reconnects, n *notes, err error) {
+// the receiver closes after a third of it came in; each side reconnects
+// for up to its timeout.
+func reconnectRun(t *testing.T, sendTimeout, recvTimeout time.Duration, refuse bool) (out string, data []byte, cut *cutter, sr, rr *reconnects, n *notes, err error) {
 	t.Helper()
 	_, out = landingDirs(t)
 	src := t.TempDir()
 	data = randomBytes(7, 6<<20)
 	writeSource(t, src, []rfile{{"big.iso", data}})
 	tr := transitRelay(t)
-	cut = &cutter{cut: 2 << 20}
+	cut = &cutter{cut: 2 << 20, refuse: refuse}
 	sr, rr = &reconnects{}, &reconnects{}
 	n = &notes{}
 	err = sendWith(t, out, []string{filepath.Join(src, "big.iso")}, n, func(so *send.FileOptions, ro *receive.Options) {
 		so.Transport, so.TransitRelay = transfer.TransportRelay, tr
 		ro.Transport, ro.TransitRelay, ro.DialTransit = transfer.TransportRelay, tr, cut.dial
-		so.ReconnectTimeout, ro.ReconnectTimeout = timeout, timeout
+		so.ReconnectTimeout, ro.ReconnectTimeout = sendTimeout, recvTimeout
 		so.OnReconnecting, ro.OnReconnecting = sr.note, rr.note
 		so.IdleTimeout, ro.IdleTimeout = 3*time.Second, 3*time.Second
 	}, false)
@@ -111,7 +115,7 @@ func reconnectRun(t *testing.T, timeout time.Duration) (out string, data []byte,
 // new attempt's own keys) and the same run completes, the file
 // byte-identical, from what the receiver held.
 func TestReconnectInRun(t *testing.T) {
-	out, data, cut, sr, rr, n, err := reconnectRun(t, 5*time.Second)
+	out, data, cut, sr, rr, n, err := reconnectRun(t, 5*time.Second, 5*time.Second, false)
 	if err != nil {
 		t.Fatalf("receiver: %v", err)
 	}
@@ -140,12 +144,32 @@ func TestReconnectInRun(t *testing.T) {
 // TestReconnectOff: with a reconnect timeout of 0 the same cut fails the
 // transfer, as before reconnecting existed, and nothing gets its name.
 func TestReconnectOff(t *testing.T) {
-	out, _, cut, sr, _, _, err := reconnectRun(t, 0)
+	out, _, cut, sr, _, _, err := reconnectRun(t, 0, 0, false)
 	if err == nil {
 		t.Fatal("a transfer whose connection was cut succeeded without reconnecting")
 	}
 	if !cut.done.Load() || sr.count() != 0 {
 		t.Fatalf("cut %v, reconnect attempts %d", cut.done.Load(), sr.count())
+	}
+	if _, err := os.Lstat(filepath.Join(out, "big.iso")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("big.iso has its final name after a failed transfer: %v", err)
+	}
+}
+
+// TestReconnectGivesUp: when no new path works within the reconnect
+// timeout (here the receiver's 1 s, the sender's being longer: the
+// receiver's network stays gone after the cut), the receiver fails saying
+// so, and nothing gets its final name.
+func TestReconnectGivesUp(t *testing.T) {
+	out, _, cut, _, rr, _, err := reconnectRun(t, 10*time.Second, time.Second, true)
+	if err == nil {
+		t.Fatal("a transfer succeeded although no new path could be made")
+	}
+	if !cut.done.Load() || rr.count() == 0 {
+		t.Fatalf("cut %v, receiver's reconnect attempts %d", cut.done.Load(), rr.count())
+	}
+	if want := "no new path to the other side was found within 1s"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
 	}
 	if _, err := os.Lstat(filepath.Join(out, "big.iso")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("big.iso has its final name after a failed transfer: %v", err)
