@@ -63,19 +63,17 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver cannot store the transfer", Err: err}
 	}
-	defer sink.abort()
+	defer func() { sink.abort() }() // the sink a reconnect made, too
 	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay, Logger: opts.Logger, DialRelay: opts.DialTransit,
 		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
 	if err != nil {
 		return nil, err
 	}
 	defer link.Close()
-	var held int64
-	if d, ok := sink.(*dest); ok && d.res != nil && d.res.persist {
-		if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Have: d.res.have()}}); err != nil {
+	if have := haveOf(sink); have != nil {
+		if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Have: have}}); err != nil {
 			return nil, err
 		}
-		held = d.res.heldBytes()
 	}
 	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Accept: &tr}}); err != nil {
 		return nil, err
@@ -84,12 +82,52 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err != nil {
 		return nil, err
 	}
+	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, man: man, kind: offer.Stream, sl: sl, namesSigner: namesSigner, start: time.Now()}
+	defer func() {
+		for _, l := range r.links {
+			l.Close()
+		}
+	}()
+	for {
+		res, err := r.once(conn, sink)
+		if err == nil || !r.canReconnect(conn, sink) {
+			return res, err
+		}
+		opts.Logger.Debug("receive: the data path broke", "attempt", r.attempt, "err", err)
+		if conn, sink, err = r.reconnect(sink, err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// run is a ferry transfer once accepted: its attempts at a data path.
+type run struct {
+	ctx         context.Context
+	w           *wormhole.Wormhole
+	ch          *transfer.Channel
+	opts        Options
+	man         transfer.Manifest
+	kind        string
+	sl          *seal
+	namesSigner *crypto.Signer
+	start       time.Time
+	attempt     int
+	retry       *transfer.Retry  // the sender's request for a new path, seen during the stream
+	peerErr     error            // the sender's error, seen during the stream
+	links       []*transfer.Link // of the reconnects
+}
+
+// once receives the stream on conn (attempt r.attempt) into sink.
+func (r *run) once(conn *transfer.Conn, sink sink) (_ *Result, err error) {
 	defer func() { conn.End(err) }()
-	stop := context.AfterFunc(ctx, conn.Abort) // unblocks a read from a dead peer
+	stop := context.AfterFunc(r.ctx, conn.Abort) // unblocks a read from a dead peer
 	defer stop()
-	start := time.Now()
-	pakeKey := w.Key("ferry/stream/v1", 32)
-	key, err := crypto.StreamKey(pakeKey, "send")
+	if r.opts.ReconnectTimeout > 0 {
+		defer r.watch(conn)()
+	}
+	opts, man, sl := r.opts, r.man, r.sl
+	base := transfer.StreamBase(r.w, r.attempt)
+	key, err := crypto.StreamKey(base, "send")
 	if err != nil {
 		return nil, err
 	}
@@ -106,9 +144,13 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		content = msg
 	}
 	if opts.Progress != nil {
+		var held int64
+		if d, ok := sink.(*dest); ok && d.res != nil && d.res.persist {
+			held = d.res.heldBytes()
+		}
 		content = &progressReader{r: content, n: held, total: man.Bytes, report: opts.Progress}
 	}
-	if err := sink.write(content, offer.Stream); err != nil {
+	if err := sink.write(content, r.kind); err != nil {
 		return nil, conn.Why(err)
 	}
 	// Only a clean EOF from the decrypter proves the stream was complete
@@ -124,7 +166,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		}
 		signer = signerOf(msg)
 		// the signer named before the prompt must be the files' signer
-		if namesSigner != nil && (signer == nil || signer.Fingerprint != namesSigner.Fingerprint) {
+		if r.namesSigner != nil && (signer == nil || signer.Fingerprint != r.namesSigner.Fingerprint) {
 			return nil, errors.New("the files are not signed by the key that signed their list of names")
 		}
 	}
@@ -135,13 +177,13 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	// Everything has its final name: the transfer succeeded, whatever
 	// happens to the confirmation. It travels on the data path, which
 	// does not depend on the mailbox connection still being up.
-	if err := transfer.WriteDone(conn, pakeKey, transfer.Done{Files: files, Bytes: bytes}); err != nil {
+	if err := transfer.WriteDone(conn, base, transfer.Done{Files: files, Bytes: bytes}); err != nil {
 		opts.Logger.Debug("receive: the confirmation did not go out", "err", err)
 	} else {
 		_ = conn.CloseAfterPeer(confirmLinger)
 	}
 	man.Bytes = bytes
-	res := &Result{Manifest: man, Duration: time.Since(start), Path: conn.Path}
+	res := &Result{Manifest: man, Duration: time.Since(r.start), Path: conn.Path}
 	if msg != nil {
 		res.SealedTo, res.Signer = sl.key, signer
 	}

@@ -68,6 +68,15 @@ type Options struct {
 	// OnConnecting, if set, is told the paths being tried when finding
 	// one takes more than a few seconds.
 	OnConnecting func(paths []string)
+	// ReconnectTimeout, when positive, lets a transfer whose data path
+	// breaks wait that long for the sender to find a new one through the
+	// mailbox, and go on from what is held (reconnect within a run); 0
+	// fails at once, as before. Only transfers that resume (files with
+	// hashes, partials kept) reconnect.
+	ReconnectTimeout time.Duration
+	// OnReconnecting, if set, is told each reconnect attempt (from 1) and
+	// what ended the path before it.
+	OnReconnecting func(attempt int, why error)
 	// Stream says how a ferry peer's stream is opened: the zero value
 	// with Go's AES, one chunk at a time; a browser passes WebCrypto's,
 	// several chunks ahead.

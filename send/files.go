@@ -18,6 +18,7 @@ import (
 	"github.com/ferrydrop/ferry/internal/keyring"
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
+	"github.com/ferrydrop/ferry/internal/wormhole"
 	"github.com/ferrydrop/ferry/nat/natconf"
 )
 
@@ -43,10 +44,20 @@ type FileOptions struct {
 	// OnConnecting, if set, is told the paths being tried when finding
 	// one takes more than a few seconds.
 	OnConnecting func(paths []string)
-	OnSkip       func(path, why string)  // told of things inside folders that are not sent
-	Progress     func(sent, total int64) // called as bytes go out; may be nil
-	Stdin        io.Reader               // the content when a path is "-"
-	StdinName    string                  // the name it arrives as
+	// ReconnectTimeout, when positive, lets a transfer whose data path
+	// breaks (a network change, a NAT rebinding, a relay restart, the
+	// idle timeout) find a new one through the mailbox for that long and
+	// go on where the receiver is; 0 gives up at once, as before. Only
+	// transfers that can resume (files with hashes, to a ferry receiver
+	// that keeps partials) reconnect.
+	ReconnectTimeout time.Duration
+	// OnReconnecting, if set, is told each reconnect attempt (from 1) and
+	// what ended the path before it.
+	OnReconnecting func(attempt int, why error)
+	OnSkip         func(path, why string)  // told of things inside folders that are not sent
+	Progress       func(sent, total int64) // called as bytes go out; may be nil
+	Stdin          io.Reader               // the content when a path is "-"
+	StdinName      string                  // the name it arrives as
 
 	// To seals the content to these keys (only their holders can read it,
 	// even if the code leaks); Signer signs it (its secret key unlocked).
@@ -169,29 +180,147 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	if src.at, err = resumeAt(src.sums, have); err != nil {
 		return nil, err
 	}
+	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, src: src, kind: stream, start: time.Now()}
 	conn, err := link.Connect(ctx, w, ch, transit.Sender, peer)
 	if err != nil {
 		return nil, err
 	}
+	return r.loop(conn)
+}
+
+// run is a ferry transfer once the receiver accepted: its attempts at
+// a data path (more than one when the path breaks and reconnecting is on).
+type run struct {
+	ctx     context.Context
+	w       *wormhole.Wormhole
+	ch      *transfer.Channel
+	opts    FileOptions
+	src     *source
+	kind    string
+	start   time.Time
+	attempt int
+	links   []*transfer.Link // of the reconnects
+}
+
+// loop streams on conn and, each time the path breaks, on a new one.
+func (r *run) loop(conn *transfer.Conn) (*Summary, error) {
+	defer func() {
+		for _, l := range r.links {
+			l.Close()
+		}
+	}()
+	for {
+		sum, err := r.once(conn)
+		if err == nil || !conn.Broken() || r.opts.ReconnectTimeout <= 0 || r.src.sums == nil || r.ctx.Err() != nil {
+			return sum, err
+		}
+		r.opts.Logger.Debug("send: the data path broke", "attempt", r.attempt, "err", err)
+		if conn, err = r.reconnect(err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// once streams the content on conn (attempt r.attempt) and waits for the
+// receiver's confirmation.
+func (r *run) once(conn *transfer.Conn) (sum *Summary, err error) {
 	defer func() { conn.End(err) }()
-	start := time.Now()
-	stop := context.AfterFunc(ctx, conn.Abort) // unblocks a write stuck on a dead peer
+	stop := context.AfterFunc(r.ctx, conn.Abort) // unblocks a write stuck on a dead peer
 	defer stop()
-	pakeKey := w.Key("ferry/stream/v1", 32)
-	if err := src.stream(conn, pakeKey, stream, opts); err != nil {
-		return nil, dataPathError(ctx, ch, conn.Why(err))
+	base := transfer.StreamBase(r.w, r.attempt)
+	if err := r.src.stream(conn, base, r.kind, r.opts); err != nil {
+		return nil, r.pathError(conn, conn.Why(err))
 	}
 	// The receiver confirms on the data path: the mailbox may be gone by
 	// now (a relay restart during a long transfer), and its farewell is
 	// best effort.
-	d, err := transfer.ReadDone(conn, pakeKey)
+	d, err := transfer.ReadDone(conn, base)
 	if err != nil {
-		return nil, dataPathError(ctx, ch, conn.Why(err))
+		return nil, r.pathError(conn, conn.Why(err))
 	}
-	if d.Files != src.man.Files || (src.man.Bytes != transfer.UnknownSize && d.Bytes != src.man.Bytes) {
+	man := r.src.man
+	if d.Files != man.Files || (man.Bytes != transfer.UnknownSize && d.Bytes != man.Bytes) {
 		return nil, fmt.Errorf("the receiver confirmed %d files and %d bytes, not what was sent", d.Files, d.Bytes)
 	}
-	return &Summary{Files: d.Files, Bytes: d.Bytes, Duration: time.Since(start), Path: conn.Path}, nil
+	return &Summary{Files: d.Files, Bytes: d.Bytes, Duration: time.Since(r.start), Path: conn.Path}, nil
+}
+
+// pathError is dataPathError, except when the path broke and a reconnect
+// will follow: the receiver's reason, if it stopped, arrives in the wait
+// for its answer.
+func (r *run) pathError(conn *transfer.Conn, err error) error {
+	if conn.Broken() && r.opts.ReconnectTimeout > 0 && r.src.sums != nil {
+		return err
+	}
+	return dataPathError(r.ctx, r.ch, err)
+}
+
+// reconnect finds a new path after the last one broke (why), within
+// opts.ReconnectTimeout: it asks the receiver through the mailbox, which
+// answers with what it holds, and races for a connection; the stream goes
+// on from where the receiver is.
+func (r *run) reconnect(why error) (*transfer.Conn, error) {
+	limit := r.opts.ReconnectTimeout
+	ctx, cancel := context.WithTimeout(r.ctx, limit)
+	defer cancel()
+	for {
+		r.attempt++
+		if r.opts.OnReconnecting != nil {
+			r.opts.OnReconnecting(r.attempt, why)
+		}
+		conn, err := r.tryPath(ctx)
+		if err == nil {
+			return conn, nil
+		}
+		var refusal *transfer.Refusal
+		if r.ctx.Err() != nil || errors.As(err, &refusal) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, &transfer.ReconnectError{Timeout: limit, Err: why}
+		}
+		r.opts.Logger.Debug("send: reconnect attempt failed", "attempt", r.attempt, "err", err)
+		why = err
+		select { // a path that fails at once is not retried in a busy loop
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil, &transfer.ReconnectError{Timeout: limit, Err: why}
+		}
+	}
+}
+
+// tryPath is one reconnect attempt (r.attempt).
+func (r *run) tryPath(ctx context.Context) (*transfer.Conn, error) {
+	o := r.opts
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: o.Transport, NAT: transfer.WithAddressHint(o.NAT, r.w), TransitRelay: o.TransitRelay, Logger: o.Logger, DialRelay: o.DialTransit,
+		ConnectTimeout: o.ConnectTimeout, IdleTimeout: o.IdleTimeout, Attempt: r.attempt})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Retry: &transfer.Retry{Attempt: r.attempt, Transports: tr}}}); err != nil {
+		link.Close()
+		return nil, err
+	}
+	ans, err := r.ch.WaitRetry(ctx, r.attempt, 0)
+	if err != nil {
+		link.Close()
+		return nil, err
+	}
+	if ans.Have == nil {
+		link.Close()
+		return nil, errors.New("the receiver answered a reconnect without saying what it holds")
+	}
+	if r.src.at, err = resumeAt(r.src.sums, ans.Have); err != nil {
+		link.Close()
+		return nil, err
+	}
+	conn, err := link.Connect(ctx, r.w, r.ch, transit.Sender, ans.Transports)
+	if err != nil {
+		link.Close()
+		return nil, err
+	}
+	r.links = append(r.links, link) // closed when the run ends: an ICE path needs its agent
+	return conn, nil
 }
 
 // dataPathError is err, the failure of the data path, or what the

@@ -40,7 +40,7 @@ func TestBounds(t *testing.T) {
 	for _, transport := range []string{"tcp", "ice", "relay"} {
 		t.Run("stalled receiver/"+transport, func(t *testing.T) {
 			t.Parallel()
-			p := startPair(t, bin, transport, "--idle-timeout", "3s")
+			p := startPair(t, bin, transport, "--idle-timeout", "3s", "--reconnect-timeout", "0")
 			p.waitReceiving(t)
 			p.recv.stop(t)
 			p.send.exits(t, 12*time.Second, false, "stopped responding", "nothing moved for 3s")
@@ -50,7 +50,7 @@ func TestBounds(t *testing.T) {
 		})
 		t.Run("stalled sender/"+transport, func(t *testing.T) {
 			t.Parallel()
-			p := startPair(t, bin, transport, "--idle-timeout", "3s")
+			p := startPair(t, bin, transport, "--idle-timeout", "3s", "--reconnect-timeout", "0")
 			p.waitReceiving(t)
 			p.send.stop(t)
 			p.recv.exits(t, 12*time.Second, false, "stopped responding", "nothing moved for 3s")
@@ -60,7 +60,7 @@ func TestBounds(t *testing.T) {
 	for _, transport := range []string{"tcp", "ice"} {
 		t.Run("SIGTERM while a write is blocked/"+transport, func(t *testing.T) {
 			t.Parallel()
-			p := startPair(t, bin, transport, "--idle-timeout", "1m")
+			p := startPair(t, bin, transport, "--idle-timeout", "1m", "--reconnect-timeout", "0")
 			p.waitReceiving(t)
 			p.recv.stop(t)
 			time.Sleep(time.Second) // the sender fills every buffer and blocks in a write
@@ -83,7 +83,7 @@ func TestBounds(t *testing.T) {
 	}
 	t.Run("stalled receiver, default idle timeout", func(t *testing.T) {
 		t.Parallel()
-		p := startPair(t, bin, "tcp")
+		p := startPair(t, bin, "tcp", "--reconnect-timeout", "0")
 		p.waitReceiving(t)
 		p.recv.stop(t)
 		p.send.exits(t, 45*time.Second, false, "stopped responding", "nothing moved for 30s")

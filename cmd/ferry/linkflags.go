@@ -23,6 +23,7 @@ type linkFlags struct {
 	stun, turn, turnUser, turnPass *string
 	mdns                           *bool
 	connectTimeout, idleTimeout    *string
+	reconnectTimeout               *string
 }
 
 // link is what linkFlags describe, checked.
@@ -33,7 +34,14 @@ type link struct {
 	// connectTimeout bounds the search for a path, idleTimeout a
 	// connection on which nothing moves.
 	connectTimeout, idleTimeout time.Duration
+	// reconnectTimeout bounds the search for a new path after the one in
+	// use broke mid-transfer; 0 gives up at once.
+	reconnectTimeout time.Duration
 }
+
+// defaultReconnectTimeout is --reconnect-timeout when neither the flag nor
+// FERRY_RECONNECT_TIMEOUT says otherwise.
+const defaultReconnectTimeout = 2 * time.Minute
 
 func addLinkFlags(fs *flag.FlagSet) linkFlags {
 	return linkFlags{
@@ -48,6 +56,8 @@ func addLinkFlags(fs *flag.FlagSet) linkFlags {
 			"give up when no path to the other side works within `DURATION` (env FERRY_CONNECT_TIMEOUT)"),
 		idleTimeout: fs.String("idle-timeout", envOr("FERRY_IDLE_TIMEOUT", send.DefaultIdleTimeout.String()),
 			"give up when nothing moves on the connection for `DURATION` (env FERRY_IDLE_TIMEOUT)"),
+		reconnectTimeout: fs.String("reconnect-timeout", envOr("FERRY_RECONNECT_TIMEOUT", defaultReconnectTimeout.String()),
+			"when the connection breaks mid-transfer between ferry peers, look for a new path for up to `DURATION` and go on where it stopped; 0 gives up at once (env FERRY_RECONNECT_TIMEOUT)"),
 	}
 }
 
@@ -69,6 +79,9 @@ func (f linkFlags) config() (link, error) {
 	if l.idleTimeout, err = parseTimeout(*f.idleTimeout); err != nil {
 		return l, fmt.Errorf("--idle-timeout: %w", err)
 	}
+	if l.reconnectTimeout, err = parseTimeoutOrZero(*f.reconnectTimeout); err != nil {
+		return l, fmt.Errorf("--reconnect-timeout: %w", err)
+	}
 	if l.transitRelay, err = send.ParseTransitRelay(*f.transit); err != nil {
 		return l, fmt.Errorf("--transit: %w", err)
 	}
@@ -83,6 +96,15 @@ func parseTimeout(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(strings.TrimSpace(s))
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%q is not a positive duration such as 30s or 2m", s)
+	}
+	return d, nil
+}
+
+// parseTimeoutOrZero reads a duration such as 2m, or 0 for none.
+func parseTimeoutOrZero(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 2m, or 0", s)
 	}
 	return d, nil
 }

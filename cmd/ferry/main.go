@@ -154,6 +154,15 @@ func (c *cli) connecting(paths []string) {
 	fmt.Fprintf(c.stderr, "connecting… (%s)\n", strings.Join(paths, ", "))
 }
 
+// reconnecting says that the connection broke and a new path is sought.
+func (c *cli) reconnecting(attempt int, why error) {
+	if attempt == 1 {
+		fmt.Fprintf(c.stderr, "reconnecting… (the connection broke: %s)\n", escape.String(why.Error()))
+		return
+	}
+	fmt.Fprintf(c.stderr, "reconnecting… (attempt %d: %s)\n", attempt, escape.String(why.Error()))
+}
+
 // logger is silent unless -v was given; then it logs debug lines to
 // stderr. Either way it shows a relay's message of the day.
 func (c *cli) logger(verbose bool) *slog.Logger {

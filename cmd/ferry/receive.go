@@ -84,22 +84,29 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	}
 	var bar *progress
 	opts := receive.Options{
-		Relay:          *relay,
-		Verify:         c.verifier(ctx, *verify),
-		Logger:         log,
-		LAN:            lanNet,
-		LANOnly:        lanOnly,
-		Out:            *out,
-		Stdout:         c.stdout,
-		Overwrite:      *overwrite,
-		AllowDotfiles:  *allowDot,
-		Transport:      lk.transport,
-		TransitRelay:   lk.transitRelay,
-		NAT:            lk.nat,
-		ConnectTimeout: lk.connectTimeout,
-		IdleTimeout:    lk.idleTimeout,
-		OnConnecting:   c.connecting,
-		NoResume:       *noResume,
+		Relay:            *relay,
+		Verify:           c.verifier(ctx, *verify),
+		Logger:           log,
+		LAN:              lanNet,
+		LANOnly:          lanOnly,
+		Out:              *out,
+		Stdout:           c.stdout,
+		Overwrite:        *overwrite,
+		AllowDotfiles:    *allowDot,
+		Transport:        lk.transport,
+		TransitRelay:     lk.transitRelay,
+		NAT:              lk.nat,
+		ConnectTimeout:   lk.connectTimeout,
+		IdleTimeout:      lk.idleTimeout,
+		OnConnecting:     c.connecting,
+		ReconnectTimeout: lk.reconnectTimeout,
+		OnReconnecting: func(attempt int, why error) {
+			if bar != nil {
+				bar.clear()
+			}
+			c.reconnecting(attempt, why)
+		},
+		NoResume: *noResume,
 		Resume: receive.Resume{
 			OnResume: func(name string, at, size int64) {
 				fmt.Fprintf(c.stderr, "Resuming %s at %s of %s\n", escape.String(name), receive.Bytes(at), receive.Bytes(size))

@@ -121,7 +121,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	if !isText {
 		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name,
-			ConnectTimeout: lk.connectTimeout, IdleTimeout: lk.idleTimeout, OnConnecting: c.connecting}
+			ConnectTimeout: lk.connectTimeout, IdleTimeout: lk.idleTimeout, OnConnecting: c.connecting, ReconnectTimeout: lk.reconnectTimeout}
 		if seal.used() {
 			stdinBusy := len(pos) == 1 && pos[0] == "-"
 			if fo.To, fo.Signer, err = c.sealKeys(seal, stdinBusy); err != nil {
@@ -164,6 +164,12 @@ func (c *cli) sendFiles(ctx context.Context, opts send.FileOptions, paths []stri
 	if isTerminal(c.stderr) {
 		bar = newProgress(c.stderr)
 		opts.Progress = bar.update
+	}
+	opts.OnReconnecting = func(attempt int, why error) {
+		if bar != nil {
+			bar.clear()
+		}
+		c.reconnecting(attempt, why)
 	}
 	opts.OnCode = func(code string) {
 		fmt.Fprintf(c.stderr, "Sending %s.\n", strings.Join(paths, ", "))

@@ -148,6 +148,12 @@ func testPublicSender(t *testing.T, bin string) {
 func testMappingChange(t *testing.T, bin string, tcp bool) {
 	const size, limit = 40 << 20, 60 * time.Second
 	w := newWorld(t, bin, cone, cone, servers{})
+	// The clean failure within 60 s this case checks is the one without
+	// reconnecting (--reconnect-timeout 0): a reconnect may look for a new
+	// path for longer than that, and with tcp the sender's mailbox
+	// connection breaks too, which is not redialled after the sides met.
+	// TestReconnectAfterDrop checks reconnecting.
+	w.env = append(w.env, "FERRY_RECONNECT_TIMEOUT=0")
 	// 40 Mbit/s out of the sender's router: 40 MB take 8 s or more.
 	w.snd.Router.Exec("tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)

@@ -81,6 +81,9 @@ func testResumeKilled(t *testing.T, bin string, paths []string, top string, sums
 	start := func(code string) (sender, receiver *netns.Proc) {
 		t.Helper()
 		e := append(append([]string{}, env...), "FERRY_CODE="+code)
+		// Run 1 kills a side: the survivor must fail at once, as without
+		// reconnecting, not look for a new path for 2 minutes.
+		e = append(e, "FERRY_RECONNECT_TIMEOUT=0")
 		sender = a.Start("sender", e, append(append([]string{bin, "send"}, flags...), paths...)...)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()

@@ -14,6 +14,17 @@ type Ferry struct {
 	Have   *Have           `json:"have,omitempty"`   // receiver, before Accept: what it holds already
 	ICE    *natconf.Signal `json:"ice,omitempty"`    // trickled ICE candidates
 	RTC    *rtc.Signal     `json:"rtc,omitempty"`    // WebRTC offer, answer and candidates
+	Retry  *Retry          `json:"retry,omitempty"`  // either side, after the data path broke: a new path
+}
+
+// Retry asks for, and answers with, a new data path after the one in use
+// broke mid-transfer (reconnect within a run). The sender sends it first
+// with the next attempt number; the receiver answers with the same
+// number, what it holds by then (Have), and how to reach it.
+type Retry struct {
+	Attempt    int        `json:"attempt"` // 1 for the first reconnect, and so on
+	Transports Transports `json:"transports"`
+	Have       *Have      `json:"have,omitempty"` // receiver only
 }
 
 // Stream kinds inside the encrypted peer stream.

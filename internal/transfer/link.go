@@ -97,6 +97,9 @@ type LinkOptions struct {
 	// connection has been made within transit.ConnectingNotice.
 	OnConnecting func(paths []string)
 	Logger       *slog.Logger
+	// Attempt is 0 for the first path, n for the n-th reconnect: each
+	// attempt's handshakes use keys of their own (AttemptKey).
+	Attempt int
 }
 
 // Link is one side's half of the connection race.
@@ -223,7 +226,7 @@ func (l *Link) connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 	defer cancel()
 	results := make(chan attempt, 3)
 	n := 0
-	cfg := transit.Config{Key: w.Key("ferry/transit/v1", 32), Role: role, Logger: l.log,
+	cfg := transit.Config{Key: AttemptKey(w, "ferry/transit/v1", l.opts.Attempt), Role: role, Logger: l.log,
 		RelayDelay: transit.DefaultRelayDelay, Relays: l.relays(peer), Dial: l.opts.DialRelay}
 	ice := l.ice.ready() && peer.ICE != nil
 	webrtc := l.webrtc && peer.WebRTC

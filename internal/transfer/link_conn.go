@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/transit"
@@ -13,6 +14,8 @@ type Conn struct {
 	io.ReadWriteCloser
 	Path string // "direct tcp", "ice host", "ice relay", …
 	raw  io.ReadWriteCloser
+	// broken is set once a read or write on the path failed (Broken).
+	broken atomic.Bool
 }
 
 func newConn(c io.ReadWriteCloser, path string) *Conn {

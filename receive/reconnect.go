@@ -1,0 +1,139 @@
+package receive
+
+import (
+	"context"
+	"errors"
+
+	"github.com/ferrydrop/ferry/internal/transfer"
+	"github.com/ferrydrop/ferry/internal/transit"
+)
+
+// Reconnect within a run (see internal/transfer's reconnect.go): when the
+// data path breaks, the receiver keeps what it holds (the resume record,
+// brought up to date), waits for the sender's request for a new path,
+// answers with what it holds and how to reach it, and takes the stream
+// again from there.
+
+// haveOf is what sink holds, for the sender, when it resumes; nil when it
+// does not.
+func haveOf(s sink) *transfer.Have {
+	if d, ok := s.(*dest); ok && d.res != nil && d.res.persist {
+		return d.res.have()
+	}
+	return nil
+}
+
+// canReconnect tells whether a transfer that failed on conn may go on on a
+// new path: the path itself broke, reconnecting is on, and sink resumes.
+func (r *run) canReconnect(conn *transfer.Conn, s sink) bool {
+	if r.retry != nil && r.retry.Attempt > r.attempt && haveOf(s) != nil && r.ctx.Err() == nil {
+		return true // the sender asked for a new path: it saw this one break
+	}
+	return conn.Broken() && r.opts.ReconnectTimeout > 0 && haveOf(s) != nil && r.ctx.Err() == nil
+}
+
+// watch reads the mailbox while the stream runs: the sender's request for
+// a new path (it saw this one break first) or its error ends the
+// connection at once instead of after the idle timeout. The returned
+// func stops it.
+func (r *run) watch(conn *transfer.Conn) (stop func()) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			e, err := r.ch.Next(ctx)
+			if err != nil {
+				return
+			}
+			if e.Error != nil {
+				r.peerErr = transfer.PeerError("the sender", *e.Error)
+				conn.Abort()
+				return
+			}
+			if e.Ferry != nil && e.Ferry.Retry != nil && e.Ferry.Retry.Attempt > r.attempt {
+				r.retry = e.Ferry.Retry
+				conn.Abort()
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// reconnect finds a new path after the last one broke (why), within
+// opts.ReconnectTimeout, and returns it with the sink that goes on from
+// what is held.
+func (r *run) reconnect(old sink, why error) (*transfer.Conn, sink, error) {
+	if r.peerErr != nil {
+		return nil, old, r.peerErr
+	}
+	limit := r.opts.ReconnectTimeout
+	if limit <= 0 {
+		limit = transit.DefaultIdleTimeout // the sender asked; give it a fair wait
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, limit)
+	defer cancel()
+	// What arrived is synced and recorded; the sink for the next attempt
+	// re-reads the record and checks what it claims, as a later run would.
+	old.abort()
+	s, err := newSink(r.man, r.opts)
+	if err != nil {
+		return nil, old, err
+	}
+	have := haveOf(s)
+	if have == nil {
+		return nil, s, errors.New("the connection broke, and the partial files could not be kept to go on from")
+	}
+	for {
+		if r.opts.OnReconnecting != nil {
+			r.opts.OnReconnecting(r.attempt+1, why)
+		}
+		req := r.retry
+		r.retry = nil
+		if req == nil {
+			if req, err = r.ch.WaitRetry(ctx, 0, r.attempt); err != nil {
+				if r.ctx.Err() == nil && ctx.Err() != nil {
+					return nil, s, &transfer.ReconnectError{Timeout: limit, Err: why}
+				}
+				return nil, s, err
+			}
+		}
+		r.attempt = req.Attempt
+		conn, err := r.tryPath(ctx, req, have)
+		if err == nil {
+			return conn, s, nil
+		}
+		var refusal *transfer.Refusal
+		if r.ctx.Err() != nil || errors.As(err, &refusal) {
+			return nil, s, err
+		}
+		if ctx.Err() != nil {
+			return nil, s, &transfer.ReconnectError{Timeout: limit, Err: why}
+		}
+		r.opts.Logger.Debug("receive: reconnect attempt failed", "attempt", r.attempt, "err", err)
+		why = err
+	}
+}
+
+// tryPath answers the sender's request req with what is held and races
+// for the new path.
+func (r *run) tryPath(ctx context.Context, req *transfer.Retry, have *transfer.Have) (*transfer.Conn, error) {
+	o := r.opts
+	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: o.Transport, NAT: transfer.WithAddressHint(o.NAT, r.w), TransitRelay: o.TransitRelay, Logger: o.Logger, DialRelay: o.DialTransit,
+		ConnectTimeout: o.ConnectTimeout, IdleTimeout: o.IdleTimeout, Attempt: req.Attempt})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Retry: &transfer.Retry{Attempt: req.Attempt, Transports: tr, Have: have}}}); err != nil {
+		link.Close()
+		return nil, err
+	}
+	conn, err := link.Connect(ctx, r.w, r.ch, transit.Receiver, req.Transports)
+	if err != nil {
+		link.Close()
+		return nil, err
+	}
+	r.links = append(r.links, link)
+	return conn, nil
+}
