@@ -48,15 +48,7 @@ func lanTransfer(t *testing.T, bin string, snd, rcv lanPeer, sendArgs, recvArgs 
 		t.Fatalf("%v\n%s", err, sender)
 	}
 	receiver = rcv.h.Start("receiver", rcv.env, append([]string{bin, "receive"}, recvArgs...)...)
-	wctx, wcancel := context.WithTimeout(context.Background(), limit)
-	defer wcancel()
-	for _, p := range []*netns.Proc{receiver, sender} {
-		if err := p.Wait(wctx); err != nil {
-			sender.Stop()
-			receiver.Stop()
-			t.Fatalf("%v\n%s%s", err, sender, receiver)
-		}
-	}
+	waitBoth(t, limit, sender, receiver)
 	if sender.ExitCode() != 0 || receiver.ExitCode() != 0 {
 		t.Fatalf("transfer failed: sender exit %d, receiver exit %d\n%s%s", sender.ExitCode(), receiver.ExitCode(), sender, receiver)
 	}
@@ -160,15 +152,7 @@ func testLANClassic(t *testing.T, bin string) {
 	}
 	out := filepath.Join(dir, "classic-out.bin")
 	receiver := rcv.h.Start("python receiver", rcv.env, py, "--relay-url", m[1], "receive", "--accept-file", "-o", out, code)
-	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer wcancel()
-	for _, p := range []*netns.Proc{receiver, sender} {
-		if err := p.Wait(wctx); err != nil {
-			sender.Stop()
-			receiver.Stop()
-			t.Fatalf("%v\n%s%s", err, sender, receiver)
-		}
-	}
+	waitBoth(t, 60*time.Second, sender, receiver)
 	if sender.ExitCode() != 0 || receiver.ExitCode() != 0 {
 		t.Fatalf("classic transfer failed\n%s%s", sender, receiver)
 	}
@@ -244,5 +228,20 @@ func testLANHostile(t *testing.T, bin string) {
 	defer wcancel()
 	if line, err := hostile.WaitStderr(wctx, "hostile: exchange ended:"); err == nil && !strings.Contains(line, "code was wrong") {
 		t.Fatalf("the hostile exchange did not end with a wrong code: %s", line)
+	}
+}
+
+// waitBoth waits up to limit for the sender and the receiver to exit, and
+// stops both and fails the test (with their output) when either does not.
+func waitBoth(t *testing.T, limit time.Duration, sender, receiver *netns.Proc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for _, p := range []*netns.Proc{receiver, sender} {
+		if err := p.Wait(ctx); err != nil {
+			sender.Stop()
+			receiver.Stop()
+			t.Fatalf("%v\n%s%s", err, sender, receiver)
+		}
 	}
 }
