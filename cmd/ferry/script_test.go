@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,6 +63,7 @@ func TestScripts(t *testing.T) {
 	for name, f := range emailCmds() {
 		cmds[name] = f
 	}
+	ports := &portPicker{}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -75,6 +77,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("FERRY_TEST_SHARED", "0") // no warnings about codes in argv
 			env.Values[relayKey{}] = make([]*relayProc, 1)
+			env.Values[portsKey{}] = ports
 			return nil
 		},
 		Condition: peerInstalled,
@@ -323,21 +326,44 @@ func cmdSamefile(ts *testscript.TestScript, neg bool, args []string) {
 // the local port of any outgoing connection, before the relay that is to
 // listen on it has started, and the tests make many connections.
 func freePort(ts *testscript.TestScript) int {
-	return fixedPort(func(addr string) (io.Closer, error) { return net.Listen("tcp", addr) })
+	return ts.Value(portsKey{}).(*portPicker).pick(func(addr string) (io.Closer, error) { return net.Listen("tcp", addr) })
 }
 
 // freeUDPPort is freePort for UDP.
 func freeUDPPort(ts *testscript.TestScript) int {
-	return fixedPort(func(addr string) (io.Closer, error) { return net.ListenPacket("udp4", addr) })
+	return ts.Value(portsKey{}).(*portPicker).pick(func(addr string) (io.Closer, error) { return net.ListenPacket("udp4", addr) })
 }
 
-// fixedPort returns a random port of the fixed range that listen can
-// take on loopback.
-func fixedPort(listen func(addr string) (io.Closer, error)) int {
+// portsKey is where a script finds the run's portPicker.
+type portsKey struct{}
+
+// portPicker hands out ports of the fixed range, each at most once in a
+// run of the scripts: a port is free when it is picked but bound only
+// when its relay starts, so a port picked twice (for a relay's mailbox
+// and its transit relay, or by two scripts at once) could be taken by
+// the other in between (a whole-suite run once failed so, with
+// "bind: address already in use").
+type portPicker struct {
+	mu    sync.Mutex
+	given map[int]bool
+}
+
+// pick returns a random port of the fixed range, not handed out before,
+// that listen can take on loopback.
+func (p *portPicker) pick(listen func(addr string) (io.Closer, error)) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.given == nil {
+		p.given = map[int]bool{}
+	}
 	for {
 		port := fixedPortBase + rand.IntN(fixedPortSpan)
+		if p.given[port] {
+			continue
+		}
 		if c, err := listen(fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
 			c.Close()
+			p.given[port] = true
 			return port
 		}
 	}
