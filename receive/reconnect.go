@@ -120,8 +120,7 @@ func (r *run) reconnect(old sink, why error) (*transfer.Conn, sink, error) {
 // for the new path.
 func (r *run) tryPath(ctx context.Context, req *transfer.Retry, have *transfer.Have) (*transfer.Conn, error) {
 	o := r.opts
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: o.Transport, NAT: transfer.WithAddressHint(o.NAT, r.w), TransitRelay: o.TransitRelay, Logger: o.Logger, DialRelay: o.DialTransit,
-		ConnectTimeout: o.ConnectTimeout, IdleTimeout: o.IdleTimeout, Attempt: req.Attempt})
+	link, tr, err := transfer.PrepareLink(ctx, o.linkOptions(r.w, req.Attempt))
 	if err != nil {
 		return nil, err
 	}

@@ -149,8 +149,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return nil, err
 	}
 	ch := transfer.NewChannel(ctx, w)
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay, Logger: opts.Logger, DialRelay: opts.DialTransit,
-		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
+	link, tr, err := transfer.PrepareLink(ctx, opts.linkOptions(w, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +291,7 @@ func (r *run) reconnect(why error) (*transfer.Conn, error) {
 // tryPath is one reconnect attempt (r.attempt).
 func (r *run) tryPath(ctx context.Context) (*transfer.Conn, error) {
 	o := r.opts
-	link, tr, err := transfer.PrepareLink(ctx, transfer.LinkOptions{Transport: o.Transport, NAT: transfer.WithAddressHint(o.NAT, r.w), TransitRelay: o.TransitRelay, Logger: o.Logger, DialRelay: o.DialTransit,
-		ConnectTimeout: o.ConnectTimeout, IdleTimeout: o.IdleTimeout, Attempt: r.attempt})
+	link, tr, err := transfer.PrepareLink(ctx, o.linkOptions(r.w, r.attempt))
 	if err != nil {
 		return nil, err
 	}
@@ -437,4 +435,16 @@ func (c *counter) Write(p []byte) (int, error) {
 		c.report(c.n, c.total)
 	}
 	return n, err
+}
+
+// linkOptions is how the paths to the other side are set up, for the
+// first path (attempt 0, which tells OnConnecting when it takes a while)
+// and for each reconnect (attempt n, with keys of its own).
+func (opts FileOptions) linkOptions(w *wormhole.Wormhole, attempt int) transfer.LinkOptions {
+	lo := transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay,
+		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt}
+	if attempt == 0 {
+		lo.OnConnecting = opts.OnConnecting
+	}
+	return lo
 }
