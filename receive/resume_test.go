@@ -204,11 +204,7 @@ const resumeSize = 3 << 20
 // transfer of the same file (a new code) goes on from there, and the file
 // lands whole.
 func TestResumeFile(t *testing.T) {
-	_, out := landingDirs(t)
-	src := t.TempDir()
-	files := []rfile{{"big.iso", randomBytes(1, resumeSize)}}
-	writeSource(t, src, files)
-	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	src, out, files := halfOfBigISO(t, 1)
 	var n notes
 	if err := sendReal(t, out, []string{filepath.Join(src, "big.iso")}, &n, false); err != nil {
 		t.Fatal(err)
@@ -249,11 +245,7 @@ func TestResumeFolder(t *testing.T) {
 // match the hash it offered gets nothing landed, the error says why, and
 // the partial is discarded (the next transfer starts from zero).
 func TestResumeHostileSender(t *testing.T) {
-	_, out := landingDirs(t)
-	src := t.TempDir()
-	files := []rfile{{"big.iso", randomBytes(2, resumeSize)}}
-	writeSource(t, src, files)
-	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	src, out, files := halfOfBigISO(t, 2)
 
 	ctx, url := setup(t)
 	man := manifestOf("big.iso", false, files)
@@ -285,11 +277,7 @@ func TestResumeHostileSender(t *testing.T) {
 // TestResumeEditedPartial: a partial changed on disk between runs is
 // detected and started over from zero, loudly.
 func TestResumeEditedPartial(t *testing.T) {
-	_, out := landingDirs(t)
-	src := t.TempDir()
-	files := []rfile{{"big.iso", randomBytes(3, resumeSize)}}
-	writeSource(t, src, files)
-	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	src, out, files := halfOfBigISO(t, 3)
 	partial, _ := filepath.Glob(filepath.Join(out, ".ferry-partial-*", "big.iso"))
 	if len(partial) != 1 {
 		t.Fatalf("partials %q", partial)
@@ -314,11 +302,7 @@ func TestResumeEditedPartial(t *testing.T) {
 // TestResumeChangedSource: a source file changed between runs starts
 // over from zero; the new content lands.
 func TestResumeChangedSource(t *testing.T) {
-	_, out := landingDirs(t)
-	src := t.TempDir()
-	files := []rfile{{"big.iso", randomBytes(4, resumeSize)}}
-	writeSource(t, src, files)
-	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	src, out, _ := halfOfBigISO(t, 4)
 	changed := []rfile{{"big.iso", randomBytes(5, resumeSize)}}
 	writeSource(t, src, changed)
 	var n notes
@@ -334,11 +318,7 @@ func TestResumeChangedSource(t *testing.T) {
 
 // TestNoResume: --no-resume discards the partial and keeps nothing.
 func TestNoResume(t *testing.T) {
-	_, out := landingDirs(t)
-	src := t.TempDir()
-	files := []rfile{{"big.iso", randomBytes(6, resumeSize)}}
-	writeSource(t, src, files)
-	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	src, out, files := halfOfBigISO(t, 6)
 	var n notes
 	if err := sendReal(t, out, []string{filepath.Join(src, "big.iso")}, &n, true); err != nil {
 		t.Fatal(err)
@@ -354,11 +334,7 @@ func TestNoResume(t *testing.T) {
 // (ferry send --to --sign) resumes too: the hashes travel in the sealed
 // list of names, and the rest of the file in the signed stream.
 func TestResumeSealed(t *testing.T) {
-	_, out := landingDirs(t)
-	src := t.TempDir()
-	files := []rfile{{"big.iso", randomBytes(7, resumeSize)}}
-	writeSource(t, src, files)
-	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	src, out, files := halfOfBigISO(t, 7)
 	alice, bob := genKey(t, "alice"), genKey(t, "bob")
 	var n notes
 	var signer *crypto.Signer
@@ -375,4 +351,17 @@ func TestResumeSealed(t *testing.T) {
 	}
 	sameContent(t, filepath.Join(out, "big.iso"), files[0].data)
 	onlyNames(t, out, "big.iso")
+}
+
+// halfOfBigISO is the start of most resume tests: a source folder with
+// big.iso (resumeSize random bytes from seed), and an output folder where
+// a transfer of it was cut off at half.
+func halfOfBigISO(t *testing.T, seed uint64) (src, out string, files []rfile) {
+	t.Helper()
+	_, out = landingDirs(t)
+	src = t.TempDir()
+	files = []rfile{{"big.iso", randomBytes(seed, resumeSize)}}
+	writeSource(t, src, files)
+	interrupted(t, out, "big.iso", false, files, resumeSize/2)
+	return src, out, files
 }
