@@ -512,6 +512,20 @@ func (c *Client) Ping(ctx context.Context) error {
 	return err
 }
 
+// Sync waits until the server has answered everything sent before it (a
+// ping: servers answer in order) and returns a copy of the messages
+// queued for Next by then, which stay queued. Called right after Open, it
+// returns what the mailbox held: servers replay a mailbox's messages when
+// it is opened, before they answer the next command.
+func (c *Client) Sync(ctx context.Context) ([]Message, error) {
+	if err := c.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("sync with relay: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Message(nil), c.queue...), nil
+}
+
 // Next returns the next mailbox message (ours included), in server order.
 func (c *Client) Next(ctx context.Context) (Message, error) {
 	for {

@@ -58,7 +58,7 @@ func (w *Wormhole) sendVersion(ctx context.Context) error {
 		return fmt.Errorf("encode version message: %w", err)
 	}
 	w.legacyKey = nil // sealing with w.key commits to it
-	if err := w.add(ctx, "version", seal(phaseKey(w.key, w.side, "version"), ver)); err != nil {
+	if err := w.post(ctx, "version", seal(phaseKey(w.key, w.side, "version"), ver)); err != nil {
 		return err
 	}
 	return nil

@@ -68,32 +68,46 @@ const (
 // Config says where and as whom to connect. The zero value uses the public
 // relay, the file-transfer appid and no app versions.
 type Config struct {
-	RelayURL    string         // mailbox server; DefaultRelay when empty
+	// RelayURL is the mailbox server, or a pool of them separated by
+	// commas: the first that answers is used, and the next one that
+	// answers when its connection drops (reconnect.go). DefaultRelay
+	// when empty.
+	RelayURL    string
 	AppID       string         // AppID when empty
 	AppVersions map[string]any // announced in the version phase
 	Agent       [2]string      // client_version sent on bind
 	Logger      *slog.Logger   // nil: silent
 	Rand        io.Reader      // SPAKE2's entropy; nil: crypto/rand (tests fix it)
 	// Reconnect is how long to keep trying to reconnect when the relay's
-	// connection drops during the rendezvous (before Establish has
-	// succeeded): a restarted relay (ferry relay --data keeps nameplates
-	// and mailboxes) must not end a transfer whose other side has not
-	// come yet. 0 never reconnects (reconnect.go).
+	// connection drops, at any time until Close: a restarted relay
+	// (ferry relay --data keeps nameplates and mailboxes) must not end a
+	// transfer, whether its other side has come yet or it needs the
+	// mailbox to find a new path. 0 never reconnects (reconnect.go).
 	Reconnect time.Duration
 }
 
 // Wormhole is one side of one wormhole: it lives from the code to Close.
 type Wormhole struct {
-	cfg  Config
-	log  *slog.Logger
-	mb   *mailbox.Client
-	side string
-	page string     // where the relay serves ferry's browser client, if it does
-	you  netip.Addr // the address the relay saw us connect from, if it said
+	cfg    Config
+	log    *slog.Logger
+	relays []string // the pool (cfg.RelayURL)
+	side   string
+	page   string     // where the relay serves ferry's browser client, if it does
+	you    netip.Addr // the address the relay saw us connect from, if it said
 
-	code      string
+	// The relay connection, replaced by a redial (reconnect.go).
+	connMu    sync.Mutex
+	mb        *mailbox.Client
+	relayAt   int    // index of mb's relay in relays
+	gen       int    // incremented by every redial
+	closed    bool   // Close has begun
 	nameplate string // claimed and not yet released
 	mailbox   string
+	closing   chan struct{} // closed by Close: a redial stops
+	closeOnce sync.Once
+	redialing chan struct{} // holds a token while a redial runs
+
+	code string
 
 	spake     *gospake2.SPAKE2
 	key       []byte
@@ -101,9 +115,10 @@ type Wormhole struct {
 	peerSide  string
 	peerVer   map[string]json.RawMessage
 
-	// sent are our rendezvous messages (pake, version), resent after a
-	// reconnect unless echoed (seen back from the relay, so stored).
-	sent []outMsg
+	// sent are our messages (pake, version, numbered phases), resent
+	// after a redial unless the relay holds them.
+	outMu sync.Mutex
+	sent  []outMsg
 
 	sendMu  sync.Mutex // Send may be called from several goroutines
 	nextOut int
@@ -126,16 +141,24 @@ func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	mb, welcome, err := mailbox.Dial(ctx, cfg.RelayURL, log)
+	relays, err := mailbox.ParsePool(cfg.RelayURL)
+	if err != nil {
+		return nil, err
+	}
+	if len(relays) == 0 {
+		relays = []string{DefaultRelay}
+	}
+	mb, welcome, at, err := mailbox.DialPool(ctx, relays, 0, mailbox.PoolDialTimeout, log)
 	if err != nil {
 		return nil, err
 	}
 	if welcome.MOTD != "" {
-		log.Info(MOTDRecord, "relay", escape.Quote(cfg.RelayURL), "motd", escape.Quote(welcome.MOTD))
+		log.Info(MOTDRecord, "relay", escape.Quote(relays[at]), "motd", escape.Quote(welcome.MOTD))
 	}
 	side := make([]byte, 5)
 	rand.Read(side)
-	w := &Wormhole{cfg: cfg, log: log, mb: mb, side: hex.EncodeToString(side), pending: map[int][]byte{}, page: welcome.Page, you: welcome.YourAddress}
+	w := &Wormhole{cfg: cfg, log: log, relays: relays, mb: mb, relayAt: at, side: hex.EncodeToString(side), pending: map[int][]byte{},
+		page: welcome.Page, you: welcome.YourAddress, closing: make(chan struct{}), redialing: make(chan struct{}, 1)}
 	if err := mb.Bind(ctx, cfg.AppID, w.side, cfg.Agent); err != nil {
 		mb.Close()
 		return nil, err
@@ -149,11 +172,14 @@ func (w *Wormhole) AllocateCode(ctx context.Context, words int) (string, error) 
 	if words < 1 || words > 16 {
 		return "", fmt.Errorf("a code needs 1 to 16 words, not %d", words)
 	}
-	nameplate, err := w.mb.Allocate(ctx)
+	mb, _ := w.client()
+	nameplate, err := mb.Allocate(ctx)
 	if err != nil {
 		return "", err
 	}
+	w.connMu.Lock()
 	w.nameplate = nameplate
+	w.connMu.Unlock()
 	code := nameplate + "-" + wordlist.ChooseWords(words)
 	return code, w.start(ctx, code, nameplate)
 }
@@ -209,15 +235,18 @@ func (e *NameplateError) Error() string {
 }
 
 func (w *Wormhole) start(ctx context.Context, code, nameplate string) error {
-	mbox, err := w.mb.Claim(ctx, nameplate)
+	mb, _ := w.client()
+	mbox, err := mb.Claim(ctx, nameplate)
 	if err != nil {
 		if errors.Is(err, mailbox.ErrCrowded) {
 			return fmt.Errorf("%w (the relay says the code is already in use by two others)", ErrWrongCode)
 		}
 		return err
 	}
+	w.connMu.Lock()
 	w.code, w.nameplate, w.mailbox = code, nameplate, mbox
-	if err := w.mb.Open(ctx, mbox); err != nil {
+	w.connMu.Unlock()
+	if err := mb.Open(ctx, mbox); err != nil {
 		return err
 	}
 	sp := gospake2.SPAKE2Symmetric(gospake2.NewPassword(code), gospake2.NewIdentityS(w.cfg.AppID))
@@ -234,7 +263,7 @@ func (w *Wormhole) start(ctx context.Context, code, nameplate string) error {
 	if err != nil {
 		return fmt.Errorf("encode pake message: %w", err)
 	}
-	return w.add(ctx, "pake", body)
+	return w.post(ctx, "pake", body)
 }
 
 // Code returns the code in use.
@@ -264,11 +293,14 @@ func (w *Wormhole) Establish(ctx context.Context) error {
 			return err
 		}
 	}
-	if w.nameplate != "" {
-		if err := w.mb.Release(ctx, w.nameplate); err != nil {
+	w.connMu.Lock()
+	mb, nameplate := w.mb, w.nameplate
+	w.nameplate = ""
+	w.connMu.Unlock()
+	if nameplate != "" {
+		if err := mb.Release(ctx, nameplate); err != nil {
 			w.log.Debug("release nameplate", "err", err)
 		}
-		w.nameplate = ""
 	}
 	return w.exchangeVersions(ctx)
 }
@@ -299,10 +331,11 @@ func (w *Wormhole) finishPake(m mailbox.Message) error {
 // own echoes and, once the peer is known, any third side.
 func (w *Wormhole) next(ctx context.Context) (mailbox.Message, error) {
 	for {
-		m, err := w.mb.Next(ctx)
+		mb, gen := w.client()
+		m, err := mb.Next(ctx)
 		if err != nil {
-			if w.canReconnect() && ctx.Err() == nil && w.mb.Err() != nil {
-				if err := w.reconnect(ctx, err); err != nil {
+			if w.mayRedial(ctx, mb, err) {
+				if err := w.reconnect(ctx, gen, err); err != nil {
 					return m, err
 				}
 				continue
@@ -310,8 +343,7 @@ func (w *Wormhole) next(ctx context.Context) (mailbox.Message, error) {
 			return m, err
 		}
 		if m.Side == w.side {
-			w.echoed(m.Phase)
-			continue
+			continue // our own, echoed
 		}
 		if w.peerSide != "" && m.Side != w.peerSide {
 			continue
@@ -359,7 +391,7 @@ func (w *Wormhole) Send(ctx context.Context, plaintext []byte) error {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
 	phase := strconv.Itoa(w.nextOut)
-	if err := w.mb.Add(ctx, phase, seal(phaseKey(w.key, w.side, phase), plaintext)); err != nil {
+	if err := w.post(ctx, phase, seal(phaseKey(w.key, w.side, phase), plaintext)); err != nil {
 		return err
 	}
 	w.nextOut++
@@ -439,16 +471,20 @@ func (w *Wormhole) Close(ctx context.Context, mood Mood) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), within)
 	defer cancel()
+	w.connMu.Lock()
+	w.closed = true
+	w.closeOnce.Do(func() { close(w.closing) })
+	mb, nameplate, mbox := w.mb, w.nameplate, w.mailbox
+	w.nameplate, w.mailbox = "", ""
+	w.connMu.Unlock()
 	var errs []error
-	if w.nameplate != "" {
-		errs = append(errs, w.mb.Release(ctx, w.nameplate))
-		w.nameplate = ""
+	if nameplate != "" {
+		errs = append(errs, mb.Release(ctx, nameplate))
 	}
-	if w.mailbox != "" {
-		errs = append(errs, w.mb.CloseMailbox(ctx, w.mailbox, mood))
-		w.mailbox = ""
+	if mbox != "" {
+		errs = append(errs, mb.CloseMailbox(ctx, mbox, mood))
 	}
-	w.mb.Close()
+	mb.Close()
 	return errors.Join(errs...)
 }
 
