@@ -397,7 +397,12 @@ func (c *Client) command(ctx context.Context, typ, want string, msg map[string]a
 	err = c.conn.Write(wctx, websocket.MessageText, data)
 	cancel()
 	if err != nil {
-		return frame{}, fmt.Errorf("send %s to relay: %w", typ, err)
+		// coder/websocket has closed the connection: say so at once, so
+		// the caller sees a dead connection (Err), not just a failed write.
+		err = fmt.Errorf("send %s to relay: %w", typ, err)
+		c.finish(err)
+		c.conn.CloseNow()
+		return frame{}, err
 	}
 	// Once the frame is out, the command has happened whatever the caller's
 	// context says: wait for its answer so that, say, a numbered phase is
@@ -414,7 +419,12 @@ func (c *Client) command(ctx context.Context, typ, want string, msg map[string]a
 			return frame{}, c.Err()
 		}
 	case <-timeout.C:
-		return frame{}, fmt.Errorf("relay did not answer %s within %v", typ, writeTimeout)
+		// A relay that answers nothing for that long is gone (a half-open
+		// connection): hang up, so the caller can redial.
+		err := fmt.Errorf("relay did not answer %s within %v", typ, writeTimeout)
+		c.finish(err)
+		c.conn.CloseNow()
+		return frame{}, err
 	}
 	if f.Type == "error" {
 		return frame{}, &ServerError{Msg: f.Error}

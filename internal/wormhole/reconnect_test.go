@@ -15,7 +15,7 @@ import (
 // and start again on the same address.
 type restartable struct {
 	t    *testing.T
-	dir  string
+	dir  string // the data folder; "" keeps state in memory (lost on restart)
 	addr string
 	srv  *relay.Server
 	stop context.CancelFunc
@@ -24,6 +24,15 @@ type restartable struct {
 
 func newRestartable(t *testing.T) *restartable {
 	r := &restartable{t: t, dir: filepath.Join(t.TempDir(), "data")}
+	r.start()
+	t.Cleanup(r.kill)
+	return r
+}
+
+// newForgetful is a restartable relay that keeps its state in memory:
+// after a restart it knows no nameplate, mailbox or message.
+func newForgetful(t *testing.T) *restartable {
+	r := &restartable{t: t}
 	r.start()
 	t.Cleanup(r.kill)
 	return r
