@@ -56,7 +56,7 @@ func ParseCodeURI(s string) (code, relay string, leader bool, err error) {
 // Nameplates asks a relay for the nameplates waiting on it (for
 // completing a code being typed), over one connection kept until Close.
 type Nameplates struct {
-	Relay string // the mailbox server's URL
+	Relay string // the mailbox server's URL, or a pool (the first that answers is asked)
 
 	mu sync.Mutex
 	mb *mailbox.Client
@@ -68,7 +68,11 @@ func (n *Nameplates) List(ctx context.Context) ([]string, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.mb == nil {
-		mb, _, err := mailbox.Dial(ctx, n.Relay, nil)
+		pool, err := mailbox.ParsePool(n.Relay)
+		if err != nil {
+			return nil, err
+		}
+		mb, _, _, err := mailbox.DialPool(ctx, pool, 0, mailbox.PoolDialTimeout, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -27,7 +27,10 @@ var ErrUnsupported = errors.New("the sender offered something ferry cannot recei
 // Options configure a receive. The zero value uses the public relay and
 // refuses files (set Accept to take them).
 type Options struct {
-	Relay  string             // mailbox server URL; the public relay when empty
+	// Relay is the mailbox server's URL, or a pool of them separated by
+	// commas (the first that answers is used, the next one that answers
+	// when its connection drops); the public relay when empty.
+	Relay  string
 	Verify func(string) error // shown the verifier (hex); an error aborts
 	Logger *slog.Logger       // nil: silent
 

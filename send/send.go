@@ -18,7 +18,11 @@ var ErrRejected = errors.New("the receiver declined")
 // Options configure a send. The zero value allocates a two-word code on
 // the public relay.
 type Options struct {
-	Relay     string            // mailbox server URL; the public relay when empty
+	// Relay is the mailbox server's URL, or a pool of them separated by
+	// commas (the first that answers is used, the next one that answers
+	// when its connection drops); the public relay when empty.
+	Relay     string
+	OnRelay   func(url string)  // told (before OnLink and OnCode) which relay of the pool the code is on
 	Code      string            // use this code instead of allocating one
 	CodeWords int               // words in an allocated code; 2 when 0
 	OnCode    func(code string) // told the code before ferry waits for the receiver
@@ -113,6 +117,9 @@ func (opts Options) words() int {
 
 // announce tells OnLink (when w's relay serves the page) and OnCode.
 func announce(opts Options, w *wormhole.Wormhole, code string) {
+	if w != nil && opts.OnRelay != nil {
+		opts.OnRelay(w.RelayURL())
+	}
 	if w != nil && w.Page() != "" && opts.OnLink != nil {
 		opts.OnLink(w.Page() + "#" + code)
 	}

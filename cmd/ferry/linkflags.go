@@ -39,6 +39,9 @@ type link struct {
 	reconnectTimeout time.Duration
 }
 
+// relayUsage is --relay's help, for send and receive.
+const relayUsage = "mailbox server `URL`, or several separated by commas: a pool, of which the first that answers is used, and the next one when its connection drops (env FERRY_RELAY)"
+
 // defaultReconnectTimeout is --reconnect-timeout when neither the flag nor
 // FERRY_RECONNECT_TIMEOUT says otherwise.
 const defaultReconnectTimeout = 2 * time.Minute

@@ -16,7 +16,7 @@ import (
 func (c *cli) receive(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("ferry receive", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	relay := fs.String("relay", envOr("FERRY_RELAY", send.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
+	relay := fs.String("relay", envOr("FERRY_RELAY", send.DefaultRelay), relayUsage)
 	verify := fs.Bool("verify", false, "show the verifier and ask before accepting")
 	out := fs.String("out", ".", "folder to save files in (\"-\": write a single file to stdout)")
 	yes := fs.Bool("yes", false, "accept files without asking")

@@ -18,7 +18,7 @@ import (
 func (c *cli) send(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("ferry send", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	relay := fs.String("relay", envOr("FERRY_RELAY", send.DefaultRelay), "mailbox server `URL` (env FERRY_RELAY)")
+	relay := fs.String("relay", envOr("FERRY_RELAY", send.DefaultRelay), relayUsage)
 	text := fs.String("text", "", "send this text `MESSAGE` instead of files (\"-\" reads it from stdin)")
 	code := fs.String("code", "", "use this `CODE` instead of asking the relay for one (env "+envCode+"; \"-\" reads it from stdin)")
 	words := fs.Int("code-length", 2, "`N` words in a generated code")
@@ -101,7 +101,9 @@ func (c *cli) send(ctx context.Context, args []string) int {
 			return exitUsage
 		}
 	}
-	c.qrPNG, c.qrKind, c.relayURL = *qrPNG, *qrKind, *relay
+	c.qrPNG, c.qrKind = *qrPNG, *qrKind
+	c.relayURL, _, _ = strings.Cut(*relay, ",") // until OnRelay names the one in use
+	c.relayURL = strings.TrimSpace(c.relayURL)
 	log := c.logger(*verbose)
 	lanNet, lanOnly, err := lanConfig(*lanMode, log)
 	if err != nil {
@@ -110,6 +112,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	opts := send.Options{
 		OnLink:    func(link string) { c.pageLink = link },
+		OnRelay:   func(url string) { c.relayURL = url },
 		Relay:     *relay,
 		Code:      *code,
 		CodeWords: *words,
