@@ -212,6 +212,8 @@ const (
 type servers struct {
 	turn, transit bool
 	transport     string // --transport for both sides, when set
+	data          bool   // the relay keeps its mailbox in a data folder (--data), across restarts
+	verbose       bool   // both sides log (-v)
 }
 
 // world is a fake internet with a relay, a sending and a receiving host.
@@ -222,6 +224,7 @@ type world struct {
 	srv      servers
 	in       *netns.Internet
 	snd, rcv *netns.Host
+	relay    *netns.Proc // the running relay
 }
 
 func newWorld(t *testing.T, bin string, sender, receiver placement, srv servers) *world {
@@ -275,7 +278,11 @@ func (w *world) startRelay(t *testing.T) {
 	if w.srv.transit {
 		args = append(args, "--transit-listen", pub+":4001")
 	}
+	if w.srv.data {
+		args = append(args, "--data", filepath.Join(w.dir, "relay-data"))
+	}
 	relay := w.in.Start("relay", w.env, args...)
+	w.relay = relay
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The relay binds STUN and TURN before it prints them, and the
@@ -314,6 +321,9 @@ func (w *world) flags() []string {
 	}
 	if w.srv.transport != "" {
 		f = append(f, "--transport", w.srv.transport, "--connect-timeout", "10s")
+	}
+	if w.srv.verbose {
+		f = append(f, "-v")
 	}
 	if w.srv.transit {
 		return append(f, "--transit", "tcp:"+pub+":4001")

@@ -80,3 +80,54 @@ func waitLine(ctx context.Context, t *testing.T, p *netns.Proc, s string) {
 		}
 	}
 }
+
+// TestRelayRestartDuringReconnect: the mailbox websocket is redialled
+// after the sides met. As TestReconnectAfterDrop, every packet between
+// the peers is dropped for 10 s a quarter of the way through 64 MiB, so
+// the path is given up (idle timeout 3 s) and a new one must be found
+// through the mailbox; and at the start of the drop ferry relay --data is
+// SIGKILLed and started again, so both sides' mailbox connections drop
+// too. Both redial the relay, reopen the mailbox, and the same run
+// completes, byte-identical. (Without the redial, the sender's request
+// for a new path fails on its dead mailbox connection.)
+func TestRelayRestartDuringReconnect(t *testing.T) {
+	netns.Check(t)
+	bin := buildFerry(t)
+	const size = 64 << 20
+	w := newWorld(t, bin, public, public, servers{transport: "tcp", data: true, verbose: true})
+	w.env = append(w.env, "FERRY_IDLE_TIMEOUT=3s", "FERRY_RECONNECT_TIMEOUT=60s")
+	w.snd.Exec("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
+	x := w.start(t, size)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := x.waitStaged(ctx, size/4); err != nil {
+		x.stop()
+		t.Fatalf("%v\n%s", err, x)
+	}
+	rules := [][]string{{"INPUT", "-s", w.rcv.Addr, "-j", "DROP"}, {"OUTPUT", "-d", w.rcv.Addr, "-j", "DROP"}}
+	for _, r := range rules {
+		w.snd.Exec(append([]string{"iptables", "-I"}, r...)...)
+	}
+	dropped := time.Now()
+	staged, _ := stagedBytes(x.out)
+	t.Logf("dropping every packet between the peers, %d of %d bytes staged; restarting the relay", staged, size)
+	w.relay.Kill() // SIGKILL
+	w.relay.Stop()
+	w.startRelay(t)
+	t.Logf("relay back after %v", time.Since(dropped).Round(time.Millisecond))
+	time.Sleep(10*time.Second - time.Since(dropped))
+	for _, r := range rules {
+		w.snd.Exec(append([]string{"iptables", "-D"}, r...)...)
+	}
+	during, _ := stagedBytes(x.out)
+	t.Logf("packets flow again, %d bytes staged", during)
+	x.wait(t, 120*time.Second)
+	x.requireSuccess(t)
+	for _, p := range []*netns.Proc{x.sender, x.receiver} {
+		for _, s := range []string{"reconnecting…", "reconnected to the relay"} {
+			if !strings.Contains(p.Stderr(), s) {
+				t.Errorf("%s did not say %q\n%s", p.Name, s, x)
+			}
+		}
+	}
+}
