@@ -95,7 +95,8 @@ func TestRelayRestartDuringReconnect(t *testing.T) {
 	bin := buildFerry(t)
 	const size = 64 << 20
 	w := newWorld(t, bin, public, public, servers{transport: "tcp", data: true, verbose: true})
-	w.env = append(w.env, "FERRY_IDLE_TIMEOUT=3s", "FERRY_RECONNECT_TIMEOUT=60s")
+	// No LAN mailbox (the hosts share a network): the sides meet on the relay.
+	w.env = append(w.env, "FERRY_IDLE_TIMEOUT=3s", "FERRY_RECONNECT_TIMEOUT=60s", "FERRY_LAN=off")
 	w.snd.Exec("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -103,6 +104,9 @@ func TestRelayRestartDuringReconnect(t *testing.T) {
 	if err := x.waitStaged(ctx, size/4); err != nil {
 		x.stop()
 		t.Fatalf("%v\n%s", err, x)
+	}
+	if strings.Contains(x.sender.Stderr(), "LAN mailbox") {
+		t.Fatalf("the sender serves a LAN mailbox\n%s", x)
 	}
 	rules := [][]string{{"INPUT", "-s", w.rcv.Addr, "-j", "DROP"}, {"OUTPUT", "-d", w.rcv.Addr, "-j", "DROP"}}
 	for _, r := range rules {
