@@ -303,3 +303,33 @@ func TestPoolNoneAnswers(t *testing.T) {
 		t.Fatalf("Dial = %v, want one line naming both relays", err)
 	}
 }
+
+// TestPoolRelayRestarts: a pool whose first relay is down and whose
+// second (ferry relay --data) restarts after the sides met: the redial
+// skips the dead one again, reopens the mailbox on the restarted relay,
+// which kept it, and sends nothing twice.
+func TestPoolRelayRestarts(t *testing.T) {
+	r := newRestartable(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool := deadURL(t) + "," + r.url()
+	a, b := meet(t, ctx, Config{RelayURL: pool, AppVersions: map[string]any{}, Reconnect: 20 * time.Second}, "28-pool-restart")
+	if err := a.Send(ctx, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, ctx, b, "before")
+	r.kill()
+	sent := make(chan error, 1)
+	go func() { sent <- a.Send(ctx, []byte("after")) }()
+	r.start()
+	if err := <-sent; err != nil {
+		t.Fatalf("Send across the restart: %v", err)
+	}
+	receive(t, ctx, b, "after")
+	if a.RelayURL() != r.url() || b.RelayURL() != r.url() {
+		t.Errorf("using %s and %s, want %s", a.RelayURL(), b.RelayURL(), r.url())
+	}
+	if got := held(t, ctx, r.url(), a); got["pake"] != 1 || got["version"] != 1 || got["0"] != 1 || got["1"] != 1 || len(got) != 4 {
+		t.Errorf("the relay holds %v of the sender's messages, want pake, version, 0 and 1 once each", got)
+	}
+}
