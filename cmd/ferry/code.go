@@ -49,10 +49,25 @@ func (c *cli) codeURI(fs *flag.FlagSet, code string, relay *string) (string, err
 	if r != "" {
 		explicit := false
 		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "relay" })
-		if explicit && *relay != r {
+		if !explicit {
+			*relay = r
+			return uriCode, nil
+		}
+		// A pool that holds the URI's relay is kept, that relay first.
+		pool := []string{r}
+		found := false
+		for _, u := range strings.Split(*relay, ",") {
+			switch u = strings.TrimSpace(u); {
+			case u == r:
+				found = true
+			case u != "":
+				pool = append(pool, u)
+			}
+		}
+		if !found {
 			return "", fmt.Errorf("the code's URI names relay %s, --relay says %s", r, *relay)
 		}
-		*relay = r
+		*relay = strings.Join(pool, ",")
 	}
 	return uriCode, nil
 }
