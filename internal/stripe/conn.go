@@ -40,7 +40,7 @@ const (
 	DefaultPieceSize = 128 << 10
 	DefaultWindow    = 16 << 20
 	DefaultPingEvery = time.Second
-	DefaultDeadAfter = 10 * time.Second
+	DefaultDeadAfter = 5 * time.Second
 	// CloseDrain bounds how long Close waits for the peer to ack what was
 	// written.
 	CloseDrain = 10 * time.Second
