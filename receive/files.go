@@ -182,7 +182,7 @@ func (r *run) once(conn *transfer.Conn, sink sink) (_ *Result, err error) {
 		_ = conn.CloseAfterPeer(confirmLinger)
 	}
 	man.Bytes = bytes
-	res := &Result{Manifest: man, Duration: time.Since(r.start), Path: conn.Path}
+	res := &Result{Manifest: man, Duration: time.Since(r.start), Path: conn.Describe()}
 	if msg != nil {
 		res.SealedTo, res.Signer = sl.key, signer
 	}
@@ -216,7 +216,8 @@ func (p *progressReader) Read(b []byte) (int, error) {
 // and for each reconnect (attempt n, with keys of its own).
 func (opts Options) linkOptions(w *wormhole.Wormhole, attempt int) transfer.LinkOptions {
 	lo := transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay,
-		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt}
+		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt,
+		Stripes: opts.Stripes}
 	if attempt == 0 {
 		lo.OnConnecting = opts.OnConnecting
 	}

@@ -71,6 +71,11 @@ type Options struct {
 	// OnConnecting, if set, is told the paths being tried when finding
 	// one takes more than a few seconds.
 	OnConnecting func(paths []string)
+	// Stripes is how many direct TCP connections to carry the stream over
+	// at once when direct TCP wins and the peer stripes too (on a lossy
+	// link each backs off alone, so together they move more):
+	// DefaultStripes when 0, one connection when negative or 1.
+	Stripes int
 	// ReconnectTimeout, when positive, lets a transfer whose data path
 	// breaks wait that long for the sender to find a new one through the
 	// mailbox, and go on from what is held (reconnect within a run); 0

@@ -105,6 +105,11 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		if err != nil {
 			c.log.Debug("client disconnected", "err", err, "cause", context.Cause(ctx))
+			if why := disconnectReason(context.Cause(ctx)); why != "" {
+				c.srv.metrics.refused.add(why)
+			} else if errors.Is(err, errBuffersFull) {
+				c.srv.metrics.refused.add(droppedBuffers)
+			}
 			cancel(fmt.Errorf("read: %w", err))
 			return
 		}

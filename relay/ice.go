@@ -110,6 +110,7 @@ type ICEServer struct {
 	turn     *turn.Server
 	relays   *iceRelays
 	quota    *iceQuota
+	metrics  iceMetrics
 
 	done      chan struct{}
 	reaper    sync.WaitGroup
@@ -209,7 +210,7 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 		return nil, err
 	}
 	cfg = setup.cfg
-	s := &ICEServer{log: cfg.Logger, done: make(chan struct{})}
+	s := &ICEServer{log: cfg.Logger, done: make(chan struct{}), metrics: newICEMetrics()}
 	fail := func(err error) (*ICEServer, error) {
 		_ = s.Close()
 		return nil, err
@@ -244,12 +245,14 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 			total:     cfg.MaxAllocations,
 			n:         newTally(),
 			log:       tlog,
+			refused:   s.metrics.refused,
 		}
 		auth := &iceAuth{
-			realm:  cfg.Realm,
-			user:   cfg.User,
-			secret: cfg.SharedSecret,
-			log:    tlog,
+			realm:   cfg.Realm,
+			user:    cfg.User,
+			secret:  cfg.SharedSecret,
+			log:     tlog,
+			refused: s.metrics.refused,
 		}
 		if cfg.User != "" {
 			auth.userKey = turn.GenerateAuthKey(cfg.User, cfg.Realm, cfg.Password)
@@ -271,6 +274,7 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 			EventHandler: turn.EventHandler{
 				OnAllocationCreated: func(src, _ net.Addr, _, user, _ string, relayAddr net.Addr, _ int) {
 					s.quota.created(src)
+					s.metrics.allocations.Add(1)
 					tlog.Debug("TURN allocation created", "client", src.String(), "user", user, "relay", relayAddr.String())
 				},
 				OnAllocationDeleted: func(src, _ net.Addr, _, user, _ string) {
@@ -281,7 +285,13 @@ func StartICE(ctx context.Context, cfg ICEConfig) (*ICEServer, error) {
 			PacketConnConfigs: []turn.PacketConnConfig{{
 				PacketConn:            s.turnConn,
 				RelayAddressGenerator: s.relays,
-				PermissionHandler:     peers.allow,
+				PermissionHandler: func(client net.Addr, peer net.IP) bool {
+					if !peers.allow(client, peer) {
+						s.metrics.refused.add(turnRefusedPeer)
+						return false
+					}
+					return true
+				},
 			}},
 			LoggerFactory: iceLogFactory{tlog},
 		})

@@ -65,11 +65,15 @@ type iceAuth struct {
 	secret  string // TURN REST API shared secret, "" for none
 	now     func() time.Time
 	log     *slog.Logger
+	refused *refusals // nil in tests that build one directly
 }
 
 func (a *iceAuth) handle(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
 	refuse := func(why string) (string, []byte, bool) {
 		a.log.Debug("TURN credential refused", "client", ra.SrcAddr.String(), "user", ra.Username, "why", why)
+		if a.refused != nil {
+			a.refused.add(turnRefusedCredentials)
+		}
 		return "", nil, false
 	}
 	if ra.Realm != a.realm {

@@ -21,6 +21,7 @@ type iceQuota struct {
 	perPrefix int // < 0: unlimited
 	total     int // < 0: unlimited
 	log       *slog.Logger
+	refused   *refusals // nil in tests that build one directly
 
 	mu  sync.Mutex
 	n   tally
@@ -33,14 +34,29 @@ func (q *iceQuota) allow(user, _ string, src net.Addr) bool {
 	defer q.mu.Unlock()
 	if q.total >= 0 && q.all >= q.total {
 		q.log.Warn("TURN allocation refused: server full", "client", src.String(), "user", user, "allocations", q.all)
+		q.refuse(turnRefusedFull)
 		return false
 	}
 	if ok, which := q.n.fits(key, 1, int64(q.perIP), int64(q.perPrefix)); !ok {
 		q.log.Info("TURN allocation refused: too many from this "+which, "client", src.String(), "user", user,
 			"allocations", q.n.addr[key.addr], "network_allocations", q.n.prefix[key.prefix])
+		q.refuse(turnRefusedPerClient)
 		return false
 	}
 	return true
+}
+
+func (q *iceQuota) refuse(reason string) {
+	if q.refused != nil {
+		q.refused.add(reason)
+	}
+}
+
+// live is the number of live allocations.
+func (q *iceQuota) live() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.all
 }
 
 func (q *iceQuota) created(src net.Addr) {

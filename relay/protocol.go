@@ -31,6 +31,7 @@ func (c *conn) handle(frame []byte) {
 // sendError reports a failed command. Client errors are sent verbatim;
 // anything else is logged and reported as an internal error.
 func (c *conn) sendError(err error, orig json.RawMessage, now time.Time) {
+	c.srv.metrics.refused.add(refusalReason(err))
 	var ce clientError
 	text := "internal server error"
 	if errors.As(err, &ce) {
@@ -213,7 +214,11 @@ func (c *conn) handleAdd(f fields, now time.Time) error {
 		return clientError("missing 'body'")
 	}
 	m := message{Side: c.side, Phase: phase, Body: body, ServerRX: unixSeconds(now), ID: f["id"]}
-	return c.srv.state.add(c.app, c.mailboxID, m, c.addr, now)
+	if err := c.srv.state.add(c.app, c.mailboxID, m, c.addr, now); err != nil {
+		return err
+	}
+	c.srv.metrics.messages.Add(1)
+	return nil
 }
 
 func (c *conn) handleClose(f fields, now time.Time) error {

@@ -137,7 +137,8 @@ type Server struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	bufs *buffers
+	bufs    *buffers
+	metrics serverMetrics
 
 	connMu  sync.Mutex
 	closed  bool
@@ -179,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 		pruneDone: make(chan struct{}),
 		bufs:      newBuffers(cfg.MaxBufferBytes),
 		perConn:   newTally(),
+		metrics:   serverMetrics{refused: newServerRefusals()},
 	}
 	s.state, err = newState(st, &s.cfg, log)
 	if err != nil {
@@ -201,6 +203,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := clientKeyOf(r.RemoteAddr)
 	if err := s.admit(addr); err != nil {
+		s.metrics.refused.add(admitReason(err))
 		w.Header().Set("Retry-After", "60")
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -217,6 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
+	s.metrics.conns.Add(1)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.base, cancel)()
@@ -267,6 +271,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		mu.Lock()
 		if stopping {
 			mu.Unlock()
+			s.metrics.refused.add(refusedShutdown)
 			http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 			return
 		}

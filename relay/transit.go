@@ -135,6 +135,8 @@ type TransitServer struct {
 	pending  tally                     // connections without a partner, per client
 	waiting  map[string][]*transitConn // token → connections without a partner
 	relaying map[string]*transitPair   // token → its pair, while it relays
+
+	metrics transitMetrics
 }
 
 // NewTransit returns a transit relay configured by cfg.
@@ -154,6 +156,7 @@ func NewTransit(cfg TransitConfig) *TransitServer {
 		pending:  newTally(),
 		waiting:  map[string][]*transitConn{},
 		relaying: map[string]*transitPair{},
+		metrics:  newTransitMetrics(),
 	}
 }
 
@@ -220,6 +223,15 @@ func (s *TransitServer) Close() error {
 // the limits, or says why not. The caller sets its net.Conn, runs it with
 // serve, or uncounts it with leave.
 func (s *TransitServer) admit(addr clientKey, ws bool) (*transitConn, string) {
+	tc, why := s.admitLocked(addr, ws)
+	if tc == nil {
+		s.metrics.refused.add(transitAdmitReason(why))
+	}
+	return tc, why
+}
+
+// admitLocked is admit without the refusal count.
+func (s *TransitServer) admitLocked(addr clientKey, ws bool) (*transitConn, string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -260,6 +272,7 @@ func (s *TransitServer) admit(addr clientKey, ws bool) (*transitConn, string) {
 	s.live.Add(1)
 	s.mu.Unlock()
 	if evict != nil {
+		s.metrics.refused.add(transitEvicted)
 		evict.close("evicted for a new connection: idle while the relay is full")
 	}
 	return &transitConn{s: s, addr: addr, ws: ws, pending: true, started: time.Now()}, ""

@@ -60,10 +60,12 @@ func (tc *transitConn) run(buf []byte) *transitPair {
 	switch res {
 	case handshakeBad:
 		log.Debug("transit: bad handshake")
+		s.metrics.refused.add(transitBadHandshake)
 		tc.refuse("bad handshake\n")
 		return nil
 	case handshakeImpatient:
 		log.Debug("transit: data before ok")
+		s.metrics.refused.add(transitImpatient)
 		tc.refuse("impatient\n")
 		return nil
 	case handshakeFailed:
@@ -76,6 +78,7 @@ func (tc *transitConn) run(buf []byte) *transitPair {
 	tc.c.SetReadDeadline(time.Now().Add(s.cfg.PairTimeout))
 	p, why := s.match(tc)
 	if why != "" {
+		s.metrics.refused.add(transitAdmitReason(why))
 		log.Debug("transit: connection refused", "reason", why)
 		return nil
 	}
@@ -100,8 +103,10 @@ func (tc *transitConn) run(buf []byte) *transitPair {
 			log.Debug("transit: spare connection closed")
 		case n > 0:
 			log.Debug("transit: data before ok")
+			s.metrics.refused.add(transitImpatient)
 			tc.refuse("impatient\n")
 		case isTimeout(err):
+			s.metrics.refused.add(transitNoPartner)
 			log.Debug("transit: no partner came", "after", s.cfg.PairTimeout)
 		default:
 			log.Debug("transit: left before a partner came", "err", err)
@@ -149,6 +154,7 @@ func (tc *transitConn) relay(p *transitPair, first []byte, err error) {
 		if n > 0 {
 			p.touch()
 			p.bytes[i].Add(int64(n))
+			tc.s.metrics.bytes.Add(int64(n))
 			if _, werr := to.Write(buf[:n]); werr != nil {
 				p.close("write failed")
 				return

@@ -36,6 +36,7 @@ func newTransitPair(s *TransitServer, w, tc *transitConn) *transitPair {
 		closed: make(chan struct{}),
 		paired: time.Now(),
 	}
+	s.metrics.pairs.Add(1)
 	p.touch()
 	p.mu.Lock()
 	p.idle = time.AfterFunc(s.cfg.IdleTimeout, p.checkIdle)
@@ -70,6 +71,7 @@ func (p *transitPair) checkIdle() {
 	idle := p.s.cfg.IdleTimeout
 	since := time.Since(time.Unix(0, p.last.Load()))
 	if since >= idle {
+		p.s.metrics.refused.add(transitIdle)
 		p.close("idle")
 		return
 	}

@@ -62,6 +62,13 @@ const (
 	DefaultIdleTimeout    = transit.DefaultIdleTimeout
 )
 
+// DefaultStripes is how many direct TCP connections a transfer stripes
+// over (FileOptions.Stripes when zero), and MaxStripes the most it takes.
+const (
+	DefaultStripes = transfer.DefaultStripes
+	MaxStripes     = transfer.MaxStripes
+)
+
 // ErrStalled means nothing moved on the connection for the idle timeout.
 var ErrStalled = transit.ErrStalled
 

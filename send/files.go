@@ -44,6 +44,11 @@ type FileOptions struct {
 	// OnConnecting, if set, is told the paths being tried when finding
 	// one takes more than a few seconds.
 	OnConnecting func(paths []string)
+	// Stripes is how many direct TCP connections to carry the stream over
+	// at once when direct TCP wins and the peer stripes too (on a lossy
+	// link each backs off alone, so together they move more):
+	// DefaultStripes when 0, one connection when negative or 1.
+	Stripes int
 	// ReconnectTimeout, when positive, lets a transfer whose data path
 	// breaks (a network change, a NAT rebinding, a relay restart, the
 	// idle timeout) find a new one through the mailbox for that long and
@@ -241,7 +246,7 @@ func (r *run) once(conn *transfer.Conn) (sum *Summary, err error) {
 	if d.Files != man.Files || (man.Bytes != transfer.UnknownSize && d.Bytes != man.Bytes) {
 		return nil, fmt.Errorf("the receiver confirmed %d files and %d bytes, not what was sent", d.Files, d.Bytes)
 	}
-	return &Summary{Files: d.Files, Bytes: d.Bytes, Duration: time.Since(r.start), Path: conn.Path}, nil
+	return &Summary{Files: d.Files, Bytes: d.Bytes, Duration: time.Since(r.start), Path: conn.Describe()}, nil
 }
 
 // pathError is dataPathError, except when the path broke and a reconnect
@@ -442,7 +447,8 @@ func (c *counter) Write(p []byte) (int, error) {
 // and for each reconnect (attempt n, with keys of its own).
 func (opts FileOptions) linkOptions(w *wormhole.Wormhole, attempt int) transfer.LinkOptions {
 	lo := transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay,
-		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt}
+		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt,
+		Stripes: opts.Stripes}
 	if attempt == 0 {
 		lo.OnConnecting = opts.OnConnecting
 	}

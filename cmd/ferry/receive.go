@@ -100,6 +100,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		IdleTimeout:      lk.idleTimeout,
 		OnConnecting:     c.connecting,
 		ReconnectTimeout: lk.reconnectTimeout,
+		Stripes:          lk.stripes,
 		OnReconnecting: func(attempt int, why error) {
 			if bar != nil {
 				bar.clear()

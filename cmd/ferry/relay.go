@@ -34,6 +34,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	webURL := fs.String("web-url", "", "the `URL` where browsers reach the web page, when a proxy serves it elsewhere (default: this server, as each client reached it)")
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS and WSS with the certificate chain in `FILE` (PEM; needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics (Prometheus) on a separate HTTP listener at `ADDR` instead of the mailbox's (e.g. 127.0.0.1:9100); \"off\" for none")
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1, and with --transit-listen\na transit relay (\"please relay\" over TCP) for classic clients.\n\nFlags:\n")
@@ -81,6 +82,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		return exitFailure
 	}
 	defer srv.Close()
+	metrics := newRelayMetrics(srv)
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		c.errorf("listen on %s: %v", *listen, err)
@@ -104,6 +106,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 			return exitFailure
 		}
 		defer ice.Close()
+		metrics.add(ice)
 		if a := ice.STUNAddr(); a != nil {
 			fmt.Fprintf(c.stderr, "ferry: STUN on stun:%s\n", a)
 			wopts.STUNPort = portOf(a)
@@ -125,6 +128,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		}
 		fmt.Fprintf(c.stderr, "ferry: transit relay on tcp:%s\n", tln.Addr())
 		transit := relay.NewTransit(relay.TransitConfig{Logger: c.logger(*verbose)})
+		metrics.add(transit)
 		wopts.TransitPort = portOf(tln.Addr())
 		transitBudget = transit.MemoryBudget()
 		page.transit = transit.Handler() // browsers, which have no TCP, at /transit
@@ -140,6 +144,19 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		ctx = tctx
 	}
 	softMemoryLimit(c.logger(*verbose), srv.MemoryBudget()+transitBudget)
+	switch *metricsListen {
+	case "":
+		page.metrics = metrics.handler()
+	case "off":
+	default:
+		stop, err := c.serveMetrics(ctx, *metricsListen, metrics.handler())
+		if err != nil {
+			ln.Close()
+			c.errorf("--metrics-listen: %v", err)
+			return exitFailure
+		}
+		defer stop()
+	}
 	page.files = web.Handler(files, wopts)
 	if web.Built(files) {
 		fmt.Fprintf(c.stderr, "ferry: web page on %s\n", pageAddr(scheme, ln.Addr(), *webURL))
@@ -161,15 +178,21 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 }
 
 // pageMux serves the paths beside the mailbox's /v1: the WebSocket transit
-// relay at /transit, when there is one, and the web page everywhere else.
+// relay at /transit, when there is one, the metrics at /metrics, and the
+// web page everywhere else.
 type pageMux struct {
 	transit http.Handler
+	metrics http.Handler // /metrics, unless --metrics-listen moved it
 	files   http.Handler
 }
 
 func (m *pageMux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/transit" && m.transit != nil {
 		m.transit.ServeHTTP(w, r)
+		return
+	}
+	if r.URL.Path == "/metrics" && m.metrics != nil {
+		m.metrics.ServeHTTP(w, r)
 		return
 	}
 	if m.files == nil {

@@ -124,7 +124,8 @@ func (c *cli) send(ctx context.Context, args []string) int {
 	}
 	if !isText {
 		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name,
-			ConnectTimeout: lk.connectTimeout, IdleTimeout: lk.idleTimeout, OnConnecting: c.connecting, ReconnectTimeout: lk.reconnectTimeout}
+			ConnectTimeout: lk.connectTimeout, IdleTimeout: lk.idleTimeout, OnConnecting: c.connecting, ReconnectTimeout: lk.reconnectTimeout,
+			Stripes: lk.stripes}
 		if seal.used() {
 			stdinBusy := len(pos) == 1 && pos[0] == "-"
 			if fo.To, fo.Signer, err = c.sealKeys(seal, stdinBusy); err != nil {

@@ -67,6 +67,10 @@ type Transports struct {
 	Relays      []string       `json:"relays,omitempty"`      // transit relays, HOST:PORT
 	Fingerprint string         `json:"fingerprint,omitempty"` // hex SHA-256 of the QUIC certificate
 	WebRTC      bool           `json:"webrtc,omitempty"`      // can open a WebRTC data channel (signalled as Ferry.RTC)
+	// Stripes is how many direct TCP connections the side would carry
+	// the stream over at once (see link_stripe.go); 0 from a side that
+	// does not stripe.
+	Stripes int `json:"stripes,omitempty"`
 }
 
 // ICEParams are a side's ICE credentials.

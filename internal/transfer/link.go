@@ -100,6 +100,10 @@ type LinkOptions struct {
 	// Attempt is 0 for the first path, n for the n-th reconnect: each
 	// attempt's handshakes use keys of their own (AttemptKey).
 	Attempt int
+	// Stripes is how many direct TCP connections to carry the stream
+	// over at once when the peer offers striping too: DefaultStripes
+	// when 0, none (1) when negative.
+	Stripes int
 }
 
 // Link is one side's half of the connection race.
@@ -139,6 +143,9 @@ func PrepareLink(ctx context.Context, opts LinkOptions) (*Link, Transports, erro
 			return nil, tr, err
 		}
 		l.tcp, tr.TCP = ln, ln.Hints()
+		if n := opts.offeredStripes(); n > 1 {
+			tr.Stripes = n
+		}
 	}
 	if p.relay && opts.TransitRelay != "" {
 		tr.Relays = []string{opts.TransitRelay}
@@ -186,6 +193,12 @@ func (l *Link) Connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c, tried, err := l.connect(rctx, w, ch, role, peer)
+	if n := l.stripesWith(peer); err == nil && n > 1 && c.Path == PathDirect && l.tcp != nil {
+		first := c
+		if c, err = l.addStripes(ctx, w, role, peer, first, n); err != nil {
+			first.Abort()
+		}
+	}
 	if err == nil {
 		c.limitIdle(l.opts.IdleTimeout)
 		return c, nil

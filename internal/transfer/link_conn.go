@@ -13,7 +13,10 @@ import (
 type Conn struct {
 	io.ReadWriteCloser
 	Path string // "direct tcp", "ice host", "ice relay", …
-	raw  io.ReadWriteCloser
+	// Stripes is how many connections the stream is striped over (0 or
+	// 1: one).
+	Stripes int
+	raw     io.ReadWriteCloser
 	// broken is set once a read or write on the path failed (Broken).
 	broken atomic.Bool
 }

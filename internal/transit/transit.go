@@ -67,6 +67,23 @@ func Listen(ctx context.Context, addr string) (*Listener, error) {
 // Close stops accepting.
 func (l *Listener) Close() error { return l.ln.Close() }
 
+// pause ends the Accept calls of a race without closing the listener, so
+// that another race (a stripe's) can use it; a listener that cannot be
+// paused is closed.
+func (l *Listener) pause() {
+	if d, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok && d.SetDeadline(time.Now()) == nil {
+		return
+	}
+	l.ln.Close()
+}
+
+// resume undoes pause.
+func (l *Listener) resume() {
+	if d, ok := l.ln.(interface{ SetDeadline(time.Time) error }); ok {
+		d.SetDeadline(time.Time{})
+	}
+}
+
 // Hints lists the addresses the peer may dial: the listening address if it
 // is specific, else every address of this machine's interfaces.
 func (l *Listener) Hints() []Hint {
@@ -198,9 +215,18 @@ func Race(ctx context.Context, cfg Config) (net.Conn, string, error) {
 	r := &race{key: cfg.Key, role: cfg.Role, won: make(chan winner, 1), log: log}
 	var wg sync.WaitGroup
 	if cfg.Listener != nil {
+		// The listener outlives the race: it stops accepting when the
+		// race is over (its connections were handed over or failed), and
+		// a later race may use it again.
+		cfg.Listener.resume()
+		accepting := make(chan struct{})
 		wg.Add(1)
-		go func() { defer wg.Done(); r.accept(ctx, cfg.Listener.ln) }()
-		context.AfterFunc(ctx, func() { cfg.Listener.ln.Close() })
+		go func() { defer wg.Done(); defer close(accepting); r.accept(ctx, cfg.Listener.ln) }()
+		defer func() { // synchronously: an AfterFunc could pause the next race's listener
+			cancel()
+			cfg.Listener.pause()
+			<-accepting
+		}()
 	}
 	peer := FilterHints(cfg.Peer)
 	for _, ap := range peer {
