@@ -73,8 +73,11 @@ type Options struct {
 	OnConnecting func(paths []string)
 	// Stripes is how many direct TCP connections to carry the stream over
 	// at once when direct TCP wins and the peer stripes too (on a lossy
-	// link each backs off alone, so together they move more):
-	// DefaultStripes when 0, one connection when negative or 1.
+	// link each loss-based connection backs off alone, so together they
+	// move more). 0 is the default: the sender stripes over DefaultStripes
+	// only where its kernel has no BBR congestion control (which keeps a
+	// lossy link busy with one connection), the receiver takes what the
+	// sender offers; 1 or less is one connection.
 	Stripes int
 	// ReconnectTimeout, when positive, lets a transfer whose data path
 	// breaks wait that long for the sender to find a new one through the

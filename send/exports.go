@@ -63,7 +63,8 @@ const (
 )
 
 // DefaultStripes is how many direct TCP connections a transfer stripes
-// over (FileOptions.Stripes when zero), and MaxStripes the most it takes.
+// over by default where the kernel has no BBR (FileOptions.Stripes), and
+// MaxStripes the most it takes.
 const (
 	DefaultStripes = transfer.DefaultStripes
 	MaxStripes     = transfer.MaxStripes

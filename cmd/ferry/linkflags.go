@@ -39,7 +39,7 @@ type link struct {
 	// reconnectTimeout bounds the search for a new path after the one in
 	// use broke mid-transfer; 0 gives up at once.
 	reconnectTimeout time.Duration
-	// stripes is how many direct TCP connections to stripe over.
+	// stripes is how many direct TCP connections to stripe over; 0 for auto.
 	stripes int
 }
 
@@ -65,8 +65,8 @@ func addLinkFlags(fs *flag.FlagSet) linkFlags {
 			"give up when nothing moves on the connection for `DURATION` (env FERRY_IDLE_TIMEOUT)"),
 		reconnectTimeout: fs.String("reconnect-timeout", envOr("FERRY_RECONNECT_TIMEOUT", defaultReconnectTimeout.String()),
 			"when the connection breaks mid-transfer between ferry peers, look for a new path for up to `DURATION` and go on where it stopped; 0 gives up at once (env FERRY_RECONNECT_TIMEOUT)"),
-		stripes: fs.String("stripes", envOr("FERRY_STRIPES", strconv.Itoa(send.DefaultStripes)),
-			fmt.Sprintf("between ferry peers over direct TCP, carry the stream over `N` connections at once (faster on lossy links); 1 for one, at most %d (env FERRY_STRIPES)", send.MaxStripes)),
+		stripes: fs.String("stripes", envOr("FERRY_STRIPES", "auto"),
+			fmt.Sprintf("between ferry peers over direct TCP, carry the stream over `N` connections at once (faster on lossy links without BBR); auto: %d where the sender's kernel has no BBR, else 1; at most %d (env FERRY_STRIPES)", send.DefaultStripes, send.MaxStripes)),
 	}
 }
 
@@ -88,8 +88,10 @@ func (f linkFlags) config() (link, error) {
 	if l.idleTimeout, err = parseTimeout(*f.idleTimeout); err != nil {
 		return l, fmt.Errorf("--idle-timeout: %w", err)
 	}
-	if l.stripes, err = strconv.Atoi(*f.stripes); err != nil || l.stripes < 1 || l.stripes > send.MaxStripes {
-		return l, fmt.Errorf("--stripes: want a number from 1 to %d (got %q)", send.MaxStripes, *f.stripes)
+	if *f.stripes != "auto" {
+		if l.stripes, err = strconv.Atoi(*f.stripes); err != nil || l.stripes < 1 || l.stripes > send.MaxStripes {
+			return l, fmt.Errorf("--stripes: want auto or a number from 1 to %d (got %q)", send.MaxStripes, *f.stripes)
+		}
 	}
 	if l.reconnectTimeout, err = parseTimeoutOrZero(*f.reconnectTimeout); err != nil {
 		return l, fmt.Errorf("--reconnect-timeout: %w", err)

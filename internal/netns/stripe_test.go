@@ -11,7 +11,7 @@ import (
 
 // TestStripeLosesConnection: striping over direct TCP. Two public hosts;
 // the sender's link is held to 40 Mbit/s so that 64 MiB take about 13 s,
-// and the stream is striped over four TCP connections (the default). A
+// and the stream is striped over four TCP connections (FERRY_STRIPES=4). A
 // quarter of the way through, one of them becomes a black hole (iptables
 // drops its packets both ways, the others flow): the stripes give it up
 // and send its pieces in flight again on the other three, and the same
@@ -22,7 +22,7 @@ func TestStripeLosesConnection(t *testing.T) {
 	bin := buildFerry(t)
 	const size = 64 << 20
 	w := newWorld(t, bin, public, public, servers{transport: "tcp"})
-	w.env = append(w.env, "FERRY_RECONNECT_TIMEOUT=0", "FERRY_LAN=off")
+	w.env = append(w.env, "FERRY_RECONNECT_TIMEOUT=0", "FERRY_LAN=off", "FERRY_STRIPES=4")
 	w.snd.Exec("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

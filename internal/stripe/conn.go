@@ -38,7 +38,7 @@ import (
 // Defaults for Config's zero fields.
 const (
 	DefaultPieceSize = 128 << 10
-	DefaultWindow    = 16 << 20
+	DefaultWindow    = 8 << 20
 	DefaultPingEvery = time.Second
 	DefaultDeadAfter = 5 * time.Second
 	// CloseDrain bounds how long Close waits for the peer to ack what was
@@ -111,6 +111,7 @@ type Conn struct {
 	log  *slog.Logger
 	done chan struct{} // closed by Close or Abort
 	wg   sync.WaitGroup
+	bufs sync.Pool // *[]byte of cap PieceSize: pieces, ours and the peer's, are reused
 
 	mu    sync.Mutex
 	cond  *sync.Cond
@@ -130,9 +131,10 @@ type Conn struct {
 	// The peer's stream.
 	next      uint64            // the next piece Read needs
 	held      map[uint64][]byte // pieces that arrived, not yet read
-	reading   map[uint64]bool   // pieces a path is reading now (counted in heldBytes)
+	reading   map[uint64]int    // pieces paths are reading now (counted in heldBytes), and by how many
 	heldBytes int64
 	cur       []byte // the rest of piece next-1
+	curBuf    []byte // all of it, to reuse once read
 	fin       bool   // the peer is done after finTotal pieces
 	finTotal  uint64
 	maxSeen   uint64 // one more than the highest piece seen
@@ -161,7 +163,7 @@ func New(paths []Path, cfg Config) (*Conn, error) {
 		return nil, errors.New("stripe: no paths")
 	}
 	cfg = cfg.withDefaults()
-	c := &Conn{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), held: map[uint64][]byte{}, reading: map[uint64]bool{}}
+	c := &Conn{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), held: map[uint64][]byte{}, reading: map[uint64]int{}}
 	c.cond = sync.NewCond(&c.mu)
 	c.rdl.c, c.wdl.c = c, c
 	now := time.Now()
@@ -199,7 +201,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return n, os.ErrDeadlineExceeded
 		}
 		k := min(len(b), c.cfg.PieceSize)
-		pc := &piece{seq: c.nextSeq, data: slices.Clone(b[:k]), path: -1}
+		pc := &piece{seq: c.nextSeq, data: append(c.buffer(), b[:k]...), path: -1}
 		c.nextSeq++
 		c.unacked = append(c.unacked, pc)
 		c.queue = append(c.queue, pc)
@@ -220,7 +222,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 	for {
 		if len(c.cur) > 0 {
 			n := copy(b, c.cur)
-			c.cur = c.cur[n:]
+			if c.cur = c.cur[n:]; len(c.cur) == 0 {
+				c.reuse(c.curBuf)
+				c.curBuf = nil
+			}
 			c.unackRead += int64(n)
 			if c.unackRead >= c.cfg.Window/8 {
 				c.wantAck()
@@ -231,7 +236,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			delete(c.held, c.next)
 			c.heldBytes -= int64(len(data))
 			c.next++
-			c.cur = data
+			c.cur, c.curBuf = data, data
 			continue
 		}
 		if c.fin && c.next == c.finTotal {
@@ -250,6 +255,22 @@ func (c *Conn) Read(b []byte) (int, error) {
 			c.wantAck() // the writer may be waiting for it
 		}
 		c.cond.Wait()
+	}
+}
+
+// buffer returns an empty buffer of capacity PieceSize.
+func (c *Conn) buffer() []byte {
+	if b, ok := c.bufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, c.cfg.PieceSize)
+}
+
+// reuse gives back a piece's buffer that nothing refers to any more.
+func (c *Conn) reuse(b []byte) {
+	if cap(b) == c.cfg.PieceSize {
+		b = b[:0]
+		c.bufs.Put(&b)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rawPeer is a Conn on one path whose peer the test plays by hand.
@@ -87,5 +88,35 @@ func TestStripeDuplicates(t *testing.T) {
 	got, err := io.ReadAll(c)
 	if err != nil || string(got) != "abcd" {
 		t.Fatalf("read %q, %v", got, err)
+	}
+}
+
+// TestStripeResentWhileReading: a piece half read on a path that fell
+// silent, sent again whole on another path, is taken from the other path
+// at once (it was once dropped there as a duplicate of the half-read one,
+// and the stream stalled for good).
+func TestStripeResentWhileReading(t *testing.T) {
+	ours1, theirs1 := tcpPair(t)
+	ours2, theirs2 := tcpPair(t)
+	c, err := New([]Path{{ReadWriteCloser: ours1, Name: "silent"}, {ReadWriteCloser: ours2, Name: "whole"}}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Abort)
+	go io.Copy(io.Discard, theirs1)
+	go io.Copy(io.Discard, theirs2)
+	piece := bytes.Repeat([]byte{'p'}, 5000)
+	whole := data(0, piece)
+	if _, err := theirs1.Write(whole[:len(whole)/2]); err != nil { // and nothing more
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the silent path start reading the piece
+	if _, err := theirs2.Write(append(whole, appendControl(nil, frameFin, 1)...)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(3 * time.Second)) // well before DeadAfter gives up the silent path
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, piece) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
 	}
 }

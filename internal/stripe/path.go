@@ -76,7 +76,7 @@ func (c *Conn) readLoop(p *path) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		switch {
-		case seq < c.next || c.held[seq] != nil || c.reading[seq]:
+		case seq < c.next || c.held[seq] != nil:
 			c.ackDue = true // a piece sent again: our ack may have been lost
 			c.cond.Broadcast()
 			return nil, nil
@@ -87,18 +87,32 @@ func (c *Conn) readLoop(p *path) {
 		case c.heldBytes+int64(n) > c.cfg.Window+MaxPiece:
 			return nil, fmt.Errorf("%w: more than the window in flight", ErrProtocol)
 		}
-		c.reading[seq] = true
+		// Another path may be reading the same piece (sent again after
+		// that path fell silent mid-piece): both read it, and the first
+		// whole copy counts.
+		c.reading[seq]++
 		c.heldBytes += int64(n)
 		reserved, reservedSeq = n, seq
+		if n <= c.cfg.PieceSize {
+			return c.buffer()[:n], nil
+		}
 		return make([]byte, n), nil
 	}
 	for {
 		f, err := readFrame(r, &hdr, alloc)
 		c.mu.Lock()
 		if reserved > 0 {
-			delete(c.reading, reservedSeq)
-			if err != nil { // the piece did not arrive whole
+			if c.reading[reservedSeq]--; c.reading[reservedSeq] == 0 {
+				delete(c.reading, reservedSeq)
+			}
+			// A piece that did not arrive whole, or whose other copy came
+			// first, gives its bytes back.
+			if err != nil || reservedSeq < c.next || c.held[reservedSeq] != nil {
 				c.heldBytes -= int64(reserved)
+				if err == nil {
+					c.reuse(f.data)
+					f.data = nil
+				}
 			}
 			reserved = 0
 		}
@@ -137,6 +151,8 @@ func (c *Conn) take(f frame) error {
 		cut := 0
 		for cut < len(c.unacked) && c.unacked[cut].seq < f.n {
 			c.inflight -= int64(len(c.unacked[cut].data))
+			// Path writers copy a piece under c.mu: none refers to it now.
+			c.reuse(c.unacked[cut].data)
 			cut++
 		}
 		clear(c.unacked[:cut])

@@ -101,18 +101,22 @@ type LinkOptions struct {
 	// attempt's handshakes use keys of their own (AttemptKey).
 	Attempt int
 	// Stripes is how many direct TCP connections to carry the stream
-	// over at once when the peer offers striping too: DefaultStripes
-	// when 0, none (1) when negative.
+	// over at once when the peer offers striping too; 0 for the default
+	// (see link_stripe.go), none (1) when negative.
 	Stripes int
+	// Sender is set on the side that sends the stream: with the default
+	// Stripes it stripes only where its kernel has no BBR.
+	Sender bool
 }
 
 // Link is one side's half of the connection race.
 type Link struct {
-	opts   LinkOptions
-	log    *slog.Logger
-	tcp    *transit.Listener
-	ice    iceSide // our ICE agent, when we offered ICE
-	webrtc bool    // we offered a WebRTC data channel
+	opts    LinkOptions
+	log     *slog.Logger
+	tcp     *transit.Listener
+	ice     iceSide // our ICE agent, when we offered ICE
+	webrtc  bool    // we offered a WebRTC data channel
+	stripes int     // the direct connections we offered to stripe over
 }
 
 // PrepareLink opens what the peer will connect to and returns how to
@@ -143,8 +147,8 @@ func PrepareLink(ctx context.Context, opts LinkOptions) (*Link, Transports, erro
 			return nil, tr, err
 		}
 		l.tcp, tr.TCP = ln, ln.Hints()
-		if n := opts.offeredStripes(); n > 1 {
-			tr.Stripes = n
+		if l.stripes = opts.offeredStripes(ln.CongestionControl()); l.stripes > 1 {
+			tr.Stripes = l.stripes
 		}
 	}
 	if p.relay && opts.TransitRelay != "" {

@@ -21,9 +21,18 @@ import (
 // connections they got; one that only one side got dies at once and costs
 // nothing. Pieces of a connection that fails mid-transfer go out again on
 // the others.
+//
+// How many: on an emulated 100 Mbit/s link with 50 ms RTT and 0.5% loss
+// (scripts/bench), one CUBIC connection moved 0.46 MB/s and four 1.9 MB/s;
+// one BBR connection (transit.CongestionControl, which ferry asks for)
+// 10.0 MB/s and four 9.6 MB/s; over loopback one moved 450 to 490 MB/s
+// and four 330 to 360 MB/s, with twice the memory. So by default
+// (LinkOptions.Stripes 0) a sender stripes over DefaultStripes
+// connections only where its kernel did not give it BBR, and a receiver
+// accepts what the sender offers.
 const (
 	// DefaultStripes is how many connections a side offers to stripe
-	// over.
+	// over when it has no BBR.
 	DefaultStripes = 4
 	// MaxStripes caps what a side may ask for.
 	MaxStripes = 8
@@ -31,9 +40,12 @@ const (
 	stripeRaceTimeout = 3 * time.Second
 )
 
-// offeredStripes is what we offer in Transports.Stripes.
-func (o LinkOptions) offeredStripes() int {
+// offeredStripes is what we offer in Transports.Stripes, our listener's
+// congestion control being cc.
+func (o LinkOptions) offeredStripes(cc string) int {
 	switch {
+	case o.Stripes == 0 && o.Sender && cc == "bbr":
+		return 1
 	case o.Stripes == 0:
 		return DefaultStripes
 	case o.Stripes < 1:
@@ -45,7 +57,7 @@ func (o LinkOptions) offeredStripes() int {
 // stripesWith is how many connections both sides agreed to stripe over:
 // 1 (no striping) with a peer that offered none.
 func (l *Link) stripesWith(peer Transports) int {
-	return max(1, min(l.opts.offeredStripes(), peer.Stripes, MaxStripes))
+	return max(1, min(l.stripes, peer.Stripes, MaxStripes))
 }
 
 // addStripes opens n-1 more direct connections beside first and returns

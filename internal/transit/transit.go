@@ -56,7 +56,7 @@ type Listener struct {
 
 // Listen opens a TCP listener on addr (":0" for any free port).
 func Listen(ctx context.Context, addr string) (*Listener, error) {
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: control}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for direct connections: %w", err)
@@ -207,7 +207,7 @@ func Race(ctx context.Context, cfg Config) (net.Conn, string, error) {
 	}
 	dial := cfg.Dial
 	if dial == nil {
-		var d net.Dialer
+		d := net.Dialer{Control: control}
 		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
 	ctx, cancel := context.WithCancel(ctx)
