@@ -28,8 +28,10 @@ var (
 )
 
 // Agent finds a path to the peer with ICE (RFC 8445) through NATs, using STUN
-// and, as a last resort, TURN. All host candidates share one UDP socket; on
-// the real network every socket the agent opens gets 8 MiB buffers.
+// and, as a last resort, TURN. All host candidates share one UDP socket,
+// driven by a quic.Transport (sharedSocket) so that QUIC over a host pair
+// uses that socket directly; on the real network every socket the agent
+// opens gets 8 MiB buffers.
 //
 // An Agent serves one connection: call Gather, Apply the peer's Signals as
 // they arrive (concurrently with Connect if you like), then Connect once.
@@ -40,6 +42,7 @@ type Agent struct {
 	loopbackOnly bool
 	ice          *ice.Agent
 	mux          *ice.UDPMuxDefault
+	shared       *sharedSocket // the host candidates' socket
 
 	credsSet  chan struct{} // closed when the peer's credentials are known
 	connected chan struct{} // closed when ICE selects a pair
@@ -60,7 +63,11 @@ type Agent struct {
 }
 
 // NewAgent creates an agent and opens its socket. It does not block.
-func NewAgent(cfg Config) (*Agent, error) {
+func NewAgent(cfg Config) (*Agent, error) { return newAgent(cfg) }
+
+// newAgent is NewAgent with extra options for ice (tests shorten its
+// timeouts with them).
+func newAgent(cfg Config, extra ...ice.AgentOption) (*Agent, error) {
 	log := orDiscard(cfg.Logger)
 	uris, err := serverURIs(&cfg)
 	if err != nil {
@@ -71,6 +78,10 @@ func NewAgent(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	logs := pionLogs{l: log}
+	shared, err := newSharedSocket(sock)
+	if err != nil {
+		return nil, err
+	}
 	// Host candidates on every interface share this one socket. Each
 	// server-reflexive candidate gets a socket of its own from n (one per
 	// STUN server; with ice's shared-socket mode for them, which pair
@@ -78,7 +89,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	// each relay candidate; on the real network n gives them 8 MiB buffers.
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{
 		Logger:  logs.NewLogger("udpmux"),
-		UDPConn: sock,
+		UDPConn: muxConn{shared},
 		Net:     n,
 	})
 	types := []ice.CandidateType{ice.CandidateTypeHost}
@@ -90,7 +101,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	}
 	if cfg.RelayOnly {
 		if len(cfg.TURN) == 0 {
-			_ = sock.Close()
+			_ = shared.close()
 			return nil, errors.New("nat: relay-only needs a TURN server")
 		}
 		types = []ice.CandidateType{ice.CandidateTypeRelay}
@@ -113,7 +124,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 		opts = append(opts, ice.WithIncludeLoopback(),
 			ice.WithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
 	}
-	ag, err := ice.NewAgentWithOptions(opts...)
+	ag, err := ice.NewAgentWithOptions(append(opts, extra...)...)
 	if err != nil {
 		_ = mux.Close()
 		return nil, fmt.Errorf("nat: create ice agent: %w", err)
@@ -125,6 +136,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 		loopbackOnly: cfg.LoopbackOnly,
 		ice:          ag,
 		mux:          mux,
+		shared:       shared,
 		credsSet:     make(chan struct{}),
 		connected:    make(chan struct{}),
 		failed:       make(chan struct{}),
@@ -344,12 +356,17 @@ func (a *Agent) Connect(ctx context.Context, controlling bool) (PacketConn, erro
 	case <-ctx.Done():
 		return nil, fmt.Errorf("nat: ice: %w", ctx.Err())
 	}
-	if conn.RemoteAddr() == nil { // the pair went away again at once
+	localAddr, remoteAddr := conn.LocalAddr(), conn.RemoteAddr()
+	if localAddr == nil || remoteAddr == nil { // the pair went away again at once
 		return nil, ErrICEFailed
 	}
 	local, remote := a.SelectedPair()
 	a.log.Debug("nat: ice connected", "local", local, "remote", remote,
-		"local_addr", conn.LocalAddr(), "remote_addr", conn.RemoteAddr())
+		"local_addr", localAddr, "remote_addr", remoteAddr)
+	if local == Host {
+		// Host candidates live on the shared socket: QUIC drives it.
+		return &socketPacketConn{shared: a.shared, agent: a, local: localAddr, remote: remoteAddr}, nil
+	}
 	return newPacketConn(conn, a), nil
 }
 

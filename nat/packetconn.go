@@ -57,3 +57,35 @@ func (c *icePacketConn) SetWriteDeadline(t time.Time) error { return c.conn.SetW
 // print a warning on the standard logger.
 func (c *icePacketConn) SetReadBuffer(int) error  { return nil }
 func (c *icePacketConn) SetWriteBuffer(int) error { return nil }
+
+// errSocketDriven is what reading a socketPacketConn returns.
+var errSocketDriven = errors.New("nat: the path's socket is read by QUIC (use Dial or Accept)")
+
+// socketPacketConn is the path Connect returns when the selected pair's
+// local candidate is a host candidate, on the agent's shared socket: Dial
+// and Accept then run QUIC on the socket's quic.Transport (sharedSocket)
+// instead of through the ICE connection. Only they can read from it;
+// WriteTo sends to the peer through the transport.
+type socketPacketConn struct {
+	shared *sharedSocket
+	agent  *Agent
+	local  net.Addr
+	remote net.Addr
+}
+
+func (c *socketPacketConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, errSocketDriven }
+
+func (c *socketPacketConn) WriteTo(p []byte, _ net.Addr) (int, error) {
+	return c.shared.tr.WriteTo(p, c.remote)
+}
+
+// Close closes the whole agent, as icePacketConn's does.
+func (c *socketPacketConn) Close() error { return c.agent.Close() }
+
+func (c *socketPacketConn) LocalAddr() net.Addr  { return c.local }
+func (c *socketPacketConn) RemoteAddr() net.Addr { return c.remote }
+
+// The deadlines do nothing: the socket is shared with ICE and QUIC.
+func (c *socketPacketConn) SetDeadline(time.Time) error      { return nil }
+func (c *socketPacketConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *socketPacketConn) SetWriteDeadline(time.Time) error { return nil }
