@@ -35,6 +35,9 @@ const (
 	codeAborted quic.ApplicationErrorCode = 1 // shutdown did not complete, or a failure
 )
 
+// consentLost is the reason in the CONNECTION_CLOSE sent when ICE fails.
+const consentLost = "ice consent lost"
+
 // ErrHello reports a peer that opened the session with unexpected bytes.
 var ErrHello = errors.New("nat: unexpected session greeting")
 
@@ -187,7 +190,7 @@ func watchConsent(conn *quic.Conn, pc PacketConn) {
 	go func() {
 		select {
 		case <-sp.agent.failed:
-			_ = conn.CloseWithError(codeAborted, "ice consent lost")
+			_ = conn.CloseWithError(codeAborted, consentLost)
 		case <-conn.Context().Done():
 		}
 	}()
