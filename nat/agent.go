@@ -29,9 +29,10 @@ var (
 
 // Agent finds a path to the peer with ICE (RFC 8445) through NATs, using STUN
 // and, as a last resort, TURN. All host candidates share one UDP socket,
-// driven by a quic.Transport (sharedSocket) so that QUIC over a host pair
-// uses that socket directly; on the real network every socket the agent
-// opens gets 8 MiB buffers.
+// each server-reflexive one has its own; all are driven by quic.Transports
+// (sharedSocket) so that QUIC over a pair using them runs on the socket
+// directly. On the real network every socket the agent opens gets 8 MiB
+// buffers.
 //
 // An Agent serves one connection: call Gather, Apply the peer's Signals as
 // they arrive (concurrently with Connect if you like), then Connect once.
@@ -43,6 +44,7 @@ type Agent struct {
 	ice          *ice.Agent
 	mux          *ice.UDPMuxDefault
 	shared       *sharedSocket // the host candidates' socket
+	srflx        *srflxSockets // the server-reflexive candidates' sockets
 
 	credsSet  chan struct{} // closed when the peer's credentials are known
 	connected chan struct{} // closed when ICE selects a pair
@@ -85,8 +87,10 @@ func newAgent(cfg Config, extra ...ice.AgentOption) (*Agent, error) {
 	// Host candidates on every interface share this one socket. Each
 	// server-reflexive candidate gets a socket of its own from n (one per
 	// STUN server; with ice's shared-socket mode for them, which pair
-	// succeeded through the shared socket is labelled arbitrarily), as does
-	// each relay candidate; on the real network n gives them 8 MiB buffers.
+	// succeeded through the shared socket is labelled arbitrarily), driven
+	// by a quic.Transport too (srflxNet), as does each relay candidate; on
+	// the real network n gives them 8 MiB buffers.
+	srflx := &srflxSockets{}
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{
 		Logger:  logs.NewLogger("udpmux"),
 		UDPConn: muxConn{shared},
@@ -111,7 +115,7 @@ func newAgent(cfg Config, extra ...ice.AgentOption) (*Agent, error) {
 		mdnsMode = ice.MulticastDNSModeQueryAndGather
 	}
 	opts := []ice.AgentOption{
-		ice.WithNet(n),
+		ice.WithNet(srflxNet{Net: n, sockets: srflx}),
 		ice.WithUDPMux(mux),
 		ice.WithUrls(uris),
 		ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4}),
@@ -137,6 +141,7 @@ func newAgent(cfg Config, extra ...ice.AgentOption) (*Agent, error) {
 		ice:          ag,
 		mux:          mux,
 		shared:       shared,
+		srflx:        srflx,
 		credsSet:     make(chan struct{}),
 		connected:    make(chan struct{}),
 		failed:       make(chan struct{}),
@@ -363,11 +368,29 @@ func (a *Agent) Connect(ctx context.Context, controlling bool) (PacketConn, erro
 	local, remote := a.SelectedPair()
 	a.log.Debug("nat: ice connected", "local", local, "remote", remote,
 		"local_addr", localAddr, "remote_addr", remoteAddr)
-	if local == Host {
-		// Host candidates live on the shared socket: QUIC drives it.
-		return &socketPacketConn{shared: a.shared, agent: a, local: localAddr, remote: remoteAddr}, nil
+	if s := a.socketOf(local); s != nil {
+		a.log.Debug("nat: quic on the pair's socket")
+		return &socketPacketConn{shared: s, agent: a, local: localAddr, remote: remoteAddr}, nil
 	}
 	return newPacketConn(conn, a), nil
+}
+
+// socketOf returns the shared socket under the selected pair's local
+// candidate, of type local: the host socket, or a server-reflexive
+// candidate's (found by the port of its base); nil for a relay candidate.
+func (a *Agent) socketOf(local CandidateType) *sharedSocket {
+	switch local {
+	case Host:
+		return a.shared
+	case ServerReflexive:
+		p, err := a.ice.GetSelectedCandidatePair()
+		if err != nil || p == nil || p.Local.RelatedAddress() == nil {
+			return nil
+		}
+		return a.srflx.lookup(p.Local.RelatedAddress().Port)
+	default:
+		return nil
+	}
 }
 
 // SelectedPair reports the types of the local and remote candidates of the

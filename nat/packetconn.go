@@ -62,7 +62,7 @@ func (c *icePacketConn) SetWriteBuffer(int) error { return nil }
 var errSocketDriven = errors.New("nat: the path's socket is read by QUIC (use Dial or Accept)")
 
 // socketPacketConn is the path Connect returns when the selected pair's
-// local candidate is a host candidate, on the agent's shared socket: Dial
+// local candidate is a host or server-reflexive one, on a shared socket: Dial
 // and Accept then run QUIC on the socket's quic.Transport (sharedSocket)
 // instead of through the ICE connection. Only they can read from it;
 // WriteTo sends to the peer through the transport.

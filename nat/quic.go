@@ -150,7 +150,7 @@ func Accept(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []
 	return s, nil
 }
 
-// listen returns the transport and listener for Accept: on a host pair
+// listen returns the transport and listener for Accept: on a shared socket
 // (socketPacketConn) the shared socket's, told to take only the peer's
 // connection; otherwise a transport over the ICE connection, which carries
 // only the peer's packets. fail hears of failed connection attempts. On

@@ -14,7 +14,8 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
-// sharedSocket is the agent's host socket, driven by a quic.Transport from
+// sharedSocket is one of the agent's UDP sockets (the host candidates', or
+// a server-reflexive candidate's: srflxNet), driven by a quic.Transport from
 // the moment the agent opens it. quic-go reads every datagram (on a real
 // *net.UDPConn with batched reads, GRO and ECN) and hands those that are
 // not QUIC, ICE's STUN, to the agent's UDP mux through
@@ -29,9 +30,9 @@ import (
 // Accept is called: the handshake waits in serverConfig until Accept says
 // whom to accept and with which identity. Dial stops the listener.
 //
-// Server-reflexive and relay candidates have sockets of their own (a relay
-// candidate's packets are wrapped by TURN), read by ICE itself; QUIC over a
-// pair using them goes through the ICE connection (icePacketConn).
+// Relay candidates keep sockets of their own, read by ICE: TURN wraps every
+// packet, so QUIC over a relayed pair goes through the ICE connection
+// (icePacketConn).
 type sharedSocket struct {
 	sock net.PacketConn
 	tr   *quic.Transport

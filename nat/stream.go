@@ -46,8 +46,9 @@ func newStream(conn *quic.Conn, str *quic.Stream, tr *quic.Transport, pc PacketC
 }
 
 // OnSocket reports whether QUIC runs on the agent's UDP socket directly
-// (a host pair: batched reads and writes, GSO where the kernel has it)
-// rather than through the ICE connection (server-reflexive and relay pairs).
+// (host and server-reflexive local candidates: batched reads and writes,
+// GSO where the kernel has it) rather than through the ICE connection (a
+// relayed pair).
 func (s *Stream) OnSocket() bool {
 	_, ok := s.pc.(*socketPacketConn)
 	return ok
