@@ -10,8 +10,10 @@ import (
 )
 
 // PacketConn is a datagram path to a single peer: what Agent.Connect returns
-// and what Dial and Accept run QUIC over. ReadFrom always reports
-// RemoteAddr, and WriteTo ignores its address and sends to the peer.
+// and what Dial and Accept run QUIC over. WriteTo ignores its address and
+// sends to the peer. When the selected pair's local candidate is a host or
+// server-reflexive one, QUIC reads the socket itself and ReadFrom fails;
+// otherwise (a relayed pair) ReadFrom always reports RemoteAddr.
 type PacketConn interface {
 	net.PacketConn
 	RemoteAddr() net.Addr
