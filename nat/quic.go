@@ -14,7 +14,10 @@ import (
 
 // Flow-control windows. quic-go's defaults (6 MiB per stream, 15 MiB per
 // connection at most) cap a single stream at window/RTT; these let one
-// stream fill a fast path with tens of milliseconds of latency.
+// stream fill a fast path with tens of milliseconds of latency: the
+// bandwidth-delay product of 100 Mbit/s at 50 ms is 625 KB, of 500 MB/s at
+// 50 ms 25 MB. The sockets' 8 MiB buffers (socketBuffer) are above the
+// 7 MiB quic-go asks for.
 const (
 	initialStreamWindow = 16 << 20
 	maxStreamWindow     = 32 << 20
