@@ -28,8 +28,11 @@ var (
 )
 
 // Agent finds a path to the peer with ICE (RFC 8445) through NATs, using STUN
-// and, as a last resort, TURN. All host candidates share one UDP socket; on
-// the real network every socket the agent opens gets 8 MiB buffers.
+// and, as a last resort, TURN. All host candidates share one UDP socket,
+// each server-reflexive one has its own; all are driven by quic.Transports
+// (sharedSocket) so that QUIC over a pair using them runs on the socket
+// directly. On the real network every socket the agent opens gets 8 MiB
+// buffers.
 //
 // An Agent serves one connection: call Gather, Apply the peer's Signals as
 // they arrive (concurrently with Connect if you like), then Connect once.
@@ -40,6 +43,8 @@ type Agent struct {
 	loopbackOnly bool
 	ice          *ice.Agent
 	mux          *ice.UDPMuxDefault
+	shared       *sharedSocket // the host candidates' socket
+	srflx        *srflxSockets // the server-reflexive candidates' sockets
 
 	credsSet  chan struct{} // closed when the peer's credentials are known
 	connected chan struct{} // closed when ICE selects a pair
@@ -60,7 +65,11 @@ type Agent struct {
 }
 
 // NewAgent creates an agent and opens its socket. It does not block.
-func NewAgent(cfg Config) (*Agent, error) {
+func NewAgent(cfg Config) (*Agent, error) { return newAgent(cfg) }
+
+// newAgent is NewAgent with extra options for ice (tests shorten its
+// timeouts with them).
+func newAgent(cfg Config, extra ...ice.AgentOption) (*Agent, error) {
 	log := orDiscard(cfg.Logger)
 	uris, err := serverURIs(&cfg)
 	if err != nil {
@@ -71,14 +80,20 @@ func NewAgent(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	logs := pionLogs{l: log}
+	shared, err := newSharedSocket(sock)
+	if err != nil {
+		return nil, err
+	}
 	// Host candidates on every interface share this one socket. Each
 	// server-reflexive candidate gets a socket of its own from n (one per
 	// STUN server; with ice's shared-socket mode for them, which pair
-	// succeeded through the shared socket is labelled arbitrarily), as does
-	// each relay candidate; on the real network n gives them 8 MiB buffers.
+	// succeeded through the shared socket is labelled arbitrarily), driven
+	// by a quic.Transport too (srflxNet), as does each relay candidate; on
+	// the real network n gives them 8 MiB buffers.
+	srflx := &srflxSockets{}
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{
 		Logger:  logs.NewLogger("udpmux"),
-		UDPConn: sock,
+		UDPConn: muxConn{shared},
 		Net:     n,
 	})
 	types := []ice.CandidateType{ice.CandidateTypeHost}
@@ -90,7 +105,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 	}
 	if cfg.RelayOnly {
 		if len(cfg.TURN) == 0 {
-			_ = sock.Close()
+			_ = shared.close()
 			return nil, errors.New("nat: relay-only needs a TURN server")
 		}
 		types = []ice.CandidateType{ice.CandidateTypeRelay}
@@ -100,7 +115,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 		mdnsMode = ice.MulticastDNSModeQueryAndGather
 	}
 	opts := []ice.AgentOption{
-		ice.WithNet(n),
+		ice.WithNet(srflxNet{Net: n, sockets: srflx}),
 		ice.WithUDPMux(mux),
 		ice.WithUrls(uris),
 		ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4}),
@@ -113,7 +128,7 @@ func NewAgent(cfg Config) (*Agent, error) {
 		opts = append(opts, ice.WithIncludeLoopback(),
 			ice.WithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }))
 	}
-	ag, err := ice.NewAgentWithOptions(opts...)
+	ag, err := ice.NewAgentWithOptions(append(opts, extra...)...)
 	if err != nil {
 		_ = mux.Close()
 		return nil, fmt.Errorf("nat: create ice agent: %w", err)
@@ -125,6 +140,8 @@ func NewAgent(cfg Config) (*Agent, error) {
 		loopbackOnly: cfg.LoopbackOnly,
 		ice:          ag,
 		mux:          mux,
+		shared:       shared,
+		srflx:        srflx,
 		credsSet:     make(chan struct{}),
 		connected:    make(chan struct{}),
 		failed:       make(chan struct{}),
@@ -344,13 +361,36 @@ func (a *Agent) Connect(ctx context.Context, controlling bool) (PacketConn, erro
 	case <-ctx.Done():
 		return nil, fmt.Errorf("nat: ice: %w", ctx.Err())
 	}
-	if conn.RemoteAddr() == nil { // the pair went away again at once
+	localAddr, remoteAddr := conn.LocalAddr(), conn.RemoteAddr()
+	if localAddr == nil || remoteAddr == nil { // the pair went away again at once
 		return nil, ErrICEFailed
 	}
 	local, remote := a.SelectedPair()
 	a.log.Debug("nat: ice connected", "local", local, "remote", remote,
-		"local_addr", conn.LocalAddr(), "remote_addr", conn.RemoteAddr())
+		"local_addr", localAddr, "remote_addr", remoteAddr)
+	if s := a.socketOf(local); s != nil {
+		a.log.Debug("nat: quic on the pair's socket")
+		return &socketPacketConn{shared: s, agent: a, local: localAddr, remote: remoteAddr}, nil
+	}
 	return newPacketConn(conn, a), nil
+}
+
+// socketOf returns the shared socket under the selected pair's local
+// candidate, of type local: the host socket, or a server-reflexive
+// candidate's (found by the port of its base); nil for a relay candidate.
+func (a *Agent) socketOf(local CandidateType) *sharedSocket {
+	switch local {
+	case Host:
+		return a.shared
+	case ServerReflexive:
+		p, err := a.ice.GetSelectedCandidatePair()
+		if err != nil || p == nil || p.Local.RelatedAddress() == nil {
+			return nil
+		}
+		return a.srflx.lookup(p.Local.RelatedAddress().Port)
+	default:
+		return nil
+	}
 }
 
 // SelectedPair reports the types of the local and remote candidates of the

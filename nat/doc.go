@@ -50,4 +50,10 @@
 //
 // The receiver reads until io.EOF, writes its reply and calls Close, which
 // returns once the sender has it. Closing the stream closes the agent.
+//
+// Unless the pair is relayed through TURN, QUIC drives the pair's UDP socket
+// itself (batched reads and writes, GSO, path MTU discovery), and ICE's
+// consent checks share the socket through the QUIC transport's non-QUIC
+// packets; Stream.OnSocket says which. When ICE loses consent the session
+// ends.
 package nat

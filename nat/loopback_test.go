@@ -94,3 +94,15 @@ func BenchmarkLoopbackQUIC(b *testing.B) {
 	}
 	b.StopTimer()
 }
+
+// TestLoopbackOnSocket: on a host pair QUIC drives the agent's UDP socket
+// itself (no ICE connection in between), in both roles, and a transfer of
+// a few MiB arrives intact.
+func TestLoopbackOnSocket(t *testing.T) {
+	_, _, pcA, pcB := loopbackPair(t)
+	sA, sB := quicPair(t, testContext(t, 10*time.Second), pcA, pcB)
+	if !sA.OnSocket() || !sB.OnSocket() {
+		t.Fatalf("on the socket: dialer %v, acceptor %v; want both", sA.OnSocket(), sB.OnSocket())
+	}
+	transfer(t, sA, sB, 4<<20)
+}

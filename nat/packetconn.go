@@ -10,8 +10,10 @@ import (
 )
 
 // PacketConn is a datagram path to a single peer: what Agent.Connect returns
-// and what Dial and Accept run QUIC over. ReadFrom always reports
-// RemoteAddr, and WriteTo ignores its address and sends to the peer.
+// and what Dial and Accept run QUIC over. WriteTo ignores its address and
+// sends to the peer. When the selected pair's local candidate is a host or
+// server-reflexive one, QUIC reads the socket itself and ReadFrom fails;
+// otherwise (a relayed pair) ReadFrom always reports RemoteAddr.
 type PacketConn interface {
 	net.PacketConn
 	RemoteAddr() net.Addr
@@ -57,3 +59,35 @@ func (c *icePacketConn) SetWriteDeadline(t time.Time) error { return c.conn.SetW
 // print a warning on the standard logger.
 func (c *icePacketConn) SetReadBuffer(int) error  { return nil }
 func (c *icePacketConn) SetWriteBuffer(int) error { return nil }
+
+// errSocketDriven is what reading a socketPacketConn returns.
+var errSocketDriven = errors.New("nat: the path's socket is read by QUIC (use Dial or Accept)")
+
+// socketPacketConn is the path Connect returns when the selected pair's
+// local candidate is a host or server-reflexive one, on a shared socket: Dial
+// and Accept then run QUIC on the socket's quic.Transport (sharedSocket)
+// instead of through the ICE connection. Only they can read from it;
+// WriteTo sends to the peer through the transport.
+type socketPacketConn struct {
+	shared *sharedSocket
+	agent  *Agent
+	local  net.Addr
+	remote net.Addr
+}
+
+func (c *socketPacketConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, errSocketDriven }
+
+func (c *socketPacketConn) WriteTo(p []byte, _ net.Addr) (int, error) {
+	return c.shared.tr.WriteTo(p, c.remote)
+}
+
+// Close closes the whole agent, as icePacketConn's does.
+func (c *socketPacketConn) Close() error { return c.agent.Close() }
+
+func (c *socketPacketConn) LocalAddr() net.Addr  { return c.local }
+func (c *socketPacketConn) RemoteAddr() net.Addr { return c.remote }
+
+// The deadlines do nothing: the socket is shared with ICE and QUIC.
+func (c *socketPacketConn) SetDeadline(time.Time) error      { return nil }
+func (c *socketPacketConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *socketPacketConn) SetWriteDeadline(time.Time) error { return nil }

@@ -3,6 +3,7 @@ package nat
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +14,10 @@ import (
 
 // Flow-control windows. quic-go's defaults (6 MiB per stream, 15 MiB per
 // connection at most) cap a single stream at window/RTT; these let one
-// stream fill a fast path with tens of milliseconds of latency.
+// stream fill a fast path with tens of milliseconds of latency: the
+// bandwidth-delay product of 100 Mbit/s at 50 ms is 625 KB, of 500 MB/s at
+// 50 ms 25 MB. The sockets' 8 MiB buffers (socketBuffer) are above the
+// 7 MiB quic-go asks for.
 const (
 	initialStreamWindow = 16 << 20
 	maxStreamWindow     = 32 << 20
@@ -34,9 +38,16 @@ const (
 	codeAborted quic.ApplicationErrorCode = 1 // shutdown did not complete, or a failure
 )
 
+// consentLost is the reason in the CONNECTION_CLOSE sent when ICE fails.
+const consentLost = "ice consent lost"
+
 // ErrHello reports a peer that opened the session with unexpected bytes.
 var ErrHello = errors.New("nat: unexpected session greeting")
 
+// quicConfig leaves path MTU discovery (DPLPMTUD) on, as quic-go has it by
+// default: from InitialPacketSize's 1280 bytes it probes up to quic-go's
+// largest packet (1452 bytes) where the path allows. A larger initial size
+// would lose the handshake on paths with a smaller MTU (tunnels).
 func quicConfig() *quic.Config {
 	return &quic.Config{
 		HandshakeIdleTimeout:           10 * time.Second,
@@ -63,12 +74,17 @@ func Dial(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []by
 		return nil, err
 	}
 	tr := &quic.Transport{Conn: pc}
+	if sp, ok := pc.(*socketPacketConn); ok {
+		tr = sp.shared.tr
+		sp.shared.stopListening()
+	}
 	conf := id.tlsConfig(false, bytes.Clone(peerFingerprint), nil)
 	conn, err := tr.Dial(ctx, pc.RemoteAddr(), conf, quicConfig())
 	if err != nil {
 		closeTransport(tr, pc)
 		return nil, fmt.Errorf("nat: quic handshake: %w", err)
 	}
+	watchConsent(conn, pc)
 	str, err := conn.OpenStreamSync(ctx)
 	if err != nil {
 		closeConn(conn, tr, pc)
@@ -105,17 +121,10 @@ func Accept(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []
 		default:
 		}
 	}
-	tr := &quic.Transport{
-		Conn: pc,
-		ConnContext: func(cctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
-			context.AfterFunc(cctx, func() { fail(context.Cause(cctx)) })
-			return cctx, nil
-		},
-	}
-	ln, err := tr.Listen(id.tlsConfig(true, bytes.Clone(peerFingerprint), fail), quicConfig())
+	conf := id.tlsConfig(true, bytes.Clone(peerFingerprint), fail)
+	tr, ln, err := listen(pc, conf, fail)
 	if err != nil {
-		closeTransport(tr, pc)
-		return nil, fmt.Errorf("nat: quic listen: %w", err)
+		return nil, err
 	}
 	conn, err := acceptOne(ctx, ln, failed)
 	_ = ln.Close() // one session per agent; the accepted one lives on
@@ -123,6 +132,7 @@ func Accept(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []
 		closeTransport(tr, pc)
 		return nil, fmt.Errorf("nat: quic handshake: %w", err)
 	}
+	watchConsent(conn, pc)
 	str, err := conn.AcceptStream(ctx)
 	if err != nil {
 		closeConn(conn, tr, pc)
@@ -141,6 +151,52 @@ func Accept(ctx context.Context, pc PacketConn, id *Identity, peerFingerprint []
 		return nil, fmt.Errorf("nat: quic greeting: %w", err)
 	}
 	return s, nil
+}
+
+// listen returns the transport and listener for Accept: on a shared socket
+// (socketPacketConn) the shared socket's, told to take only the peer's
+// connection; otherwise a transport over the ICE connection, which carries
+// only the peer's packets. fail hears of failed connection attempts. On
+// failure, listen closes pc.
+func listen(pc PacketConn, conf *tls.Config, fail func(error)) (*quic.Transport, *quic.Listener, error) {
+	if sp, ok := pc.(*socketPacketConn); ok {
+		if err := sp.shared.startAccept(pc.RemoteAddr(), conf, fail); err != nil {
+			_ = pc.Close()
+			return nil, nil, err
+		}
+		return sp.shared.tr, sp.shared.ln, nil
+	}
+	tr := &quic.Transport{
+		Conn: pc,
+		ConnContext: func(cctx context.Context, _ *quic.ClientInfo) (context.Context, error) {
+			context.AfterFunc(cctx, func() { fail(context.Cause(cctx)) })
+			return cctx, nil
+		},
+	}
+	ln, err := tr.Listen(conf, quicConfig())
+	if err != nil {
+		closeTransport(tr, pc)
+		return nil, nil, fmt.Errorf("nat: quic listen: %w", err)
+	}
+	return tr, ln, nil
+}
+
+// watchConsent ends conn when ICE loses consent to send on the pair (RFC
+// 7675: no answer to its checks for the failed timeout) while QUIC drives
+// the shared socket directly. Over the ICE connection, ICE itself stops
+// carrying QUIC's packets then.
+func watchConsent(conn *quic.Conn, pc PacketConn) {
+	sp, ok := pc.(*socketPacketConn)
+	if !ok {
+		return
+	}
+	go func() {
+		select {
+		case <-sp.agent.failed:
+			_ = conn.CloseWithError(codeAborted, consentLost)
+		case <-conn.Context().Done():
+		}
+	}()
 }
 
 func acceptOne(ctx context.Context, ln *quic.Listener, failed <-chan error) (*quic.Conn, error) {

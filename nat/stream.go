@@ -45,6 +45,15 @@ func newStream(conn *quic.Conn, str *quic.Stream, tr *quic.Transport, pc PacketC
 	return &Stream{conn: conn, str: str, tr: tr, pc: pc}
 }
 
+// OnSocket reports whether QUIC runs on the agent's UDP socket directly
+// (host and server-reflexive local candidates: batched reads and writes,
+// GSO where the kernel has it) rather than through the ICE connection (a
+// relayed pair).
+func (s *Stream) OnSocket() bool {
+	_, ok := s.pc.(*socketPacketConn)
+	return ok
+}
+
 // Read reads from the peer; it returns io.EOF after the peer's CloseWrite.
 func (s *Stream) Read(p []byte) (int, error) {
 	n, err := s.str.Read(p)

@@ -146,6 +146,12 @@ func runVNet(t *testing.T, cfgA, cfgB Config, check func(t *testing.T, aLocal, a
 		aL, aR, pcA.LocalAddr(), pcA.RemoteAddr(), bL, bR, pcB.LocalAddr(), pcB.RemoteAddr())
 	check(t, aL, aR, bL, bR)
 	sA, sB := quicPair(t, ctx, pcA, pcB)
+	// QUIC drives the socket of a host or server-reflexive local
+	// candidate, and goes through the ICE connection for a relayed one.
+	if sA.OnSocket() != (aL != Relay) || sB.OnSocket() != (bL != Relay) {
+		t.Errorf("QUIC on the socket: A %v (local %s), B %v (local %s); want it unless relayed",
+			sA.OnSocket(), aL, sB.OnSocket(), bL)
+	}
 	transfer(t, sA, sB, 1<<20)
 	// The pair must not have changed under the transfer.
 	if l, r := a.SelectedPair(); l != aL || r != aR {

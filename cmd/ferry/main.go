@@ -44,6 +44,13 @@ const (
 )
 
 func main() {
+	// quic-go, which now drives the ICE path's UDP sockets itself, prints a
+	// warning on the standard logger when it cannot grow their buffers to
+	// 7 MiB (no CAP_NET_ADMIN and a small net.core.rmem_max). ferry stays
+	// silent by default; its debug log shows the sizes it got.
+	if _, set := os.LookupEnv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING"); !set {
+		_ = os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()

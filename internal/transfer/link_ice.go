@@ -106,6 +106,9 @@ func (l *Link) connectICE(ctx context.Context, ch *Channel, role transit.Role, p
 		return attempt{err: fmt.Errorf("ice: quic: %w", err)}
 	}
 	local, remote := l.ice.agent.SelectedPair()
+	// On a host or server-reflexive local candidate QUIC drives the UDP
+	// socket itself (batched I/O, GSO); through TURN it goes via ICE.
+	l.log.Debug("link: ice quic session", "local", local, "remote", remote, "on_socket", st.OnSocket())
 	path := "ice " + string(local)
 	switch {
 	case local == nat.Relay || remote == nat.Relay:
