@@ -25,25 +25,33 @@ type natsNode struct {
 }
 
 // startNATSCluster starts n NATS servers with JetStream, clustered over
-// loopback (each cluster listener on a port it picked itself; the others
-// route to the first, and the servers tell each other the rest), and a
+// loopback (every server given every server's cluster address), and a
 // relay on each that keeps its state in it, with 3 replicas.
 func startNATSCluster(t *testing.T, n int, cfg relay.Config) []*natsNode {
 	t.Helper()
 	ctx := t.Context()
+	// Every server must know its routes when it starts: each cluster
+	// port is one the kernel handed a listener of ours, closed just
+	// before the servers start.
+	var routes, listen []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listen = append(listen, ln.Addr().String())
+		routes = append(routes, "nats://"+ln.Addr().String())
+		ln.Close()
+	}
 	servers := make([]*relay.NATSServer, n)
-	var routes []string
 	for i := range servers {
 		ns, err := relay.StartNATS(ctx, relay.NATSServerConfig{Dir: t.TempDir(), Name: fmt.Sprintf("node%d", i+1),
-			ClusterListen: "127.0.0.1:0", Routes: routes})
+			ClusterListen: listen[i], Routes: routes})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(ns.Close)
 		servers[i] = ns
-		if i == 0 {
-			routes = []string{"nats://" + ns.ClusterAddr().String()}
-		}
 	}
 	nodes := make([]*natsNode, n)
 	errs := make([]error, n)

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -27,16 +28,18 @@ type NATSServerConfig struct {
 	// Default "ferry".
 	ClusterName string
 	// ClusterListen is the HOST:PORT the server listens on for the
-	// others' routes (port 0 picks one: see ClusterAddr). Empty runs
-	// a server of its own, without a cluster.
+	// others' routes. Empty runs a server of its own, without a cluster.
 	ClusterListen string
 	// Routes are the other servers' cluster listeners
 	// (nats://HOST:PORT); listing this server's own is harmless, so
 	// every server may be given the same list.
 	Routes []string
 	// ClientListen, if not empty, is a HOST:PORT where NATS clients
-	// (other relays, with NATSConfig.URLs) may connect; without it the
-	// server is reached only in process (NATSConfig.Server).
+	// (other relays, with NATSConfig.URLs) may connect, without
+	// authentication: keep it, like ClusterListen, on a private network.
+	// Without it the server is reached only in process
+	// (NATSConfig.Server); a clustered one then listens on a loopback
+	// port, which it needs, behind a random token.
 	ClientListen string
 	// ReadyTimeout bounds start-up. Default 10s.
 	ReadyTimeout time.Duration
@@ -44,7 +47,8 @@ type NATSServerConfig struct {
 
 // NATSServer is a NATS server running in this process.
 type NATSServer struct {
-	ns *server.Server
+	ns    *server.Server
+	token string // what in-process clients present, when the server has one
 }
 
 // StartNATS starts a NATS server with JetStream and returns once it
@@ -61,7 +65,14 @@ func StartNATS(ctx context.Context, cfg NATSServerConfig) (*NATSServer, error) {
 		NoSigs:    true,
 		// The HTTP monitoring port stays off.
 	}
-	if cfg.ClientListen != "" {
+	token := ""
+	if cfg.ClientListen == "" && cfg.ClusterListen != "" {
+		// The server routes only once its client listener is up, so a
+		// clustered one gets one on loopback with a random token,
+		// which only this process knows.
+		token = rand.Text()
+		opts.Host, opts.Port, opts.Authorization = "127.0.0.1", -1, token
+	} else if cfg.ClientListen != "" {
 		host, port, err := splitListen(cfg.ClientListen)
 		if err != nil {
 			return nil, fmt.Errorf("relay: NATS client listener: %w", err)
@@ -91,6 +102,10 @@ func StartNATS(ctx context.Context, cfg NATSServerConfig) (*NATSServer, error) {
 		if opts.ServerName == "" {
 			opts.ServerName = "ferry-" + strings.NewReplacer(":", "-", "[", "", "]", "").Replace(cfg.ClusterListen)
 		}
+		if len(cfg.Routes) == 0 {
+			// JetStream refuses to start a cluster of one.
+			return nil, errors.New("relay: a NATS cluster listener needs routes (the other servers' cluster listeners)")
+		}
 	} else if len(cfg.Routes) > 0 {
 		return nil, errors.New("relay: NATS routes need a cluster listener (ClusterListen)")
 	}
@@ -109,7 +124,7 @@ func StartNATS(ctx context.Context, cfg NATSServerConfig) (*NATSServer, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("relay: NATS server did not start in time")
 	}
-	return &NATSServer{ns: ns}, nil
+	return &NATSServer{ns: ns, token: token}, nil
 }
 
 // splitListen reads HOST:PORT, where port 0 means any free port.
@@ -137,9 +152,9 @@ func (n *NATSServer) ClusterAddr() net.Addr {
 }
 
 // ClientURL is where NATS clients reach the server (nats://HOST:PORT),
-// or "" when it has no client listener.
+// or "" when it has none for them (ClientListen was not set).
 func (n *NATSServer) ClientURL() string {
-	if n.ns.Addr() == nil {
+	if n.ns.Addr() == nil || n.token != "" {
 		return ""
 	}
 	return n.ns.ClientURL()

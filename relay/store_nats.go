@@ -104,6 +104,9 @@ func openNATSStore(cfg NATSConfig, pruneAge time.Duration, maxMessageBytes int64
 	)
 	switch {
 	case cfg.Server != nil:
+		if cfg.Server.token != "" {
+			opts = append(opts, nats.Token(cfg.Server.token))
+		}
 		nc, err = nats.Connect("", append(opts, nats.InProcessServer(cfg.Server.ns))...)
 	case len(cfg.URLs) > 0:
 		nc, err = nats.Connect(strings.Join(cfg.URLs, ","), append(opts, nats.RetryOnFailedConnect(false))...)
@@ -130,6 +133,10 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 	// A cluster that is just starting answers "temporarily unavailable"
 	// until it has a leader: try again until StartTimeout.
 	err = retryStart(ctx, func() error {
+		// A server without a leader may not answer at all: each
+		// attempt gets a few seconds.
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
 		var err error
 		if s.nps, err = openBucket(ctx, js, cfg, cfg.Prefix+"_nameplates"); err != nil {
 			return err
@@ -137,7 +144,7 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 		if s.mbs, err = openBucket(ctx, js, cfg, cfg.Prefix+"_mailboxes"); err != nil {
 			return err
 		}
-		s.msgs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		s.msgs, err = openStream(ctx, js, jetstream.StreamConfig{
 			Name:        cfg.Prefix + "_messages",
 			Description: "ferry relay: the messages of each mailbox, a subject per mailbox",
 			Subjects:    []string{s.subject + ".>"},
@@ -225,6 +232,20 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, nam
 		}
 	}
 	return js.KeyValue(ctx, name)
+}
+
+// openStream opens the stream, creating it if needed. An existing one is
+// taken as it is: relays started with different replicas must not take
+// turns rewriting it.
+func openStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = js.Stream(ctx, cfg.Name)
+		}
+	}
+	return st, err
 }
 
 // validNATSName accepts what may name a bucket or a stream and a subject token.

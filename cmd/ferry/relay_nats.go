@@ -52,8 +52,8 @@ func (c *cli) startNATS(ctx context.Context, f relayNATSFlags, data string) (*re
 	case *f.embedded && data == "":
 		c.errorf("--nats-embedded needs --data DIR for its JetStream files")
 		return nil, none, exitUsage
-	case len(routes) > 0 && *f.cluster == "":
-		c.errorf("--nats-routes needs --nats-cluster HOST:PORT")
+	case (len(routes) > 0) != (*f.cluster != ""):
+		c.errorf("--nats-cluster HOST:PORT and --nats-routes URLS go together")
 		return nil, none, exitUsage
 	case *f.replicas < 0 || *f.replicas > 5:
 		c.errorf("--nats-replicas must be between 1 and 5")
