@@ -52,3 +52,24 @@ func TestNATSKeys(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNATSKey: splitNATSKey, which reads keys a watcher got from NATS,
+// never panics, and every key natsKey makes decodes back to its parts.
+func FuzzNATSKey(f *testing.F) {
+	for _, seed := range []struct{ app, name string }{
+		{"lothar.com/wormhole/text-or-file-xfer", "4"}, {"", ""}, {"a.b", "c.d"}, {"\x00", "\xff\xfe"}, {"*", ">"},
+	} {
+		f.Add(seed.app, seed.name, natsKey(seed.app, seed.name))
+	}
+	f.Add("", "", "x.x")
+	f.Add("", "", "xYQ")
+	f.Add("", "", "..")
+	f.Fuzz(func(t *testing.T, app, name, raw string) {
+		splitNATSKey(raw)
+		key := natsKey(app, name)
+		a, n, err := splitNATSKey(key)
+		if err != nil || a != app || n != name {
+			t.Fatalf("splitNATSKey(natsKey(%q, %q)) = %q, %q, %v", app, name, a, n, err)
+		}
+	})
+}
