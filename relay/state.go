@@ -19,8 +19,11 @@ type listener interface {
 
 // state is the nameplate and mailbox state machine shared by all
 // connections, following the reference server (wormhole_mailbox_server
-// server.py). Each method takes the lock, so one command is applied at a
-// time and a mailbox's listeners see its messages in one order.
+// server.py). Each method takes the lock, so this relay applies one
+// command at a time; the store makes each record's changes atomic (also
+// against other relays sharing it) and delivers a mailbox's messages to
+// its listeners in one order. The maps here (listeners, what each client
+// address created and stored) are this relay's own.
 type state struct {
 	mu        sync.Mutex
 	store     store
