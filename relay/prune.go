@@ -50,12 +50,17 @@ func (s *state) prune(now time.Time) (pruneStats, error) {
 	exists := make(map[recordKey]bool, len(mbs))
 	heard := map[recordKey]bool{}
 	var old []mailbox
+	// Where relays share the store, each marks the mailboxes it has
+	// listeners for as heard on every pass, and the others count one
+	// heard within two passes and half the unpaired age as in use (their
+	// copy of the record may lag a little).
 	shared := s.store.shared()
+	heardWithin := 2*s.cfg.PruneInterval + s.cfg.PruneUnpairedAge/2
 	for _, mb := range mbs {
 		k := recordKey{mb.App, mb.ID}
 		exists[k] = true
 		local := len(s.listeners[k]) > 0
-		if local || shared && mb.Heard.After(now.Add(-s.cfg.PruneUnpairedAge/2)) {
+		if local || shared && mb.Heard.After(now.Add(-heardWithin)) {
 			heard[k] = true
 			if !local {
 				continue // listened to on another relay, which keeps Heard fresh
@@ -65,7 +70,7 @@ func (s *state) prune(now time.Time) (pruneStats, error) {
 			// for an idle one; where other relays share the store, often
 			// enough (Heard) that they do not mistake it either.
 			stale := mb.Updated.Before(now.Add(-s.cfg.PruneAge / 2))
-			unheard := shared && mb.Heard.Before(now.Add(-s.cfg.PruneUnpairedAge/4))
+			unheard := shared && mb.Heard.Before(now.Add(-s.cfg.PruneInterval/2))
 			if stale || unheard {
 				err := s.store.updateMailbox(mb.App, mb.ID, func(cur *mailbox, exists bool) (change, error) {
 					if !exists {
