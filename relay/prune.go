@@ -50,17 +50,41 @@ func (s *state) prune(now time.Time) (pruneStats, error) {
 	exists := make(map[recordKey]bool, len(mbs))
 	heard := map[recordKey]bool{}
 	var old []mailbox
+	// Where relays share the store, each marks the mailboxes it has
+	// listeners for as heard on every pass, and the others count one
+	// heard within two passes and half the unpaired age as in use (their
+	// copy of the record may lag a little).
+	shared := s.store.shared()
+	heardWithin := 2*s.cfg.PruneInterval + s.cfg.PruneUnpairedAge/2
 	for _, mb := range mbs {
 		k := recordKey{mb.App, mb.ID}
 		exists[k] = true
-		if len(s.listeners[k]) > 0 {
+		local := len(s.listeners[k]) > 0
+		if local || shared && mb.Heard.After(now.Add(-heardWithin)) {
 			heard[k] = true
+			if !local {
+				continue // listened to on another relay, which keeps Heard fresh
+			}
 			// In use. Record that now and then, so that after a restart
 			// (which forgets the listeners) the mailbox is not mistaken
-			// for an idle one.
-			if mb.Updated.Before(now.Add(-s.cfg.PruneAge / 2)) {
-				mb.Updated = now
-				if err := s.store.putMailbox(mb); err != nil {
+			// for an idle one; where other relays share the store, often
+			// enough (Heard) that they do not mistake it either.
+			stale := mb.Updated.Before(now.Add(-s.cfg.PruneAge / 2))
+			unheard := shared && mb.Heard.Before(now.Add(-s.cfg.PruneInterval/2))
+			if stale || unheard {
+				err := s.store.updateMailbox(mb.App, mb.ID, func(cur *mailbox, exists bool) (change, error) {
+					if !exists {
+						return keep, nil
+					}
+					if stale {
+						cur.Updated = now
+					}
+					if shared {
+						cur.Heard = now
+					}
+					return put, nil
+				})
+				if err != nil {
 					return stats, err
 				}
 			}
@@ -94,17 +118,41 @@ func (s *state) prune(now time.Time) (pruneStats, error) {
 		default:
 			continue
 		}
-		if err := s.store.deleteNameplate(np.App, np.Name); err != nil {
+		// Delete it unless it changed since it was read (claimed anew,
+		// possibly on another relay).
+		deleted := false
+		err := s.store.updateNameplate(np.App, np.Name, func(cur *nameplate, exists bool) (change, error) {
+			deleted = exists && cur.Updated.Equal(np.Updated) && cur.Mailbox == np.Mailbox && len(cur.Sides) == len(np.Sides)
+			if !deleted {
+				return keep, nil
+			}
+			return drop, nil
+		})
+		if err != nil {
 			return stats, err
 		}
-		s.owners.release(resourceKey{'n', np.App, np.Name})
-		stats.nameplates++
+		if deleted {
+			s.owners.release(resourceKey{'n', np.App, np.Name})
+			stats.nameplates++
+		}
 	}
 	for _, mb := range old {
-		if err := s.deleteMailboxLocked(mb); err != nil {
+		deleted := false
+		err := s.store.updateMailbox(mb.App, mb.ID, func(cur *mailbox, exists bool) (change, error) {
+			deleted = exists && cur.Updated.Equal(mb.Updated) && cur.Messages == mb.Messages &&
+				len(cur.Sides) == len(mb.Sides) && !cur.Heard.After(mb.Heard)
+			if !deleted {
+				return keep, nil
+			}
+			return drop, nil
+		})
+		if err != nil {
 			return stats, err
 		}
-		stats.mailboxes++
+		if deleted {
+			s.forgetMailboxLocked(mb)
+			stats.mailboxes++
+		}
 	}
 	if stats != (pruneStats{}) {
 		s.log.Info("pruned idle state", "nameplates", stats.nameplates, "mailboxes", stats.mailboxes)

@@ -25,6 +25,10 @@ type Config struct {
 	// nameplates, mailboxes and their messages are kept in relay.db, so
 	// that clients can carry on after a restart. Empty keeps them in memory.
 	DataDir string
+	// NATS, if not nil, keeps them in NATS JetStream instead, shared with
+	// every relay that uses the same NATS (see NATSConfig); DataDir is
+	// then not used.
+	NATS *NATSConfig
 	// Logger receives the server's log; nil means silent.
 	Logger *slog.Logger
 	// MOTD, if not empty, is a message of the day every client shows.
@@ -162,13 +166,20 @@ func New(cfg Config) (*Server, error) {
 		st  store
 		err error
 	)
-	if cfg.DataDir != "" {
+	switch {
+	case cfg.NATS != nil:
+		ns, err := openNATSStore(*cfg.NATS, cfg.PruneAge, cfg.MaxFrameBytes, log)
+		if err != nil {
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		st = ns
+	case cfg.DataDir != "":
 		bs, err := openBoltStore(cfg.DataDir)
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
 		st = bs
-	} else {
+	default:
 		st = newMemStore()
 	}
 	base, stop := context.WithCancel(context.Background())

@@ -19,12 +19,15 @@ type listener interface {
 
 // state is the nameplate and mailbox state machine shared by all
 // connections, following the reference server (wormhole_mailbox_server
-// server.py). Each method takes the lock, so one command is applied at a
-// time and a mailbox's listeners see its messages in one order.
+// server.py). Each method takes the lock, so this relay applies one
+// command at a time; the store makes each record's changes atomic (also
+// against other relays sharing it) and delivers a mailbox's messages to
+// its listeners in one order. The maps here (listeners, what each client
+// address created and stored) are this relay's own.
 type state struct {
 	mu        sync.Mutex
 	store     store
-	listeners map[recordKey]map[listener]struct{}
+	listeners map[recordKey]map[listener]func() // what stops each one's delivery
 	// lastHeard is when the last listener of a mailbox left, for pruning.
 	lastHeard map[recordKey]time.Time
 	started   time.Time // loaded records count as seen now, for pruning
@@ -37,7 +40,7 @@ type state struct {
 func newState(st store, cfg *Config, log *slog.Logger) (*state, error) {
 	s := &state{
 		store:     st,
-		listeners: map[recordKey]map[listener]struct{}{},
+		listeners: map[recordKey]map[listener]func(){},
 		lastHeard: map[recordKey]time.Time{},
 		started:   cfg.now(),
 		owners:    newOwnership(),
@@ -70,6 +73,8 @@ func (s *state) list(app string) ([]string, error) {
 }
 
 // allocate claims the lowest free numeric nameplate of app for side.
+// Where other relays share the store, the number this relay believes free
+// may just have been taken: creating it then fails, and it tries the next.
 func (s *state) allocate(app, side string, addr clientKey, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,15 +86,26 @@ func (s *state) allocate(app, side string, addr clientKey, now time.Time) (strin
 	for _, n := range names {
 		taken[n] = true
 	}
-	name := "1"
-	for i := 2; taken[name]; i++ {
-		name = strconv.Itoa(i)
+	for i := 1; ; i++ {
+		name := strconv.Itoa(i)
+		if taken[name] {
+			continue
+		}
+		if _, created, err := s.createClaimLocked(app, name, side, addr, now); err != nil || created {
+			return name, err
+		}
 	}
-	if _, err := s.claimLocked(app, name, side, addr, now); err != nil {
-		return "", err
-	}
-	return name, nil
 }
+
+// maxAttempts bounds how often an operation that lost a race with
+// another relay (the record it read changed before it wrote) starts over.
+const maxAttempts = 64
+
+// errBusy is what a client gets when its command kept losing races.
+var errBusy = clientError("the relay is busy, try again")
+
+// errRetry makes an update function give up so that its operation starts over.
+var errRetry = errors.New("record changed, start over")
 
 // claim claims nameplate name of app for side, creating the nameplate and
 // its mailbox if needed, and returns the mailbox id. Like the reference
@@ -99,67 +115,116 @@ func (s *state) allocate(app, side string, addr clientKey, now time.Time) (strin
 func (s *state) claim(app, name, side string, addr clientKey, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.claimLocked(app, name, side, addr, now)
+	for range maxAttempts {
+		id, err := s.claimExistingLocked(app, name, side, addr, now)
+		if err != errRetry {
+			return id, err
+		}
+		// No such nameplate (any more).
+		id, created, err := s.createClaimLocked(app, name, side, addr, now)
+		if err != nil || created {
+			return id, err
+		}
+	}
+	return "", errBusy
 }
 
-func (s *state) claimLocked(app, name, side string, addr clientKey, now time.Time) (string, error) {
-	np, npExists, err := s.store.nameplate(app, name)
+// createClaimLocked creates nameplate name of app, claimed by side, with a
+// new mailbox; created is false if the nameplate exists already.
+func (s *state) createClaimLocked(app, name, side string, addr clientKey, now time.Time) (id string, created bool, err error) {
+	if err := s.checkCreate(addr, true); err != nil {
+		return "", false, err
+	}
+	if id, err = s.newMailboxID(app); err != nil {
+		return "", false, err
+	}
+	np := nameplate{App: app, Name: name, Mailbox: id, Sides: map[string]bool{side: true}, Updated: now}
+	if created, err = s.store.createNameplate(np); err != nil || !created {
+		return "", false, err
+	}
+	err = s.store.updateMailbox(app, id, func(mb *mailbox, exists bool) (change, error) {
+		if !exists {
+			*mb = mailbox{App: app, ID: id, ForNameplate: true, Sides: map[string]bool{}}
+		}
+		mb.Sides[side] = true
+		mb.Updated = now
+		return put, nil
+	})
+	if err != nil {
+		return "", false, err
+	}
+	s.owners.charge(resourceKey{'n', app, name}, addr)
+	s.log.Debug("nameplate created", "app", app, "nameplate", name, "mailbox", id)
+	return id, true, nil
+}
+
+// claimExistingLocked claims an existing nameplate; it returns errRetry
+// if there is none.
+func (s *state) claimExistingLocked(app, name, side string, addr clientKey, now time.Time) (string, error) {
+	np, ok, err := s.store.nameplate(app, name)
 	if err != nil {
 		return "", err
 	}
-	var mb mailbox
-	mbExists := false
-	if npExists {
+	if !ok {
+		return "", errRetry
+	}
+	// Turn a third side away before it is recorded anywhere.
+	if claimed, seen := np.Sides[side]; seen && !claimed {
+		return "", errReclaimed
+	} else if !seen && len(np.Sides) >= 2 {
+		return "", errCrowded
+	}
+	mb, mbExists, err := s.store.mailbox(app, np.Mailbox)
+	if err != nil {
+		return "", err
+	}
+	if _, in := mb.Sides[side]; mbExists && !in && len(mb.Sides) >= 2 {
+		return "", errCrowded
+	}
+	// Checked here, since an update function must not call the store.
+	createErr := s.checkCreate(addr, false)
+	var id string
+	err = s.store.updateNameplate(app, name, func(np *nameplate, exists bool) (change, error) {
+		if !exists {
+			return keep, errRetry
+		}
 		claimed, seen := np.Sides[side]
-		if seen && !claimed {
-			return "", errReclaimed
+		switch {
+		case seen && !claimed:
+			return keep, errReclaimed
+		case !seen && len(np.Sides) >= 2:
+			return keep, errCrowded
 		}
-		if !seen && len(np.Sides) >= 2 {
-			return "", errCrowded
-		}
-		if mb, mbExists, err = s.store.mailbox(app, np.Mailbox); err != nil {
-			return "", err
-		}
-		if _, in := mb.Sides[side]; mbExists && !in && len(mb.Sides) >= 2 {
-			return "", errCrowded
-		}
-	} else {
-		if err := s.checkCreate(addr, true); err != nil {
-			return "", err
-		}
-		id, err := s.newMailboxID(app)
-		if err != nil {
-			return "", err
-		}
-		np = nameplate{App: app, Name: name, Mailbox: id, Sides: map[string]bool{}}
+		np.Sides[side] = true
+		np.Updated = now
+		id = np.Mailbox
+		return put, nil
+	})
+	if err != nil {
+		return "", err
 	}
-	if !mbExists {
-		// Either a new nameplate, or its mailbox was closed by every
-		// side while the nameplate stayed claimed: make a fresh one.
-		if npExists {
-			if err := s.checkCreate(addr, false); err != nil {
-				return "", err
+	err = s.store.updateMailbox(app, id, func(mb *mailbox, exists bool) (change, error) {
+		if !exists {
+			// Its mailbox was closed by every side while the
+			// nameplate stayed claimed: make a fresh one.
+			if createErr != nil {
+				return keep, createErr
 			}
+			*mb = mailbox{App: app, ID: id, Sides: map[string]bool{}}
 		}
-		mb = mailbox{App: app, ID: np.Mailbox, ForNameplate: !npExists, Sides: map[string]bool{}}
-	}
-	if _, in := mb.Sides[side]; !in {
-		mb.Sides[side] = true
-	}
-	mb.Updated = now
-	np.Sides[side] = true
-	np.Updated = now
-	if err := s.store.putMailbox(mb); err != nil {
+		if _, in := mb.Sides[side]; !in {
+			if len(mb.Sides) >= 2 {
+				return keep, errCrowded
+			}
+			mb.Sides[side] = true
+		}
+		mb.Updated = now
+		return put, nil
+	})
+	if err != nil {
 		return "", err
 	}
-	if err := s.store.putNameplate(np); err != nil {
-		return "", err
-	}
-	if !npExists {
-		s.owners.charge(resourceKey{'n', app, name}, addr)
-		s.log.Debug("nameplate created", "app", app, "nameplate", name, "mailbox", np.Mailbox)
-	}
-	return np.Mailbox, nil
+	return id, nil
 }
 
 // checkCreate checks the limits for creating a mailbox, and a nameplate
@@ -203,18 +268,23 @@ func (s *state) newMailboxID(app string) (string, error) {
 func (s *state) release(app, name, side string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	np, ok, err := s.store.nameplate(app, name)
-	if err != nil || !ok {
-		return err
-	}
-	if _, seen := np.Sides[side]; !seen {
-		return nil
-	}
-	np.Sides[side] = false
-	if anyTrue(np.Sides) {
-		return s.store.putNameplate(np)
-	}
-	if err := s.store.deleteNameplate(app, name); err != nil {
+	deleted := false
+	err := s.store.updateNameplate(app, name, func(np *nameplate, exists bool) (change, error) {
+		deleted = false
+		if !exists {
+			return keep, nil
+		}
+		if _, seen := np.Sides[side]; !seen {
+			return keep, nil
+		}
+		np.Sides[side] = false
+		if anyTrue(np.Sides) {
+			return put, nil
+		}
+		deleted = true
+		return drop, nil
+	})
+	if err != nil || !deleted {
 		return err
 	}
 	s.owners.release(resourceKey{'n', app, name})
@@ -223,88 +293,83 @@ func (s *state) release(app, name, side string) error {
 }
 
 // open opens mailbox id for side, creating it if needed, subscribes l to
-// it, and sends l every message already in it.
+// it, and sends l every message already in it, then every one added.
 func (s *state) open(app, id, side string, addr clientKey, l listener, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mb, exists, err := s.store.mailbox(app, id)
+	// Checked here, since an update function must not call the store.
+	createErr := s.checkCreate(addr, false)
+	created := false
+	err := s.store.updateMailbox(app, id, func(mb *mailbox, exists bool) (change, error) {
+		created = !exists
+		if exists {
+			if _, in := mb.Sides[side]; !in && len(mb.Sides) >= 2 {
+				return keep, errCrowded
+			}
+		} else {
+			if createErr != nil {
+				return keep, createErr
+			}
+			*mb = mailbox{App: app, ID: id, Sides: map[string]bool{}}
+		}
+		if _, in := mb.Sides[side]; !in {
+			mb.Sides[side] = true
+		}
+		mb.Updated = now
+		return put, nil
+	})
 	if err != nil {
 		return err
 	}
-	if exists {
-		if _, in := mb.Sides[side]; !in && len(mb.Sides) >= 2 {
-			return errCrowded
-		}
-	} else {
-		if err := s.checkCreate(addr, false); err != nil {
-			return err
-		}
-		mb = mailbox{App: app, ID: id, Sides: map[string]bool{}}
-	}
-	if _, in := mb.Sides[side]; !in {
-		mb.Sides[side] = true
-	}
-	mb.Updated = now
-	if err := s.store.putMailbox(mb); err != nil {
-		return err
-	}
-	if !exists {
+	if created {
 		s.owners.charge(resourceKey{'m', app, id}, addr)
 	}
-	msgs, err := s.store.messages(app, id)
+	k := recordKey{app, id}
+	if stop, ok := s.listeners[k][l]; ok {
+		stop()
+	}
+	stop, err := s.store.listen(app, id, func(m message) {
+		frame, err := encode(newMailboxMsg(m, s.cfg.now()))
+		if err != nil {
+			s.log.Error("encode message", "err", err)
+			return
+		}
+		l.send(frame)
+	})
 	if err != nil {
 		return err
 	}
-	frames := make([][]byte, 0, len(msgs))
-	for _, m := range msgs {
-		frame, err := encode(newMailboxMsg(m, now))
-		if err != nil {
-			return err
-		}
-		frames = append(frames, frame)
-	}
-	k := recordKey{app, id}
 	if s.listeners[k] == nil {
-		s.listeners[k] = map[listener]struct{}{}
+		s.listeners[k] = map[listener]func(){}
 	}
-	s.listeners[k][l] = struct{}{}
-	for _, frame := range frames {
-		l.send(frame)
-	}
+	s.listeners[k][l] = stop
 	return nil
 }
 
-// add appends a message from side, at addr, to mailbox id and sends it to
-// every connection listening to the mailbox, the sender included.
+// add appends a message from side, at addr, to mailbox id; the store
+// sends it to every connection listening to the mailbox, the sender
+// included, on every relay sharing the store.
 func (s *state) add(app, id string, m message, addr clientKey, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mb, ok, err := s.store.mailbox(app, id)
-	if err != nil {
-		return err
-	}
 	size := m.size()
-	switch {
-	case !ok:
-		return clientError("mailbox is closed")
-	case mb.Messages >= s.cfg.MaxMessagesPerMailbox, mb.Bytes+size > s.cfg.MaxMailboxBytes:
-		return clientError("mailbox is full")
-	}
 	cost := size + storedMessageOverhead
 	if err := s.stored.check(s.cfg, addr, cost); err != nil {
 		return err
 	}
-	if err := s.store.appendMessage(app, id, m, now); err != nil {
-		return err
+	err := s.store.appendMessage(app, id, m, now, func(mb mailbox) error {
+		if mb.Messages >= s.cfg.MaxMessagesPerMailbox || mb.Bytes+size > s.cfg.MaxMailboxBytes {
+			return clientError("mailbox is full")
+		}
+		return nil
+	})
+	if errors.Is(err, errNoMailbox) {
+		return clientError("mailbox is closed")
 	}
-	s.stored.charge(recordKey{app, id}, addr, cost)
-	frame, err := encode(newMailboxMsg(m, now))
 	if err != nil {
 		return err
 	}
-	for l := range s.listeners[recordKey{app, id}] {
-		l.send(frame)
-	}
+	s.stored.charge(recordKey{app, id}, addr, cost)
 	return nil
 }
 
@@ -315,44 +380,48 @@ func (s *state) add(app, id string, m message, addr clientKey, now time.Time) er
 func (s *state) close(app, id, side, mood string, l listener, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mb, ok, err := s.store.mailbox(app, id)
+	var gone mailbox
+	deleted := false
+	err := s.store.updateMailbox(app, id, func(mb *mailbox, exists bool) (change, error) {
+		deleted = false
+		if !exists {
+			return keep, nil
+		}
+		if _, in := mb.Sides[side]; !in && len(mb.Sides) >= 2 {
+			return keep, errCrowded
+		}
+		mb.Sides[side] = false
+		if anyTrue(mb.Sides) {
+			mb.Updated = now
+			return put, nil
+		}
+		gone, deleted = *mb, true
+		return drop, nil
+	})
 	if err != nil {
 		return err
 	}
-	if _, in := mb.Sides[side]; ok && !in && len(mb.Sides) >= 2 {
-		return errCrowded
-	}
-	k := recordKey{app, id}
 	if l != nil {
-		s.unlistenLocked(k, l)
+		s.unlistenLocked(recordKey{app, id}, l)
 	}
-	if !ok {
-		return nil
+	if deleted {
+		s.forgetMailboxLocked(gone)
+		s.log.Debug("mailbox closed", "app", app, "mailbox", id, "mood", mood)
 	}
-	mb.Sides[side] = false
-	if anyTrue(mb.Sides) {
-		mb.Updated = now
-		return s.store.putMailbox(mb)
-	}
-	if err := s.deleteMailboxLocked(mb); err != nil {
-		return err
-	}
-	s.log.Debug("mailbox closed", "app", app, "mailbox", id, "mood", mood)
 	return nil
 }
 
-// deleteMailboxLocked deletes mb and its messages and forgets what was
-// counted for it.
-func (s *state) deleteMailboxLocked(mb mailbox) error {
-	if err := s.store.deleteMailbox(mb.App, mb.ID); err != nil {
-		return err
-	}
+// forgetMailboxLocked forgets what was counted for mb, which is deleted,
+// and stops its listeners.
+func (s *state) forgetMailboxLocked(mb mailbox) {
 	k := recordKey{mb.App, mb.ID}
+	for _, stop := range s.listeners[k] {
+		stop()
+	}
 	delete(s.listeners, k)
 	delete(s.lastHeard, k)
 	s.owners.release(resourceKey{'m', mb.App, mb.ID})
 	s.stored.forget(k, mb.storedCost())
-	return nil
 }
 
 // unlisten unsubscribes l from mailbox id, when its connection goes away.
@@ -363,9 +432,11 @@ func (s *state) unlisten(app, id string, l listener) {
 }
 
 func (s *state) unlistenLocked(k recordKey, l listener) {
-	if _, ok := s.listeners[k][l]; !ok {
+	stop, ok := s.listeners[k][l]
+	if !ok {
 		return
 	}
+	stop()
 	delete(s.listeners[k], l)
 	if len(s.listeners[k]) == 0 {
 		delete(s.listeners, k)

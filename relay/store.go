@@ -2,6 +2,7 @@ package relay
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"time"
 )
@@ -34,6 +35,10 @@ type mailbox struct {
 	// Updated is when a side last opened the mailbox or added to it, or
 	// when pruning last saw a connection listening to it.
 	Updated time.Time `json:"updated"`
+	// Heard is, where relays share the store, when a relay last saw a
+	// connection listening to the mailbox (refreshed by its pruning), so
+	// that the others do not prune it as unheard.
+	Heard time.Time `json:"heard,omitzero"`
 	// Messages and Bytes count what was added, for the per-mailbox limits.
 	Messages int   `json:"messages"`
 	Bytes    int64 `json:"bytes"`
@@ -73,9 +78,28 @@ func anyTrue(sides map[string]bool) bool {
 	return false
 }
 
+// change is what an update function decides for the record it was given.
+type change int
+
+const (
+	keep change = iota // leave the record as it is
+	put                // write the record as the function left it
+	drop               // delete the record (a mailbox: with its messages)
+)
+
+// errNoMailbox is what appendMessage returns for a mailbox that does not exist.
+var errNoMailbox = errors.New("no such mailbox")
+
 // store keeps nameplates, mailboxes and messages. Records are passed by
-// value: a store never keeps a reference to a caller's map. A store is not
-// safe for concurrent use; the server serializes all calls.
+// value: a store never keeps a reference to a caller's map.
+//
+// Every method is safe for concurrent use, also by several relays sharing
+// one store (natsStore): createNameplate, updateNameplate, updateMailbox
+// and appendMessage are atomic per record, so that two nodes can never
+// hand out the same nameplate or let a mailbox exceed its limits. Reads
+// (and the counts) may lag a write made elsewhere by a moment; every
+// decision that matters is re-made inside an update function, on the
+// record as it is.
 type store interface {
 	// nameplate returns the nameplate name of app, and whether it exists.
 	nameplate(app, name string) (nameplate, bool, error)
@@ -85,6 +109,15 @@ type store interface {
 	nameplates() ([]nameplate, error)
 	// putNameplate creates or replaces a nameplate.
 	putNameplate(np nameplate) error
+	// createNameplate stores np unless app already has a nameplate of
+	// that name; it reports whether it stored it.
+	createNameplate(np nameplate) (bool, error)
+	// updateNameplate calls fn with the nameplate name of app (zero
+	// but for App and Name, and exists false, when there is none) and
+	// does what fn returns, atomically: when another writer changed the
+	// record in between, fn runs again on what it wrote. fn's error is
+	// returned as is, with nothing written. fn must not call the store.
+	updateNameplate(app, name string, fn func(np *nameplate, exists bool) (change, error)) error
 	// deleteNameplate removes a nameplate; removing a missing one is no error.
 	deleteNameplate(app, name string) error
 
@@ -94,16 +127,31 @@ type store interface {
 	mailboxes() ([]mailbox, error)
 	// putMailbox creates or replaces a mailbox's metadata, keeping its messages.
 	putMailbox(mb mailbox) error
+	// updateMailbox is updateNameplate for a mailbox's metadata; drop
+	// deletes the mailbox with its messages.
+	updateMailbox(app, id string, fn func(mb *mailbox, exists bool) (change, error)) error
 	// deleteMailbox removes a mailbox and its messages.
 	deleteMailbox(app, id string) error
-	// appendMessage adds m to an existing mailbox, counts it in the
-	// mailbox's Messages and Bytes, and sets its Updated to when.
-	appendMessage(app, id string, m message, when time.Time) error
+	// appendMessage adds m to an existing mailbox (else errNoMailbox),
+	// counts it in the mailbox's Messages and Bytes, and sets its Updated
+	// to when, if check (which may be nil) accepts the mailbox as it is
+	// before the message; check's error is returned as is. Every
+	// listener of the mailbox, on any node, then gets m.
+	appendMessage(app, id string, m message, when time.Time, check func(mailbox) error) error
 	// messages returns a mailbox's messages in the order they were added.
 	messages(app, id string) ([]message, error)
+	// listen calls deliver with every message of a mailbox, those it
+	// holds first and then each one added, on any node, in the order they
+	// were added (the same for every listener), until stop is called.
+	// deliver must not block. A local store delivers what it holds
+	// before listen returns, and each added message before appendMessage
+	// returns.
+	listen(app, id string, deliver func(message)) (stop func(), err error)
 
 	// counts returns how many nameplates and mailboxes exist in all apps.
 	counts() (nameplates, mailboxes int)
+	// shared reports whether other relays use the store too.
+	shared() bool
 	// close releases the store's resources.
 	close() error
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,9 +42,12 @@ const (
 // The server applies commands one at a time, so the disk's sync latency
 // bounds its command rate; that is ample for a rendezvous server.
 type boltStore struct {
-	db    *bolt.DB
+	db *bolt.DB
+	// mu orders writes with listen, and guards the counts.
+	mu    sync.Mutex
 	nNps  int
 	nMbxs int
+	feed  *feed
 }
 
 // openBoltStore opens (creating if needed) dir/relay.db. dir is created
@@ -57,7 +61,7 @@ func openBoltStore(dir string) (*boltStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &boltStore{db: db}
+	s := &boltStore{db: db, feed: newFeed()}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists([]byte(bucketMeta))
 		if err != nil {
@@ -174,6 +178,12 @@ func (s *boltStore) nameplates() ([]nameplate, error) {
 }
 
 func (s *boltStore) putNameplate(np nameplate) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.putNameplateLocked(np)
+}
+
+func (s *boltStore) putNameplateLocked(np nameplate) error {
 	v, err := json.Marshal(np)
 	if err != nil {
 		return fmt.Errorf("encode nameplate %q: %w", np.Name, err)
@@ -195,6 +205,12 @@ func (s *boltStore) putNameplate(np nameplate) error {
 }
 
 func (s *boltStore) deleteNameplate(app, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleteNameplateLocked(app, name)
+}
+
+func (s *boltStore) deleteNameplateLocked(app, name string) error {
 	existed := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketNameplates))
@@ -251,6 +267,12 @@ func (s *boltStore) mailboxes() ([]mailbox, error) {
 }
 
 func (s *boltStore) putMailbox(mb mailbox) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.putMailboxLocked(mb)
+}
+
+func (s *boltStore) putMailboxLocked(mb mailbox) error {
 	v, err := json.Marshal(mb)
 	if err != nil {
 		return fmt.Errorf("encode mailbox %q: %w", mb.ID, err)
@@ -272,6 +294,12 @@ func (s *boltStore) putMailbox(mb mailbox) error {
 }
 
 func (s *boltStore) deleteMailbox(app, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleteMailboxLocked(app, id)
+}
+
+func (s *boltStore) deleteMailboxLocked(app, id string) error {
 	existed := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketMailboxes))
@@ -303,21 +331,31 @@ func (s *boltStore) deleteMailbox(app, id string) error {
 	return nil
 }
 
-func (s *boltStore) appendMessage(app, id string, m message, when time.Time) error {
+func (s *boltStore) appendMessage(app, id string, m message, when time.Time, check func(mailbox) error) error {
 	v, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode message: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var refused error
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		mbs := tx.Bucket([]byte(bucketMailboxes))
 		k := recordKeyBytes(app, id)
 		raw := mbs.Get(k)
 		if raw == nil {
-			return errors.New("no such mailbox")
+			refused = errNoMailbox
+			return nil
 		}
 		var mb mailbox
 		if err := json.Unmarshal(raw, &mb); err != nil {
 			return err
+		}
+		if check != nil {
+			mb.App, mb.ID = app, id
+			if refused = check(mb); refused != nil {
+				return nil
+			}
 		}
 		mk := binary.BigEndian.AppendUint64(bytes.Clone(k), uint64(mb.Messages))
 		if err := tx.Bucket([]byte(bucketMessages)).Put(mk, v); err != nil {
@@ -334,6 +372,75 @@ func (s *boltStore) appendMessage(app, id string, m message, when time.Time) err
 	})
 	if err != nil {
 		return fmt.Errorf("append to mailbox %q: %w", id, err)
+	}
+	if refused != nil {
+		return refused
+	}
+	s.feed.publish(recordKey{app, id}, m)
+	return nil
+}
+
+func (s *boltStore) listen(app, id string, deliver func(message)) (func(), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	held, err := s.messages(app, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.feed.listen(recordKey{app, id}, held, deliver), nil
+}
+
+func (s *boltStore) createNameplate(np nameplate) (bool, error) {
+	created := false
+	err := s.updateNameplate(np.App, np.Name, func(cur *nameplate, exists bool) (change, error) {
+		if exists {
+			return keep, nil
+		}
+		created = true
+		*cur = np
+		return put, nil
+	})
+	return created, err
+}
+
+func (s *boltStore) updateNameplate(app, name string, fn func(*nameplate, bool) (change, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	np, ok, err := s.nameplate(app, name)
+	if err != nil {
+		return err
+	}
+	ch, err := fn(&np, ok)
+	if err != nil {
+		return err
+	}
+	np.App, np.Name = app, name
+	switch {
+	case ch == put:
+		return s.putNameplateLocked(np)
+	case ch == drop && ok:
+		return s.deleteNameplateLocked(app, name)
+	}
+	return nil
+}
+
+func (s *boltStore) updateMailbox(app, id string, fn func(*mailbox, bool) (change, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mb, ok, err := s.mailbox(app, id)
+	if err != nil {
+		return err
+	}
+	ch, err := fn(&mb, ok)
+	if err != nil {
+		return err
+	}
+	mb.App, mb.ID = app, id
+	switch {
+	case ch == put:
+		return s.putMailboxLocked(mb)
+	case ch == drop && ok:
+		return s.deleteMailboxLocked(app, id)
 	}
 	return nil
 }
@@ -358,7 +465,13 @@ func (s *boltStore) messages(app, id string) ([]message, error) {
 	return out, nil
 }
 
-func (s *boltStore) counts() (int, int) { return s.nNps, s.nMbxs }
+func (s *boltStore) counts() (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nNps, s.nMbxs
+}
+
+func (s *boltStore) shared() bool { return false }
 
 func (s *boltStore) close() error {
 	if err := s.db.Close(); err != nil {

@@ -23,6 +23,11 @@ type Options struct {
 	// settings a TURN user name and password (time-limited ones, from a
 	// shared secret).
 	TURNCredentials func() (user, pass string)
+	// Host, if not empty, is the host those addresses are on instead of
+	// the one the page was loaded from: the relay's own public name, when
+	// it is one of several behind one name (ferry relay --public-host),
+	// so that a page names the relay that serves it to its peer.
+	Host string
 }
 
 // Config is the page's settings, served as /ferry.json.
@@ -42,6 +47,9 @@ type ICEServer struct {
 
 func (h *handler) serveConfig(w http.ResponseWriter, r *http.Request) {
 	host := r.Host
+	if h.opts.Host != "" {
+		host = h.opts.Host
+	}
 	if hn, _, err := net.SplitHostPort(host); err == nil {
 		host = hn
 	}

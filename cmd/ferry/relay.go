@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/ferrydrop/ferry/web"
@@ -35,6 +36,8 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	tlsCert := fs.String("tls-cert", "", "serve HTTPS and WSS with the certificate chain in `FILE` (PEM; needs --tls-key)")
 	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics (Prometheus) on a separate HTTP listener at `ADDR` instead of the mailbox's (e.g. 127.0.0.1:9100); \"off\" for none")
+	publicHost := fs.String("public-host", "", "this node's own public `HOST` (name or IP), which its web page names for its transit relay, STUN and TURN, and TURN advertises when --turn-ip is not given (for several nodes behind one name)")
+	nf := natsFlags(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1, and with --transit-listen\na transit relay (\"please relay\" over TCP) for classic clients.\n\nFlags:\n")
@@ -75,7 +78,19 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("--hashcash-bits must be between 0 and 28")
 		return exitUsage
 	}
-	srv, err := relay.New(relay.Config{DataDir: *data, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
+	if *publicHost != "" && !validPublicHost(*publicHost) {
+		c.errorf("--public-host: want a host name or an IP address (got %q)", *publicHost)
+		return exitUsage
+	}
+	if *turnIP == "" && net.ParseIP(*publicHost) != nil {
+		*turnIP = *publicHost
+	}
+	natsCfg, stopNATS, rc := c.startNATS(ctx, nf, *data)
+	if rc != exitOK {
+		return rc
+	}
+	defer stopNATS()
+	srv, err := relay.New(relay.Config{DataDir: *data, NATS: natsCfg, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
 		Other: page, Page: pageAt})
 	if err != nil {
 		c.errorf("start relay: %v", err)
@@ -93,7 +108,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		ln, scheme = tls.NewListener(ln, tlsConfig), "wss"
 	}
 	fmt.Fprintf(c.stderr, "ferry: relay listening on %s://%s/v1\n", scheme, ln.Addr())
-	var wopts web.Options
+	wopts := web.Options{Host: *publicHost}
 	if *stunListen != "" || *turnListen != "" {
 		ice, err := relay.StartICE(ctx, relay.ICEConfig{
 			STUNListen: *stunListen, TURNListen: *turnListen, RelayIP: *turnIP,
@@ -127,6 +142,9 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 			return exitFailure
 		}
 		fmt.Fprintf(c.stderr, "ferry: transit relay on tcp:%s\n", tln.Addr())
+		if *publicHost != "" {
+			fmt.Fprintf(c.stderr, "ferry: transit relay hint tcp:%s\n", net.JoinHostPort(*publicHost, strconv.Itoa(portOf(tln.Addr()))))
+		}
 		transit := relay.NewTransit(relay.TransitConfig{Logger: c.logger(*verbose)})
 		metrics.add(transit)
 		wopts.TransitPort = portOf(tln.Addr())

@@ -57,6 +57,9 @@ func TestScripts(t *testing.T) {
 		"starttransit": cmdStartTransit,
 		// a relay that lies (liar_test.go)
 		"startliar": cmdStartLiar,
+		// several relays on one NATS JetStream cluster (script_cluster_test.go)
+		"startcluster": cmdStartCluster,
+		"stopnode":     cmdStopNode,
 		// the code prompt on a terminal (prompt_script_test.go)
 		"ptytype": cmdPtyType,
 	}
@@ -77,6 +80,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("FERRY_TEST_SHARED", "0") // no warnings about codes in argv
 			env.Values[relayKey{}] = make([]*relayProc, 1)
+			env.Values[clusterKey{}] = new([]*relayProc)
 			env.Values[portsKey{}] = ports
 			return nil
 		},

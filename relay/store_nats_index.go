@@ -1,0 +1,145 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// kvIndex is one relay's copy of a KV bucket, kept up to date by a
+// watcher, which answers lists and counts without asking JetStream. It
+// may lag what other relays wrote by a moment; what this relay wrote is
+// in it at once.
+type kvIndex struct {
+	mu   sync.Mutex
+	vals map[string]indexEntry
+	// gone holds the revision of records this relay deleted, until the
+	// watcher's news catches up: older news of them is ignored.
+	gone map[string]uint64
+}
+
+type indexEntry struct {
+	rev uint64
+	val []byte
+}
+
+// watchIndex starts watching kv until wctx ends, and returns once the
+// index holds every record that existed (or ctx ends).
+func watchIndex(ctx, wctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*kvIndex, error) {
+	x := &kvIndex{vals: map[string]indexEntry{}, gone: map[string]uint64{}}
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		return nil, fmt.Errorf("watch NATS bucket %s: %w", kv.Bucket(), err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		defer w.Stop()
+		initial := true
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					log.Error("NATS watcher ended", "bucket", kv.Bucket())
+					return
+				}
+				if e == nil {
+					if initial {
+						initial = false
+						close(ready)
+					}
+					continue
+				}
+				if e.Operation() == jetstream.KeyValuePut {
+					x.set(e.Key(), e.Revision(), e.Value())
+				} else {
+					x.removed(e.Key(), e.Revision())
+				}
+			}
+		}
+	}()
+	select {
+	case <-ready:
+		return x, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("load NATS bucket %s: %w", kv.Bucket(), ctx.Err())
+	}
+}
+
+// set records a value, unless the index knows a newer one.
+func (x *kvIndex) set(key string, rev uint64, val []byte) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if g, ok := x.gone[key]; ok {
+		if rev <= g {
+			return
+		}
+		delete(x.gone, key)
+	}
+	if cur, ok := x.vals[key]; ok && cur.rev >= rev {
+		return
+	}
+	x.vals[key] = indexEntry{rev: rev, val: val}
+}
+
+// remove records that this relay deleted the record at revision rev.
+func (x *kvIndex) remove(key string, rev uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cur, ok := x.vals[key]; ok && cur.rev > rev {
+		return // rewritten since
+	}
+	delete(x.vals, key)
+	x.gone[key] = rev
+}
+
+// removed records a deletion the watcher reported (at revision rev).
+func (x *kvIndex) removed(key string, rev uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cur, ok := x.vals[key]; ok && cur.rev > rev {
+		return
+	}
+	delete(x.vals, key)
+	delete(x.gone, key)
+}
+
+// keys returns the keys that start with prefix.
+func (x *kvIndex) keys(prefix string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []string
+	for k := range x.vals {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// all calls f with every record.
+func (x *kvIndex) all(f func(key string, val []byte) error) error {
+	x.mu.Lock()
+	entries := make(map[string][]byte, len(x.vals))
+	for k, e := range x.vals {
+		entries[k] = e.val
+	}
+	x.mu.Unlock()
+	for k, v := range entries {
+		if err := f(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *kvIndex) len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.vals)
+}
