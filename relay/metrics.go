@@ -70,6 +70,7 @@ const (
 	refusedMailboxClosed  = "mailbox_closed"
 	refusedStorage        = "storage" // MaxStoredBytes
 	refusedStoragePer     = "storage_per_client"
+	refusedBusy           = "busy"        // a command that kept losing races on a shared store
 	refusedBadCommand     = "bad_command" // any other command error
 	droppedSlow           = "slow_client" // its send queue overflowed
 	droppedBuffers        = "buffers_full"
@@ -78,7 +79,7 @@ const (
 func newServerRefusals() *refusals {
 	return newRefusals(refusedConns, refusedConnsPerClient, refusedShutdown, refusedPermission,
 		refusedNameplates, refusedNameplatesPer, refusedCrowded, refusedMailboxFull, refusedMailboxClosed,
-		refusedStorage, refusedStoragePer, refusedBadCommand, droppedSlow, droppedBuffers)
+		refusedStorage, refusedStoragePer, refusedBusy, refusedBadCommand, droppedSlow, droppedBuffers)
 }
 
 // refusalReason classifies the error a command was refused with.
@@ -92,6 +93,8 @@ func refusalReason(err error) string {
 		return refusedPermission
 	case ce == errCrowded, ce == errReclaimed:
 		return refusedCrowded
+	case ce == errBusy:
+		return refusedBusy
 	case s == "mailbox is full":
 		return refusedMailboxFull
 	case s == "mailbox is closed":

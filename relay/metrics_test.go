@@ -136,7 +136,8 @@ func TestRefusalReasons(t *testing.T) {
 		"too many nameplates from your network": refusedNameplatesPer,
 		"relay is out of space for messages, try again later": refusedStorage,
 		"too much stored from your address, try again later":  refusedStoragePer,
-		"must bind first": refusedBadCommand,
+		"the relay is busy, try again":                        refusedBusy,
+		"must bind first":                                     refusedBadCommand,
 	} {
 		if got := refusalReason(clientError(text)); got != want {
 			t.Errorf("refusalReason(%q) = %q, want %q", text, got, want)
