@@ -387,6 +387,19 @@ func pageSendFiles(t *testing.T, r *relay, c *chrome) {
 		t.Fatal("Python received something other than what the page sent")
 	}
 	c.state(t, "done")
+
+	// several files: a classic client takes one file or one folder, so
+	// they arrive as the folder ferry-files
+	code = sendCode(a, b)
+	py = start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--accept-file", "--hide-progress", code)
+	if err := py.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("wormhole receive of two files: %v", err)
+	}
+	got := filepath.Join(py.cmd.Dir, "ferry-files")
+	if sumFile(t, filepath.Join(got, "a.bin")) != wantA || sumFile(t, filepath.Join(got, "b.txt")) != wantB {
+		t.Fatal("Python received something other than the two files the page sent")
+	}
+	c.state(t, "done")
 }
 
 // pageSendFolderPython: a folder picked in the page reaches Python's
