@@ -36,6 +36,7 @@ func TestPage(t *testing.T) {
 		{"PythonSend", pagePythonSend},
 		{"SendText", pageSendText},
 		{"SendFiles", pageSendFiles},
+		{"SendWebRTC", pageSendWebRTC},
 		{"SendFolderPython", pageSendFolderPython},
 		{"WilliamSend", pageWilliamSend},
 		{"SendBackpressure", pageSendBackpressure},
@@ -491,4 +492,38 @@ func pageSenderDies(t *testing.T, r *relay, c *chrome) {
 			}
 		})
 	}
+}
+
+// pageSendWebRTC: a file from the page reaches `ferry receive` over a
+// WebRTC data channel, byte-identical (the page's messages are as large
+// as ferry advertises it takes: 256 KiB).
+func pageSendWebRTC(t *testing.T, r *relay, c *chrome) {
+	src := filepath.Join(t.TempDir(), "up.bin")
+	want := mkfile(t, src, 24<<20, 11)
+	c.run(t, chromedp.Navigate(r.page))
+	c.state(t, "ready")
+	c.run(t, chromedp.SetUploadFiles(chromedp.CSS("#send-files"), []string{src}), chromedp.Click(chromedp.CSS("#send-button")))
+	code := ""
+	for deadline := time.Now().Add(time.Minute); code == "" && time.Now().Before(deadline); {
+		code = strings.TrimSpace(c.text(t, "#send-code"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code == "" {
+		t.Fatalf("the page showed no code; status %q", c.text(t, "#status"))
+	}
+	out := t.TempDir()
+	recv := start(t, append(r.env(), "FERRY_CODE="+code), ferryBin, "receive", "-v", "--transport", "webrtc", "--yes", "--out", out)
+	if err := recv.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("ferry receive: %v", err)
+	}
+	if sumFile(t, filepath.Join(out, "up.bin")) != want {
+		t.Fatal("ferry received something other than what the page sent")
+	}
+	if o := recv.output(); !strings.Contains(o, "over webrtc") {
+		t.Errorf("ferry receive did not go over webrtc:\n%s", o)
+	}
+	if o := recv.output(); !strings.Contains(o, "largest_message_received=262144") {
+		t.Errorf("the page's messages were not 256 KiB:\n%s", o)
+	}
+	c.state(t, "done")
 }

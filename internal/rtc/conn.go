@@ -65,6 +65,7 @@ type Conn struct {
 	window   int      // bytes the peer may still send us
 	unacked  int      // bytes read since our last grant
 	credit   int      // bytes we may still send
+	largest  int      // the largest message received (logged at the end)
 	peerEOF  bool     // the peer sent "eof"
 	wroteEOF bool     // we did
 	local    error    // our Close or Abort
@@ -171,6 +172,7 @@ func (c *Conn) onMessage(m webrtc.DataChannelMessage) {
 		return
 	}
 	c.window -= n
+	c.largest = max(c.largest, n)
 	c.queue = append(c.queue, m.Data)
 	c.queued += n
 	c.mu.Unlock()
