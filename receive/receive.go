@@ -206,6 +206,13 @@ func CheckCode(code string) error {
 // or someone guessing it.
 var ErrWrongCode = wormhole.ErrWrongCode
 
+// ErrConnectionLost means the data path to the sender failed before the
+// transfer was complete: the sender went away (its program ended or it
+// lost its network), or the network between failed. Nothing that
+// arrived got its final name. The error wraps it, with what the path
+// said in parentheses.
+var ErrConnectionLost = errors.New("the sender went away, or the connection to it broke, before the transfer was complete")
+
 // NoPathError means no connection to the other side could be made; it
 // names the paths that were tried.
 type NoPathError = transit.NoPathError

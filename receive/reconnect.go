@@ -3,6 +3,8 @@ package receive
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
@@ -30,6 +32,30 @@ func (r *run) canReconnect(conn *transfer.Conn, s sink) bool {
 		return true // the sender asked for a new path: it saw this one break
 	}
 	return conn.Broken() && r.opts.ReconnectTimeout > 0 && haveOf(s) != nil && r.ctx.Err() == nil
+}
+
+// lost says in words why a transfer failed when its path broke under it
+// (the sender went away, or the network failed) rather than passing on
+// what the layers above the path made of it (a stream "cut short" to the
+// decrypter); the sender's own error, if it sent one, says it best. Other
+// errors (a stalled path, a bad stream on a sound path, a full disk, a
+// cancel) pass unchanged.
+func (r *run) lost(conn *transfer.Conn, err error) error {
+	if err == nil || r.ctx.Err() != nil {
+		return err
+	}
+	if r.peerErr != nil {
+		return r.peerErr
+	}
+	perr := conn.PathError()
+	if perr == nil || errors.Is(err, transit.ErrStalled) {
+		return err
+	}
+	why := perr.Error()
+	if errors.Is(perr, io.EOF) || errors.Is(perr, io.ErrUnexpectedEOF) {
+		why = "it closed the connection"
+	}
+	return fmt.Errorf("%w (%s)", ErrConnectionLost, why)
 }
 
 // watch reads the mailbox while the stream runs: the sender's request for

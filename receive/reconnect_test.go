@@ -151,6 +151,10 @@ func TestReconnectOff(t *testing.T) {
 	if !cut.done.Load() || sr.count() != 0 {
 		t.Fatalf("cut %v, reconnect attempts %d", cut.done.Load(), sr.count())
 	}
+	// in words, not what the decrypter made of a stream cut short
+	if !errors.Is(err, receive.ErrConnectionLost) || strings.Contains(err.Error(), "damaged") {
+		t.Errorf("error %q; want ErrConnectionLost", err)
+	}
 	if _, err := os.Lstat(filepath.Join(out, "big.iso")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("big.iso has its final name after a failed transfer: %v", err)
 	}

@@ -20,9 +20,10 @@ import (
 // maxAck caps the receiver's final record.
 const maxAck = 4 << 10
 
-// classicFiles sends one file or folder to a classic Magic Wormhole
-// client with the file-transfer v1 protocol over transit, and returns
-// once the receiver acknowledged the content's SHA-256.
+// classicFiles sends one file or folder (several as one folder, see
+// severalName) to a classic Magic Wormhole client with the file-transfer
+// v1 protocol over transit, and returns once the receiver acknowledged the
+// content's SHA-256.
 func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, src *source) (*Summary, error) {
 	log := opts.Logger
 	refuse := func(err error) error {
@@ -34,9 +35,6 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	if src.stdin != nil {
 		return nil, refuse(errors.New("a classic Magic Wormhole client needs the size up front; stdin cannot be sent to it (save it to a file first)"))
 	}
-	if len(src.paths) != 1 {
-		return nil, refuse(errors.New("a classic Magic Wormhole client takes one file or folder at a time (put them in a folder)"))
-	}
 	mode, err := classic.ModeFor(opts.Transport)
 	if err != nil {
 		return nil, refuse(err)
@@ -45,12 +43,14 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	var offer transfer.Offer
 	var content io.Reader
 	var size int64
-	if entry.Dir {
-		z, err := zipFolder(src.items[0])
+	if entry.Dir || len(src.items) > 1 {
+		// A classic client takes one file or one folder: several go as
+		// one folder, severalName, holding each under its name.
+		z, dirname, err := classicZip(src)
 		if err != nil {
 			return nil, refuse(err)
 		}
-		d := classic.DirectoryOffer{Mode: classic.ZipMode, Dirname: entry.Name, Zipsize: z.size, Numbytes: z.numbytes, Numfiles: z.numfiles}
+		d := classic.DirectoryOffer{Mode: classic.ZipMode, Dirname: dirname, Zipsize: z.size, Numbytes: z.numbytes, Numfiles: z.numfiles}
 		offer.Directory, _ = json.Marshal(d)
 		zr := z.Open(ctx)
 		defer zr.Close()
@@ -126,6 +126,26 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	}
 	files := src.man.Files
 	return &Summary{Files: files, Bytes: src.man.Bytes, Duration: time.Since(start), Path: "classic transit (" + path + ")"}, nil
+}
+
+// severalName is the folder a classic receiver gets when several files or
+// folders are sent to it (it takes one file or one folder), named as
+// ferry's own receivers name the zip of several ("ferry-files.zip").
+const severalName = "ferry-files"
+
+// classicZip is src as the zip of a classic directory offer, and the
+// offer's folder name: a folder's own name, or severalName for several.
+func classicZip(src *source) (*zipped, string, error) {
+	if len(src.items) == 1 {
+		z, err := zipFolder(src.items[0])
+		return z, src.man.Entries[0].Name, err
+	}
+	names, dirs := make([]string, len(src.items)), make([]bool, len(src.items))
+	for i, e := range src.man.Entries {
+		names[i], dirs[i] = e.Name, e.Dir
+	}
+	z, err := zipItems(src.items, names, dirs)
+	return z, severalName, err
 }
 
 // readAck reads the receiver's final record, {"ack":"ok","sha256":HEX},

@@ -200,19 +200,64 @@ func TestClassicBadAck(t *testing.T) {
 // before any content moves, and the receiver is told.
 func TestClassicRefusals(t *testing.T) {
 	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	a := filepath.Join(dir, "a")
 	os.WriteFile(a, []byte("a"), 0o644)
-	os.WriteFile(b, []byte("b"), 0o644)
 	ctx, url := setup(t)
-	classicReceiver{ack: honestAck}.run(ctx, t, url, "33-two-files")
-	_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "33-two-files"}}, []string{a, b})
-	if err == nil || !strings.Contains(err.Error(), "one file or folder at a time") {
-		t.Fatalf("two files: %v", err)
-	}
-	ctx, url = setup(t)
 	classicReceiver{ack: honestAck}.run(ctx, t, url, "34-ice")
-	_, err = send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "34-ice"}, Transport: transfer.TransportICE}, []string{a})
+	_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "34-ice"}, Transport: transfer.TransportICE}, []string{a})
 	if err == nil || !strings.Contains(err.Error(), "cannot use --transport ice") {
 		t.Fatalf("ice: %v", err)
+	}
+}
+
+// TestClassicSeveral: several files and folders go to a classic receiver,
+// which takes one file or one folder, as one folder, "ferry-files": a zip
+// holding each under its own name (a file as itself, a folder with what
+// is in it, an empty folder as an entry).
+func TestClassicSeveral(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.txt"), filepath.Join(dir, "b c.bin")
+	os.WriteFile(a, []byte("alpha"), 0o644)
+	os.WriteFile(b, bytes.Repeat([]byte{7}, 100000), 0o600)
+	tree, empty := filepath.Join(dir, "tree"), filepath.Join(dir, "empty")
+	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
+	os.Mkdir(empty, 0o755)
+	os.WriteFile(filepath.Join(tree, "sub", "run.sh"), []byte("#!/bin/sh\n"), 0o755)
+
+	ctx, url := setup(t)
+	got := classicReceiver{ack: honestAck}.run(ctx, t, url, "35-several")
+	sum, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "35-several"}, Transport: "tcp"}, []string{a, b, tree, empty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	var d classic.DirectoryOffer
+	json.Unmarshal(r.offer.Directory, &d)
+	if r.offer.File != nil || d.Mode != classic.ZipMode || d.Dirname != "ferry-files" || d.Numfiles != 3 ||
+		d.Numbytes != 5+100000+10 || d.Zipsize != int64(len(r.content)) {
+		t.Fatalf("offer %s / %+v, %d bytes of zip", r.offer.File, d, len(r.content))
+	}
+	if sum.Files != 3 {
+		t.Errorf("summary says %d files", sum.Files)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(r.content), int64(len(r.content)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a.txt": "alpha", "b c.bin": string(bytes.Repeat([]byte{7}, 100000)), "tree/sub/run.sh": "#!/bin/sh\n", "empty/": ""}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		body, err := io.ReadAll(rc) // checks the CRC
+		rc.Close()
+		if w, ok := want[f.Name]; !ok || err != nil || string(body) != w {
+			t.Errorf("zip entry %q: %d bytes, %v (expected: %v)", f.Name, len(body), err, ok)
+		}
+		delete(want, f.Name)
+	}
+	if len(want) != 0 {
+		t.Errorf("the zip lacks %v", want)
 	}
 }

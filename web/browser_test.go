@@ -30,11 +30,13 @@ func TestPage(t *testing.T) {
 		{"ReceiveWebCrypto", pageReceiveWebCrypto},
 		{"ReceiveNoWebCrypto", pageReceiveNoWebCrypto},
 		{"WrongCode", pageWrongCode},
+		{"SenderDies", pageSenderDies},
 		{"HostileNames", pageHostileNames},
 		{"QRPath", pageQRPath},
 		{"PythonSend", pagePythonSend},
 		{"SendText", pageSendText},
 		{"SendFiles", pageSendFiles},
+		{"SendWebRTC", pageSendWebRTC},
 		{"SendFolderPython", pageSendFolderPython},
 		{"WilliamSend", pageWilliamSend},
 		{"SendBackpressure", pageSendBackpressure},
@@ -386,6 +388,19 @@ func pageSendFiles(t *testing.T, r *relay, c *chrome) {
 		t.Fatal("Python received something other than what the page sent")
 	}
 	c.state(t, "done")
+
+	// several files: a classic client takes one file or one folder, so
+	// they arrive as the folder ferry-files
+	code = sendCode(a, b)
+	py = start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--accept-file", "--hide-progress", code)
+	if err := py.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("wormhole receive of two files: %v", err)
+	}
+	got := filepath.Join(py.cmd.Dir, "ferry-files")
+	if sumFile(t, filepath.Join(got, "a.bin")) != wantA || sumFile(t, filepath.Join(got, "b.txt")) != wantB {
+		t.Fatal("Python received something other than the two files the page sent")
+	}
+	c.state(t, "done")
 }
 
 // pageSendFolderPython: a folder picked in the page reaches Python's
@@ -423,6 +438,92 @@ func pageSendFolderPython(t *testing.T, r *relay, c *chrome) {
 		if sumFile(t, filepath.Join(py.cmd.Dir, "album", filepath.FromSlash(name))) != want {
 			t.Errorf("Python received %s other than the page sent", name)
 		}
+	}
+	c.state(t, "done")
+}
+
+// pageSenderDies: when `ferry send` is killed mid-transfer, over WebRTC
+// or the transit relay, the page says in words that the sender went away
+// or the connection broke (not a parser's complaint about the stream).
+func pageSenderDies(t *testing.T, r *relay, c *chrome) {
+	for _, transport := range []string{"webrtc", "relay"} {
+		t.Run(transport, func(t *testing.T) {
+			c.reset(t)
+			src := filepath.Join(t.TempDir(), "big.bin")
+			mkfile(t, src, 200<<20, 5)
+			sender, code := sendFerry(t, r, nil, "--transport", transport, src)
+			openCode(t, c, r, code)
+			c.state(t, "offer")
+			c.run(t, chromedp.Click(chromedp.CSS("#accept")))
+			c.state(t, "transferring")
+			// the first bytes have landed: the stream is under way
+			deadline := time.Now().Add(3 * time.Minute)
+			for time.Now().Before(deadline) {
+				got, _ := chromedp.Run(c.ctx, chromedp.Evaluate[float64](`document.getElementById("progress").value || 0`))
+				if got > 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := sender.cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			var state string
+			deadline = time.Now().Add(3 * time.Minute)
+			for time.Now().Before(deadline) {
+				state, _ = chromedp.Run(c.ctx, chromedp.Evaluate[string](`document.body.dataset.state || ""`))
+				if state == "error" || state == "done" {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			msg := c.text(t, "#error")
+			t.Logf("the page says: %q", msg)
+			if state != "error" {
+				t.Fatalf("page state %q after the sender was killed, want error", state)
+			}
+			if name, _ := chromedp.Run(c.ctx, chromedp.Evaluate[string](`document.getElementById("error").dataset.name || ""`)); name != "ConnectionLost" {
+				t.Errorf("the error's name is %q, want ConnectionLost", name)
+			}
+			low := strings.ToLower(msg)
+			if !strings.Contains(low, "sender") || !strings.Contains(low, "connection") ||
+				strings.Contains(low, "pars") || strings.Contains(low, "openpgp") || strings.Contains(low, "rtc:") {
+				t.Errorf("the page says %q; want, in words, that the sender went away or the connection broke", msg)
+			}
+		})
+	}
+}
+
+// pageSendWebRTC: a file from the page reaches `ferry receive` over a
+// WebRTC data channel, byte-identical (the page's messages are as large
+// as ferry advertises it takes: 256 KiB).
+func pageSendWebRTC(t *testing.T, r *relay, c *chrome) {
+	src := filepath.Join(t.TempDir(), "up.bin")
+	want := mkfile(t, src, 24<<20, 11)
+	c.run(t, chromedp.Navigate(r.page))
+	c.state(t, "ready")
+	c.run(t, chromedp.SetUploadFiles(chromedp.CSS("#send-files"), []string{src}), chromedp.Click(chromedp.CSS("#send-button")))
+	code := ""
+	for deadline := time.Now().Add(time.Minute); code == "" && time.Now().Before(deadline); {
+		code = strings.TrimSpace(c.text(t, "#send-code"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code == "" {
+		t.Fatalf("the page showed no code; status %q", c.text(t, "#status"))
+	}
+	out := t.TempDir()
+	recv := start(t, append(r.env(), "FERRY_CODE="+code), ferryBin, "receive", "-v", "--transport", "webrtc", "--yes", "--out", out)
+	if err := recv.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("ferry receive: %v", err)
+	}
+	if sumFile(t, filepath.Join(out, "up.bin")) != want {
+		t.Fatal("ferry received something other than what the page sent")
+	}
+	if o := recv.output(); !strings.Contains(o, "over webrtc") {
+		t.Errorf("ferry receive did not go over webrtc:\n%s", o)
+	}
+	if o := recv.output(); !strings.Contains(o, "largest_message_received=262144") {
+		t.Errorf("the page's messages were not 256 KiB:\n%s", o)
 	}
 	c.state(t, "done")
 }

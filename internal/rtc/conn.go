@@ -16,8 +16,14 @@ import (
 
 // Limits of the stream (see the package documentation).
 const (
-	// MaxMessage is the largest message we send.
-	MaxMessage = 64 << 10
+	// MaxMessage is the largest message we send, to a peer that
+	// advertises a max-message-size at least that large (Chromium and
+	// Safari advertise 256 KiB, Firefox 1 GiB, ferry MaxReceiveMessage).
+	// Fewer, larger messages cost the page less per byte.
+	MaxMessage = 256 << 10
+	// DefaultMessage is the most we send to a peer that advertises no
+	// max-message-size (RFC 8841 section 6: 64 KiB).
+	DefaultMessage = 64 << 10
 	// MaxReceiveMessage is the largest message we accept (natively; a
 	// browser enforces its own).
 	MaxReceiveMessage = 256 << 10
@@ -59,6 +65,7 @@ type Conn struct {
 	window   int      // bytes the peer may still send us
 	unacked  int      // bytes read since our last grant
 	credit   int      // bytes we may still send
+	largest  int      // the largest message received (logged at the end)
 	peerEOF  bool     // the peer sent "eof"
 	wroteEOF bool     // we did
 	local    error    // our Close or Abort
@@ -77,7 +84,7 @@ type Conn struct {
 
 func newConn(pc *webrtc.PeerConnection, log *slog.Logger) *Conn {
 	return &Conn{
-		pc: pc, log: log, chunk: MaxMessage, window: Window,
+		pc: pc, log: log, chunk: DefaultMessage, window: Window,
 		opened: make(chan struct{}), dead: make(chan struct{}), chClosed: make(chan struct{}),
 		readable: make(chan struct{}, 1), writable: make(chan struct{}, 1),
 		rd: deadline.New(), wd: deadline.New(),
@@ -165,6 +172,7 @@ func (c *Conn) onMessage(m webrtc.DataChannelMessage) {
 		return
 	}
 	c.window -= n
+	c.largest = max(c.largest, n)
 	c.queue = append(c.queue, m.Data)
 	c.queued += n
 	c.mu.Unlock()
@@ -226,8 +234,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends p as messages of at most MaxMessage bytes, within the
-// peer's credit and while BufferedAmount is below HighWater.
+// Write sends p as messages of at most MaxMessage bytes (less when the
+// peer takes less), within the peer's credit and while BufferedAmount is below HighWater.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()

@@ -109,7 +109,9 @@ func (c *Conn) Close() error {
 		if c.local == nil {
 			c.local = errClosed
 		}
+		largest := c.largest
 		c.mu.Unlock()
+		c.log.Debug("rtc: closing", "largest_message_received", largest, "largest_message_sent", c.chunk)
 		c.kill()
 		if err := c.dc.Close(); err == nil && healthy {
 			select {

@@ -44,11 +44,13 @@
 // (bytes handed to SCTP or the browser and not yet sent or acknowledged)
 // is at HighWater or above, and resumes on OnBufferedAmountLow (threshold
 // HighWater/2): what we buffer for a slow path stays below HighWater plus
-// one message. Messages carry at most MaxMessage bytes: browsers
-// interoperate safely up to 64 KiB (Chromium and Safari advertise a
-// max-message-size of 256 KiB, Firefox 1 GiB); natively we also stay
-// within the peer's advertised max-message-size, and accept messages up
-// to MaxReceiveMessage (pion's default would let a peer make us assemble
+// one message. Messages carry at most the peer's advertised
+// max-message-size, and never more than MaxMessage (256 KiB: Chromium and
+// Safari advertise that much, Firefox 1 GiB, ferry MaxReceiveMessage);
+// toward a peer that advertises none, DefaultMessage (64 KiB, RFC 8841).
+// Fewer, larger messages cost the page less per byte (each message is an
+// event and a copy into the program). Natively we accept messages up to
+// MaxReceiveMessage (pion's default would let a peer make us assemble
 // messages of 1 GiB).
 //
 // Close sends "eof", waits (at most CloseDrain) until BufferedAmount is

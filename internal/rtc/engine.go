@@ -61,12 +61,12 @@ func selectedPair(pc *webrtc.PeerConnection) string {
 }
 
 // peerMaxMessage is the largest message the peer takes (its SDP's
-// max-message-size; 65535 when it names none).
+// max-message-size; pion takes 65535 when it names none).
 func peerMaxMessage(pc *webrtc.PeerConnection) int {
 	if sctp := pc.SCTP(); sctp != nil {
 		if n := int(sctp.GetCapabilities().MaxMessageSize); n > 0 {
 			return n
 		}
 	}
-	return MaxMessage
+	return DefaultMessage
 }

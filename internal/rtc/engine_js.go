@@ -25,10 +25,10 @@ func selectedPair(*webrtc.PeerConnection) string { return "" }
 func peerMaxMessage(pc *webrtc.PeerConnection) int {
 	sctp := pc.JSValue().Get("sctp")
 	if sctp.IsNull() || sctp.IsUndefined() {
-		return MaxMessage
+		return DefaultMessage
 	}
 	if m := sctp.Get("maxMessageSize"); !m.IsUndefined() && !m.IsNull() && m.Float() >= 1 {
 		return int(min(m.Float(), MaxMessage))
 	}
-	return MaxMessage
+	return DefaultMessage
 }

@@ -17,9 +17,11 @@ type Conn struct {
 	// 1: one).
 	Stripes int
 	raw     io.ReadWriteCloser
-	// broken is set once a read or write on the path failed (Broken).
-	broken atomic.Bool
+	// failure is the first failed read or write on the path (Broken).
+	failure atomic.Pointer[pathFailure]
 }
+
+type pathFailure struct{ err error }
 
 func newConn(c io.ReadWriteCloser, path string) *Conn {
 	return &Conn{ReadWriteCloser: c, Path: path, raw: c}

@@ -55,13 +55,24 @@ func (e *ReconnectError) Unwrap() error { return e.Err }
 // Broken tells whether the path itself failed under c: a read or write on
 // it returned an error (a reset, the idle timeout, an end before the
 // stream's), as opposed to a failure above it (a bad stream, a full disk).
-func (c *Conn) Broken() bool { return c.broken.Load() }
+func (c *Conn) Broken() bool { return c.failure.Load() != nil }
+
+// PathError is the error of the first read or write that failed on the
+// path (Broken), or nil.
+func (c *Conn) PathError() error {
+	if f := c.failure.Load(); f != nil {
+		return f.err
+	}
+	return nil
+}
+
+func (c *Conn) noteFailure(err error) { c.failure.CompareAndSwap(nil, &pathFailure{err}) }
 
 // Read reads from the connection, noting a failure of the path.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.ReadWriteCloser.Read(p)
 	if err != nil {
-		c.broken.Store(true)
+		c.noteFailure(err)
 	}
 	return n, err
 }
@@ -70,7 +81,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.ReadWriteCloser.Write(p)
 	if err != nil {
-		c.broken.Store(true)
+		c.noteFailure(err)
 	}
 	return n, err
 }
