@@ -13,7 +13,7 @@
 // Config.Window bytes (and maxPieces pieces) of them: that bounds the
 // memory of both sides whatever the stream's length, and is the stream's
 // flow control. When a path fails, or brings nothing (acks are sent as
-// keepalives) for Config.DeadAfter, it is closed and the pieces it carried
+// keepalives) for Config.DeadAfter while others do, it is closed and the pieces it carried
 // that were not acked go out again on the others: a dying path costs only
 // its pieces in flight. When every path is gone, Read and Write fail.
 //
@@ -449,8 +449,12 @@ func cmpSeq(a, b uint64) int {
 	return 0
 }
 
-// watchdog kills paths that brought nothing for DeadAfter, and wakes the
-// writers so that quiet paths send a keepalive.
+// watchdog kills paths that brought nothing for DeadAfter while another
+// path brought something meanwhile (the peer is alive, that path is not),
+// and wakes the writers so that quiet paths send a keepalive. When every
+// path fell silent, the peer stopped or the network is gone altogether:
+// there is no path to move the pieces to, and the caller's idle timeout
+// (deadlines) decides, as on one connection.
 func (c *Conn) watchdog() {
 	defer c.wg.Done()
 	t := time.NewTicker(min(c.cfg.PingEvery, c.cfg.DeadAfter) / 2)
@@ -461,9 +465,17 @@ func (c *Conn) watchdog() {
 			return
 		case now := <-t.C:
 			c.mu.Lock()
+			var newest time.Time
 			for _, p := range c.paths {
-				if p.failed == nil && now.Sub(time.Unix(0, p.lastRead.Load())) >= c.cfg.DeadAfter {
-					c.kill(p, fmt.Errorf("nothing arrived for %v", c.cfg.DeadAfter))
+				if last := time.Unix(0, p.lastRead.Load()); p.failed == nil && last.After(newest) {
+					newest = last
+				}
+			}
+			if now.Sub(newest) < c.cfg.DeadAfter {
+				for _, p := range c.paths {
+					if p.failed == nil && now.Sub(time.Unix(0, p.lastRead.Load())) >= c.cfg.DeadAfter {
+						c.kill(p, fmt.Errorf("nothing arrived for %v while the other paths worked", c.cfg.DeadAfter))
+					}
 				}
 			}
 			c.cond.Broadcast()

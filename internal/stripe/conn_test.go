@@ -311,3 +311,41 @@ func TestStripeDeadline(t *testing.T) {
 		t.Fatalf("write past the deadline: %v", err)
 	}
 }
+
+// TestStripeAllSilent: when every path falls silent (the peer stopped, or
+// the network is gone), no path is given up for it: the caller's deadline
+// ends the wait, as on one connection, and the paths are still there when
+// the peer comes back.
+func TestStripeAllSilent(t *testing.T) {
+	left, right, proxies := proxiedPaths(t, 2)
+	cfg := Config{PingEvery: 20 * time.Millisecond, DeadAfter: 200 * time.Millisecond}
+	a, b := newPair(t, left, right, cfg)
+	for _, p := range proxies {
+		p.hold()
+	}
+	b.SetReadDeadline(time.Now().Add(time.Second)) // five times DeadAfter
+	if _, err := b.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with every path silent: %v, want the deadline", err)
+	}
+	for _, c := range []*Conn{a, b} {
+		for _, s := range c.Stats() {
+			if s.Failed != nil {
+				t.Errorf("path %s given up while every path was silent: %v", s.Name, s.Failed)
+			}
+		}
+	}
+	for _, p := range proxies {
+		p.mu.Lock()
+		p.held = false
+		close(p.resume)
+		p.mu.Unlock()
+	}
+	b.SetReadDeadline(time.Time{})
+	if _, err := a.Write([]byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(b, got); err != nil || string(got) != "back" {
+		t.Fatalf("after the paths came back: %q, %v", got, err)
+	}
+}
