@@ -181,9 +181,13 @@ func retryStart(ctx context.Context, f func() error) error {
 			return err
 		}
 		var apiErr *jetstream.APIError
+		// A bucket or stream another relay has just created may not be
+		// known yet to the server this one asks ("stream not found" right
+		// after "bucket exists": TestNATSCluster failed on it once).
 		temporary := errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||
+			errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) ||
 			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
-			errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 500 || apiErr.Code == 408)
+			errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 500 || apiErr.Code == 408 || apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)
 		if !temporary {
 			return err
 		}

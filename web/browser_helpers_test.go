@@ -83,6 +83,13 @@ func (p *proc) output() string {
 }
 
 // start runs name with args until the test ends.
+//
+// The Python client runs with --no-listen in these tests: a page has no
+// TCP, so the client's direct hints are of no use to it, and the client
+// picks its listening port by binding port 0, closing it, and listening on
+// it again later, after the wait for its peer; meanwhile Chromium's
+// WebRTC takes ports of its own for TCP candidates, and the client once
+// failed with "Couldn't listen on any:37793: Address already in use".
 func start(t *testing.T, env []string, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(name, args...), done: make(chan struct{})}

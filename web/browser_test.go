@@ -227,7 +227,7 @@ func pageHostileNames(t *testing.T, r *relay, c *chrome) {
 	bidi := "<img src=x onerror=alert(1)>\u202egpj.exe"
 	src = filepath.Join(t.TempDir(), bidi)
 	mkfile(t, src, 1000, 5)
-	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "send", "--hide-progress", "--code", "9-python-bidi", src)
+	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "send", "--no-listen", "--hide-progress", "--code", "9-python-bidi", src)
 	c.run(t, chromedp.Navigate("about:blank"))
 	openCode(t, c, r, "9-python-bidi")
 	deadline := time.Now().Add(time.Minute)
@@ -301,7 +301,7 @@ func pagePythonSend(t *testing.T, r *relay, c *chrome) {
 	}
 	src := filepath.Join(t.TempDir(), "python.bin")
 	want := mkfile(t, src, 20<<20, 7)
-	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "send", "--hide-progress", "--code", "8-python-page", src)
+	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "send", "--no-listen", "--hide-progress", "--code", "8-python-page", src)
 	openCode(t, c, r, "8-python-page")
 	path, name, summary := acceptAndLand(t, c)
 	if name != "python.bin" || sumFile(t, path) != want {
@@ -380,7 +380,7 @@ func pageSendFiles(t *testing.T, r *relay, c *chrome) {
 		t.Skip("wormhole is not installed")
 	}
 	code = sendCode(a)
-	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--accept-file", "--hide-progress", code)
+	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--no-listen", "--accept-file", "--hide-progress", code)
 	if err := py.wait(t, 2*time.Minute); err != nil {
 		t.Fatalf("wormhole receive: %v", err)
 	}
@@ -392,7 +392,7 @@ func pageSendFiles(t *testing.T, r *relay, c *chrome) {
 	// several files: a classic client takes one file or one folder, so
 	// they arrive as the folder ferry-files
 	code = sendCode(a, b)
-	py = start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--accept-file", "--hide-progress", code)
+	py = start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--no-listen", "--accept-file", "--hide-progress", code)
 	if err := py.wait(t, 2*time.Minute); err != nil {
 		t.Fatalf("wormhole receive of two files: %v", err)
 	}
@@ -430,7 +430,7 @@ func pageSendFolderPython(t *testing.T, r *relay, c *chrome) {
 	if code == "" {
 		t.Fatalf("the page showed no code; status %q", c.text(t, "#status"))
 	}
-	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--accept-file", "--hide-progress", code)
+	py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--no-listen", "--accept-file", "--hide-progress", code)
 	if err := py.wait(t, 2*time.Minute); err != nil {
 		t.Fatalf("wormhole receive: %v", err)
 	}
