@@ -27,7 +27,7 @@ func TestReconnectNAT(t *testing.T) {
 	bin := buildFerry(t)
 	t.Run("TURNKilled", func(t *testing.T) { testReconnectTURN(t, bin) })
 	t.Run("ICERebind", func(t *testing.T) {
-		testReconnectRebind(t, bin, "", "a server-reflexive ICE pair (ice srflx…)", func(p string) bool {
+		testReconnectRebind(t, bin, "ice", "a server-reflexive ICE pair (ice srflx…)", func(p string) bool {
 			return strings.HasPrefix(p, "ice ") && strings.Contains(p, "srflx") && !strings.Contains(p, "relay")
 		})
 	})
@@ -47,7 +47,9 @@ func reconnectEnv(w *world) {
 // A killed TURN allocation: two symmetric NATs, so the only path is
 // through TURN (as in testSymmetricTURN: one side's relayed candidate and
 // the other's reflexive one), served by a relay process of its own beside
-// the mailbox's. Mid-transfer that process is SIGKILLed and started
+// the mailbox's. (Not --transport relay: with relayed candidates only on
+// both sides, ferry relay's TURN refuses the permission each needs, to a
+// peer at its own address, 403, so no pair connects even before the kill.) Mid-transfer that process is SIGKILLed and started
 // again: every allocation is gone, the mailbox stays. The new attempt's
 // ICE agent must make a new allocation on the new server.
 func testReconnectTURN(t *testing.T, bin string) {
@@ -71,14 +73,17 @@ func testReconnectTURN(t *testing.T, bin string) {
 	x.wait(t, 150*time.Second)
 	x.requireSuccess(t)
 	x.requireReconnected(t)
-	if p := x.path(t); p != "ice relay (turn)" {
-		t.Fatalf("path %q, want \"ice relay (turn)\"\n%s", p, x)
+	// ICE with QUIC and a WebRTC data channel race in auto mode, and
+	// either may win through TURN; ICE has so far.
+	if p := x.path(t); p != "ice relay (turn)" && p != "webrtc relay (turn)" {
+		t.Fatalf("path %q, want one through TURN (\"ice relay (turn)\")\n%s", p, x)
 	}
 }
 
 // NAT rebinding: two port-restricted cone NATs and STUN, so the path is a
-// server-reflexive pair, over ICE with QUIC (transport "", auto) or a
-// WebRTC data channel (transport "webrtc"). Mid-transfer the sender's
+// server-reflexive pair, over ICE with QUIC (transport "ice") or a WebRTC
+// data channel (transport "webrtc"). Each is pinned: in auto mode the two
+// race, and either may win on these NATs. Mid-transfer the sender's
 // router forgets every mapping and hands out new UDP and TCP ports
 // (ChangeMapping): the peer's NAT drops what now comes from the new port,
 // and the sender's mailbox connection breaks too (it is redialled). The
