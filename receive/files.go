@@ -90,7 +90,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	for {
 		res, err := r.once(conn, sink)
 		if err == nil || !r.canReconnect(conn, sink) {
-			return res, r.lost(conn, err)
+			return res, r.noResume(conn, sink, r.lost(conn, err))
 		}
 		opts.Logger.Debug("receive: the data path broke", "attempt", r.attempt, "err", err)
 		if conn, sink, err = r.reconnect(sink, err); err != nil {

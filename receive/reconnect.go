@@ -58,6 +58,38 @@ func (r *run) lost(conn *transfer.Conn, err error) error {
 	return fmt.Errorf("%w (%s)", ErrConnectionLost, why)
 }
 
+// noResume is err, the failure of the stream on conn into s, as a
+// NoResumeError saying why the transfer cannot go on over a new path when
+// that is why it ends: the path broke with reconnecting on, and s cannot
+// resume. The sender's own words (a Refusal) stand as they are.
+func (r *run) noResume(conn *transfer.Conn, s sink, err error) error {
+	var refusal *transfer.Refusal
+	if err == nil || !conn.Broken() || r.opts.ReconnectTimeout <= 0 || r.ctx.Err() != nil || haveOf(s) != nil || errors.As(err, &refusal) {
+		return err
+	}
+	return &transfer.NoResumeError{Reason: r.noResumeReason(s), Err: err}
+}
+
+// noResumeReason says why s cannot resume; the sender is told it too, so
+// it names no local file.
+func (r *run) noResumeReason(s sink) string {
+	switch d := s.(type) {
+	case *pipeSink:
+		return "what arrived went to stdout (--out -), which cannot be taken back"
+	case *dest:
+		switch {
+		case r.kind == transfer.StreamRaw:
+			return "the sender streams from stdin, which cannot be read again, so it cannot resume (a file sent from disk can reconnect)"
+		case d.res == nil:
+			return transfer.NoResumeNoHashes
+		case r.opts.NoResume:
+			return "--no-resume keeps no partial files to go on from"
+		}
+		return "another receiver holds the partial files of this offer"
+	}
+	return "what arrived is not kept to go on from"
+}
+
 // watch reads the mailbox while the stream runs: the sender's request for
 // a new path (it saw this one break first) or its error ends the
 // connection at once instead of after the idle timeout. The returned

@@ -1,6 +1,7 @@
 package receive_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -178,4 +179,62 @@ func TestReconnectGivesUp(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(out, "big.iso")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("big.iso has its final name after a failed transfer: %v", err)
 	}
+}
+
+// TestReconnectStdinCannotResume: a stream from stdin cannot resume (it
+// cannot be read again, and nothing keeps what was sent), so when its
+// connection is cut with reconnecting on, both sides fail at once and say
+// so, instead of waiting out the reconnect timeout or naming only the
+// broken connection; nothing gets its final name.
+func TestReconnectStdinCannotResume(t *testing.T) {
+	_, out := landingDirs(t)
+	data := randomBytes(8, 6<<20)
+	tr := transitRelay(t)
+	cut := &cutter{cut: 2 << 20}
+	sr, rr := &reconnects{}, &reconnects{}
+	ctx, url := setup(t)
+	codes := make(chan string, 1)
+	so := send.FileOptions{Options: send.Options{Relay: url, OnCode: func(c string) { codes <- c }},
+		Stdin: bytes.NewReader(data), StdinName: "big.iso"}
+	ro := receive.Options{Relay: url, Out: out, Accept: func(transfer.Manifest) error { return nil }}
+	so.Transport, so.TransitRelay = transfer.TransportRelay, tr
+	ro.Transport, ro.TransitRelay, ro.DialTransit = transfer.TransportRelay, tr, cut.dial
+	so.ReconnectTimeout, ro.ReconnectTimeout = 30*time.Second, 30*time.Second
+	so.OnReconnecting, ro.OnReconnecting = sr.note, rr.note
+	so.IdleTimeout, ro.IdleTimeout = 3*time.Second, 3*time.Second
+	errc := make(chan error, 1)
+	go func() {
+		_, err := send.Files(ctx, so, []string{"-"})
+		errc <- err
+	}()
+	var code string
+	select {
+	case code = <-codes:
+	case err := <-errc:
+		t.Fatalf("sender: %v", err)
+	}
+	_, rerr := receive.Run(ctx, code, ro)
+	serr := <-errc
+	if !cut.done.Load() {
+		t.Fatal("the connection was never cut: the test proves nothing")
+	}
+	if rerr == nil || serr == nil {
+		t.Fatalf("a stream from stdin survived a cut it cannot resume from: receiver %v, sender %v", rerr, serr)
+	}
+	if want := "the sender streams from stdin, which cannot be read again"; !strings.Contains(rerr.Error(), want) {
+		t.Errorf("receiver's error %q does not say %q", rerr, want)
+	}
+	// The sender says it itself, or quotes the receiver, whichever side
+	// noticed first.
+	if !strings.Contains(serr.Error(), "stdin") || !strings.Contains(serr.Error(), "cannot be read again") {
+		t.Errorf("sender's error %q does not say that a stream from stdin cannot resume", serr)
+	}
+	if sr.count() != 0 || rr.count() != 0 {
+		t.Errorf("reconnect attempts: sender %d, receiver %d; a stream from stdin cannot resume, want none", sr.count(), rr.count())
+	}
+	if _, err := os.Lstat(filepath.Join(out, "big.iso")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("big.iso has its final name after a failed transfer: %v", err)
+	}
+	t.Logf("receiver: %v", rerr)
+	t.Logf("sender: %v", serr)
 }

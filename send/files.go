@@ -218,8 +218,11 @@ func (r *run) loop(conn *transfer.Conn) (*Summary, error) {
 	}()
 	for {
 		sum, err := r.once(conn)
-		if err == nil || !conn.Broken() || r.opts.ReconnectTimeout <= 0 || r.src.sums == nil || r.ctx.Err() != nil {
+		if err == nil || !conn.Broken() || r.opts.ReconnectTimeout <= 0 || r.ctx.Err() != nil {
 			return sum, err
+		}
+		if r.src.sums == nil {
+			return nil, noResume(err, r.src.noResumeReason())
 		}
 		r.opts.Logger.Debug("send: the data path broke", "attempt", r.attempt, "err", err)
 		if conn, err = r.reconnect(err); err != nil {
@@ -327,6 +330,28 @@ func (r *run) tryPath(ctx context.Context) (*transfer.Conn, error) {
 	}
 	r.links = append(r.links, link) // closed when the run ends: an ICE path needs its agent
 	return conn, nil
+}
+
+// noResume is err, the failure of a data path that broke, as a
+// NoResumeError saying why the transfer cannot go on over a new one;
+// unless the peer stopped and said why (a Refusal): its words stand.
+func noResume(err error, reason string) error {
+	var refusal *transfer.Refusal
+	if errors.As(err, &refusal) {
+		return err
+	}
+	return &transfer.NoResumeError{Reason: reason, Err: err}
+}
+
+// noResumeReason says why s cannot resume (it carries no hashes).
+func (s *source) noResumeReason() string {
+	if s.stdin != nil {
+		return transfer.NoResumeStdin
+	}
+	if len(s.files) > transfer.MaxSums {
+		return fmt.Sprintf("%s (a transfer of more than %d files has none)", transfer.NoResumeNoHashes, transfer.MaxSums)
+	}
+	return transfer.NoResumeNoHashes
 }
 
 // dataPathError is err, the failure of the data path, or what the

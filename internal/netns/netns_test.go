@@ -152,9 +152,9 @@ func testMappingChange(t *testing.T, bin string, tcp bool) {
 	w := newWorld(t, bin, cone, cone, servers{})
 	// The clean failure within 60 s this case checks is the one without
 	// reconnecting (--reconnect-timeout 0): a reconnect may look for a new
-	// path for longer than that, and with tcp the sender's mailbox
-	// connection breaks too, which is not redialled after the sides met.
-	// TestReconnectAfterDrop checks reconnecting.
+	// path for longer than that. TestReconnectNAT/ICERebind checks that the
+	// same mapping change, with reconnecting on, goes on over a new ICE
+	// pair (and TestReconnectAfterDrop the same over direct TCP).
 	w.env = append(w.env, "FERRY_RECONNECT_TIMEOUT=0")
 	// 40 Mbit/s out of the sender's router: 40 MB take 8 s or more.
 	w.snd.Router.Exec("tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
@@ -213,9 +213,12 @@ const (
 // servers says what the relay offers besides the mailbox and STUN.
 type servers struct {
 	turn, transit bool
-	transport     string // --transport for both sides, when set
-	data          bool   // the relay keeps its mailbox in a data folder (--data), across restarts
-	verbose       bool   // both sides log (-v)
+	// turnApart runs the TURN server (with turn) in a relay process of
+	// its own (world.turn), which a test can kill without the mailbox.
+	turnApart bool
+	transport string // --transport for both sides, when set
+	data      bool   // the relay keeps its mailbox in a data folder (--data), across restarts
+	verbose   bool   // both sides log (-v)
 }
 
 // world is a fake internet with a relay, a sending and a receiving host.
@@ -227,6 +230,7 @@ type world struct {
 	in       *netns.Internet
 	snd, rcv *netns.Host
 	relay    *netns.Proc // the running relay
+	turn     *netns.Proc // the running TURN relay, with servers.turnApart
 }
 
 func newWorld(t *testing.T, bin string, sender, receiver placement, srv servers) *world {
@@ -244,6 +248,9 @@ func newWorld(t *testing.T, bin string, sender, receiver placement, srv servers)
 		w.rcv.Unreachable(w.snd.Addr)
 	}
 	w.startRelay(t)
+	if srv.turn && srv.turnApart {
+		w.startTURN(t)
+	}
 	return w
 }
 
@@ -274,8 +281,8 @@ func (w *world) startRelay(t *testing.T) {
 	t.Helper()
 	pub := netns.PublicGateway
 	args := []string{w.bin, "relay", "--listen", pub + ":4000", "--stun-listen", pub + ":3478"}
-	if w.srv.turn {
-		args = append(args, "--turn-listen", pub+":3479", "--turn-ip", pub, "--turn-user", "u", "--turn-pass", "p")
+	if w.srv.turn && !w.srv.turnApart {
+		args = append(args, turnArgs()...)
 	}
 	if w.srv.transit {
 		args = append(args, "--transit-listen", pub+":4001")
@@ -290,7 +297,7 @@ func (w *world) startRelay(t *testing.T) {
 	// The relay binds STUN and TURN before it prints them, and the
 	// transit relay last.
 	ready := []string{"ferry: STUN on"}
-	if w.srv.turn {
+	if w.srv.turn && !w.srv.turnApart {
 		ready = append(ready, "ferry: TURN on")
 	}
 	for _, line := range ready {
@@ -310,6 +317,33 @@ func (w *world) startRelay(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("\n%s", relay)
+		}
+	})
+}
+
+// turnArgs are a relay's flags for its TURN server on PublicGateway:3479.
+func turnArgs() []string {
+	pub := netns.PublicGateway
+	return []string{"--turn-listen", pub + ":3479", "--turn-ip", pub, "--turn-user", "u", "--turn-pass", "p"}
+}
+
+// startTURN starts (or, once killed, starts again) the TURN relay of
+// servers.turnApart: a second relay process whose mailbox (on port 4100)
+// nobody uses, so that killing it kills every TURN allocation and nothing
+// else.
+func (w *world) startTURN(t *testing.T) {
+	t.Helper()
+	args := append([]string{w.bin, "relay", "--listen", netns.PublicGateway + ":4100"}, turnArgs()...)
+	p := w.in.Start("turn", w.env, args...)
+	w.turn = p
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := p.WaitStderr(ctx, "ferry: TURN on"); err != nil {
+		t.Fatalf("TURN relay: %v\n%s", err, p)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("\n%s", p)
 		}
 	})
 }

@@ -52,6 +52,32 @@ func (e *ReconnectError) Error() string {
 
 func (e *ReconnectError) Unwrap() error { return e.Err }
 
+// NoResumeError is a transfer whose data path broke while reconnecting
+// was on, but which cannot go on over a new path: it cannot resume from
+// what arrived (Reason says why, e.g. a stream from stdin cannot be read
+// again). The peer is told Reason (peerReason), so it names no local
+// file.
+type NoResumeError struct {
+	Reason string
+	Err    error // why the path broke
+}
+
+func (e *NoResumeError) Error() string {
+	return fmt.Sprintf("%v; the transfer cannot go on over a new path: %s", e.Err, e.Reason)
+}
+
+func (e *NoResumeError) Unwrap() error { return e.Err }
+
+// Reasons a transfer cannot resume (NoResumeError.Reason).
+const (
+	// NoResumeStdin is a stream from stdin (or a pipe): nothing keeps the
+	// bytes sent, and it cannot be read again.
+	NoResumeStdin = "a stream from stdin cannot resume, it cannot be read again (send a file from disk to be able to reconnect)"
+	// NoResumeNoHashes is an offer without file hashes (a browser's files,
+	// or more than MaxSums files): nothing to check a partial file against.
+	NoResumeNoHashes = "the offer carries no file hashes to resume from"
+)
+
 // Broken tells whether the path itself failed under c: a read or write on
 // it returned an error (a reset, the idle timeout, an end before the
 // stream's), as opposed to a failure above it (a bad stream, a full disk).

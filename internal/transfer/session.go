@@ -78,9 +78,12 @@ func peerReason(err error) (string, bool) {
 		return r.Reason, r.Reason != ""
 	}
 	var np *transit.NoPathError
+	var nr *NoResumeError
 	switch {
 	case errors.As(err, &np): // names only the kinds of path tried
 		return np.Error(), true
+	case errors.As(err, &nr): // its reason names no local file
+		return "the connection broke, and the transfer cannot go on over a new path: " + nr.Reason, true
 	case errors.Is(err, context.Canceled):
 		return "the other side was interrupted", true
 	case errors.Is(err, transit.ErrStalled):
