@@ -26,9 +26,11 @@ var iceEmbeddingPeers = []string{
 }
 
 // TestICEPeerPolicyOwnAndEmbedded: a TURN server does not relay to its
-// own addresses (its relay IP, its listening and bind addresses, this
-// host's interface addresses) unless it is a loopback test relay, nor
-// ever to IPv6 forms that embed an IPv4 address or lead into a tunnel.
+// own addresses (its listening and bind addresses, this host's interface
+// addresses) unless it is a loopback test relay, nor ever to IPv6 forms
+// that embed an IPv4 address or lead into a tunnel. Its relay IP is
+// allowed (other clients' relayed addresses), in any form: what is sent
+// there goes only to its allocations (TestTURNRelayToRelay).
 func TestICEPeerPolicyOwnAndEmbedded(t *testing.T) {
 	discard := slog.New(slog.DiscardHandler)
 	var host []string
@@ -46,13 +48,13 @@ func TestICEPeerPolicyOwnAndEmbedded(t *testing.T) {
 	}
 	own := []netip.Addr{netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("198.51.100.20")}
 	p := newICEPeerPolicy(netip.MustParseAddr("203.0.113.7"), own, discard)
-	refuse := []string{"203.0.113.7", "198.51.100.20", "::ffff:203.0.113.7", "::ffff:127.0.0.1", "::ffff:10.0.0.1"}
+	refuse := []string{"198.51.100.20", "::ffff:127.0.0.1", "::ffff:10.0.0.1"}
 	for _, ip := range append(append(refuse, host...), iceEmbeddingPeers...) {
 		if p.allow(&net.UDPAddr{}, net.ParseIP(ip)) {
 			t.Errorf("public relay: peer %s allowed", ip)
 		}
 	}
-	for _, ip := range []string{"203.0.113.8", "198.51.100.21", "::ffff:198.51.100.21", "2001:db8::1", "2003::1"} {
+	for _, ip := range []string{"203.0.113.7", "::ffff:203.0.113.7", "203.0.113.8", "198.51.100.21", "::ffff:198.51.100.21", "2001:db8::1", "2003::1"} {
 		if !p.allow(&net.UDPAddr{}, net.ParseIP(ip)) {
 			t.Errorf("public relay: peer %s refused", ip)
 		}
@@ -79,10 +81,11 @@ func channelRefused(code int) bool {
 }
 
 // TestICETURNRefusesOwnAddress: wired into the server, CreatePermission
-// (403) and ChannelBind for the relay's own public address are refused,
-// also when sent IPv4-mapped (which an IPv4 allocation relays to the
-// mapped address); so are, on an IPv6 relay, the IPv6 forms that embed
-// IPv4.
+// (403) and ChannelBind for the relay's bind address are refused, also
+// when sent IPv4-mapped (which an IPv4 allocation relays to the mapped
+// address); so are, on an IPv6 relay, the IPv6 forms that embed IPv4. Its
+// public relay address is allowed (other clients' relayed addresses:
+// TestTURNRelayToRelay shows that only allocations are reached there).
 func TestICETURNRefusesOwnAddress(t *testing.T) {
 	cfg := turnTestConfig()
 	cfg.RelayIP = "203.0.113.7"
@@ -92,7 +95,10 @@ func TestICETURNRefusesOwnAddress(t *testing.T) {
 	if code := c.allocate(); code != 0 {
 		t.Fatalf("Allocate: error %d", code)
 	}
-	for i, peer := range []string{"203.0.113.7", "::ffff:203.0.113.7", "::ffff:127.0.0.1"} {
+	if code := c.permission(wireIP("203.0.113.7")); code != 0 {
+		t.Errorf("CreatePermission for the relay address: %d", code)
+	}
+	for i, peer := range []string{"127.0.0.1", "::ffff:127.0.0.1"} {
 		ip := wireIP(peer)
 		if code := c.permission(ip); code != int(stun.CodeForbidden) {
 			t.Errorf("CreatePermission for %s: %d, want 403", peer, code)

@@ -27,14 +27,28 @@ var (
 // It refuses TCP relays (RFC 6062) and allocations of the other address
 // family, and keeps every socket it made so that Close can close them
 // synchronously (pion closes them in the background after Server.Close).
+//
+// Two clients of this server whose peers are each other's relayed
+// addresses (both behind symmetric NATs, or --transport relay) need a
+// permission to relayIP itself, which the peer policy grants only so far:
+// a datagram to relayIP goes to the allocation with that port, handed
+// from socket to socket on this host (to its bind address, or loopback),
+// and is dropped when no allocation has the port, so that relayIP is no
+// way into the other services of the relay's host. The receiving socket
+// shows it as coming from the sender's relayed address. (A loopback test
+// relay relays to loopback anyway.)
 type iceRelays struct {
-	relayIP net.IP
-	bind    string
-	network string // "udp4" or "udp6"
+	relayIP  net.IP
+	relayAdr netip.Addr
+	bindIP   netip.Addr
+	bind     string
+	network  string // "udp4" or "udp6"
+	loopback bool   // relayIP is loopback: no hand-over needed
 
 	mu     sync.Mutex
 	closed bool
 	conns  map[*iceRelayConn]struct{}
+	ports  map[int]*iceRelayConn // by the port of its socket
 }
 
 var _ turn.RelayAddressGenerator = (*iceRelays)(nil)
@@ -45,10 +59,14 @@ func newICERelays(relayIP, bindIP netip.Addr) *iceRelays {
 		network = "udp6"
 	}
 	return &iceRelays{
-		relayIP: net.IP(relayIP.AsSlice()),
-		bind:    bindIP.String(),
-		network: network,
-		conns:   map[*iceRelayConn]struct{}{},
+		relayIP:  net.IP(relayIP.AsSlice()),
+		relayAdr: relayIP,
+		bindIP:   bindIP,
+		bind:     bindIP.String(),
+		network:  network,
+		loopback: relayIP.IsLoopback(),
+		conns:    map[*iceRelayConn]struct{}{},
+		ports:    map[int]*iceRelayConn{},
 	}
 }
 
@@ -68,7 +86,7 @@ func (r *iceRelays) AllocatePacketConn(c turn.AllocateListenerConfig) (net.Packe
 		_ = pc.Close()
 		return nil, nil, fmt.Errorf("relay: unexpected relay socket address %v", pc.LocalAddr())
 	}
-	rc := &iceRelayConn{PacketConn: pc, owner: r}
+	rc := &iceRelayConn{PacketConn: pc, owner: r, port: local.Port}
 	rc.last.Store(time.Now().UnixNano())
 	r.mu.Lock()
 	if r.closed {
@@ -77,6 +95,7 @@ func (r *iceRelays) AllocatePacketConn(c turn.AllocateListenerConfig) (net.Packe
 		return nil, nil, errICERelayDown
 	}
 	r.conns[rc] = struct{}{}
+	r.ports[local.Port] = rc
 	r.mu.Unlock()
 	return rc, &net.UDPAddr{IP: r.relayIP, Port: local.Port}, nil
 }
@@ -95,6 +114,7 @@ func (r *iceRelays) closeAll() {
 	r.closed = true
 	conns := r.conns
 	r.conns = map[*iceRelayConn]struct{}{}
+	r.ports = map[int]*iceRelayConn{}
 	r.mu.Unlock()
 	for c := range conns {
 		_ = c.Close()
@@ -132,6 +152,7 @@ func (r *iceRelays) count() int {
 type iceRelayConn struct {
 	net.PacketConn
 	owner *iceRelays
+	port  int          // of its socket, and of its relayed address
 	last  atomic.Int64 // Unix nanoseconds
 	once  sync.Once
 	err   error
@@ -141,16 +162,69 @@ func (c *iceRelayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	n, from, err := c.PacketConn.ReadFrom(p)
 	if err == nil {
 		c.last.Store(time.Now().UnixNano())
+		if ua, ok := from.(*net.UDPAddr); ok && c.owner.handedOver(ua) {
+			from = &net.UDPAddr{IP: c.owner.relayIP, Port: ua.Port}
+		}
 	}
 	return n, from, err
 }
 
 func (c *iceRelayConn) WriteTo(p []byte, to net.Addr) (int, error) {
+	if ua, ok := to.(*net.UDPAddr); ok && !c.owner.loopback && c.owner.isRelayIP(ua.IP) {
+		dst := c.owner.socketOf(ua.Port)
+		if dst == nil {
+			return len(p), nil // no allocation of ours: dropped, as to any refused peer
+		}
+		to = dst
+	}
 	n, err := c.PacketConn.WriteTo(p, to)
 	if err == nil {
 		c.last.Store(time.Now().UnixNano())
 	}
 	return n, err
+}
+
+// isRelayIP says whether ip is the advertised relay address.
+func (r *iceRelays) isRelayIP(ip net.IP) bool {
+	a, ok := netip.AddrFromSlice(ip)
+	return ok && a.Unmap() == r.relayAdr
+}
+
+// socketOf is where the relay socket of the allocation with port listens,
+// to hand it a datagram on this host; nil when there is none.
+func (r *iceRelays) socketOf(port int) *net.UDPAddr {
+	r.mu.Lock()
+	_, ok := r.ports[port]
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	ip := r.bindIP
+	if ip.IsUnspecified() {
+		ip = netip.IPv6Loopback()
+		if r.network == "udp4" {
+			ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+	}
+	return &net.UDPAddr{IP: ip.AsSlice(), Port: port}
+}
+
+// handedOver says whether a datagram from is one another allocation's
+// socket handed over on this host (from its bind address or loopback,
+// and the port of a live allocation): the kernel keeps the outside from
+// sending from this host's own addresses.
+func (r *iceRelays) handedOver(from *net.UDPAddr) bool {
+	if r.loopback {
+		return false
+	}
+	a, ok := netip.AddrFromSlice(from.IP)
+	if !ok || !(a.Unmap().IsLoopback() || a.Unmap() == r.bindIP) {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok = r.ports[from.Port]
+	return ok
 }
 
 func (c *iceRelayConn) Close() error {
@@ -160,6 +234,9 @@ func (c *iceRelayConn) Close() error {
 		c.err = c.PacketConn.Close()
 		c.owner.mu.Lock()
 		delete(c.owner.conns, c)
+		if c.owner.ports[c.port] == c {
+			delete(c.owner.ports, c.port)
+		}
 		c.owner.mu.Unlock()
 	})
 	return c.err
@@ -170,8 +247,9 @@ func (c *iceRelayConn) Close() error {
 // for CreatePermission, ChannelBind and Connect. Datagrams are relayed only
 // to and from peers with a permission.
 type icePeerPolicy struct {
-	loopback bool // relay to loopback peers (and to this host)
-	private  bool // relay to private-range peers
+	relayIP  netip.Addr // allowed: iceRelays hands what goes there to its allocations only
+	loopback bool       // relay to loopback peers (and to this host)
+	private  bool       // relay to private-range peers
 	denied   map[netip.Addr]bool
 	log      *slog.Logger
 }
@@ -183,6 +261,7 @@ type icePeerPolicy struct {
 // addresses of this host's networks are always refused.
 func newICEPeerPolicy(relayIP netip.Addr, own []netip.Addr, log *slog.Logger) *icePeerPolicy {
 	p := &icePeerPolicy{
+		relayIP:  relayIP.Unmap(),
 		loopback: relayIP.IsLoopback(),
 		private:  relayIP.IsLoopback() || icePrivate(relayIP),
 		denied:   map[netip.Addr]bool{},
@@ -232,6 +311,9 @@ func (p *icePeerPolicy) allowed(peer net.IP) bool {
 	// An IPv4-mapped address (::ffff:0:0/96) reaches the IPv4 address it
 	// embeds, and is judged as that.
 	a = a.Unmap()
+	if a == p.relayIP && !p.loopback {
+		return true // another client's relayed address: iceRelays hands it over, to allocations only
+	}
 	switch {
 	case a == netip.IPv6Loopback():
 		return p.loopback

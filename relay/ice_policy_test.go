@@ -35,17 +35,18 @@ func TestICEPeerPolicy(t *testing.T) {
 		},
 		{
 			relayIP: "203.0.113.7",
-			allow:   []string{"198.51.100.1", "2001:db8::1"},
+			// The relay itself is allowed: what goes there reaches its
+			// allocations only (TestTURNRelayToRelay).
+			allow: []string{"198.51.100.1", "2001:db8::1", "203.0.113.7"},
 			refuse: append([]string{
-				"203.0.113.7", // the relay itself
 				"127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1",
 				"10.1.2.3", "172.16.0.1", "192.168.1.20", "100.64.0.1", "fd00::1", "::ffff:192.168.1.1",
 			}, always...),
 		},
 		{
 			relayIP: "192.168.1.2",
-			allow:   []string{"192.168.1.20", "10.1.2.3", "fd00::1", "203.0.113.9"},
-			refuse:  append([]string{"127.0.0.1", "::1", "192.168.1.2"}, always...),
+			allow:   []string{"192.168.1.20", "10.1.2.3", "fd00::1", "203.0.113.9", "192.168.1.2"},
+			refuse:  append([]string{"127.0.0.1", "::1"}, always...),
 		},
 	} {
 		p := newICEPeerPolicy(netip.MustParseAddr(tc.relayIP), nil, discard)
