@@ -24,12 +24,18 @@ func validService(a string) bool {
 }
 
 // validHost reports whether h is an IP address (without a zone) or a DNS
-// name of letters, digits, hyphens and dots, at most 253 bytes.
+// name of letters, digits, hyphens and dots, at most 253 bytes, whose
+// last label is not all digits (ferry clients refuse those: a resolver
+// may read "10.1" as an IPv4 address).
 func validHost(h string) bool {
 	if ip, err := netip.ParseAddr(h); err == nil {
 		return ip.Zone() == ""
 	}
 	if h == "" || len(h) > 253 || strings.HasPrefix(h, ".") || strings.Contains(h, "..") {
+		return false
+	}
+	labels := strings.Split(strings.TrimSuffix(h, "."), ".")
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
 		return false
 	}
 	for _, r := range h {

@@ -54,6 +54,7 @@ func TestServiceURL(t *testing.T) {
 		{":4001", "a b:4000", ""},
 		{":4001", "evil.example/x:4000", ""},
 		{":4001", "", ""},
+		{":4001", "10.1:4000", ""},
 		{":4001", "[fe80::1%eth0]:4000", ""},
 		{"node.example:4001", "a b", "tcp:node.example:4001"},
 		{"", "relay.example", ""},
@@ -62,7 +63,7 @@ func TestServiceURL(t *testing.T) {
 			t.Errorf("serviceURL(%q, %q) = %q, want %q", c.addr, c.host, got, c.want)
 		}
 	}
-	for _, bad := range []string{"4001", "node:0", "node:65536", "node:+1", "a b:4001", "node..x:1"} {
+	for _, bad := range []string{"4001", "node:0", "node:65536", "node:+1", "a b:4001", "node..x:1", "10.1:4001"} {
 		if _, err := New(Config{Transit: bad}); err == nil {
 			t.Errorf("New accepted Transit %q", bad)
 		}
