@@ -59,7 +59,7 @@ func addLinkFlags(fs *flag.FlagSet) linkFlags {
 		fs:        fs,
 		transport: fs.String("transport", send.TransportAuto, transportUsage),
 		transit:   fs.String("transit", envOr("FERRY_TRANSIT", send.DefaultTransitRelay), transitUsage),
-		stun:      fs.String("stun", envOr("FERRY_STUN", defaultSTUN), "STUN server `URLs`, comma-separated, or \"none\" (env FERRY_STUN)"),
+		stun:      fs.String("stun", envOr("FERRY_STUN", defaultSTUN), "STUN server `URLs`, comma-separated, or \"none\"; when unset, the relay node's own if its welcome names one (env FERRY_STUN)"),
 		turn:      fs.String("turn", envOr("FERRY_TURN", ""), "TURN server `URL` such as turn:relay.example:3479 (env FERRY_TURN)"),
 		turnUser:  fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "TURN user name (env FERRY_TURN_USER)"),
 		turnPass:  fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "TURN password (env FERRY_TURN_PASS)"),
@@ -163,5 +163,6 @@ const (
 		"as a browser peer uses), or relay (only through a relay: " +
 		"TURN or the transit relay between ferry peers, the transit relay with classic Magic Wormhole peers)"
 	transitUsage = "transit relay `HOST:PORT` (also tcp:HOST:PORT), for classic Magic Wormhole peers and as " +
-		"the last resort between ferry peers, or \"none\" (env FERRY_TRANSIT)"
+		"the last resort between ferry peers, or \"none\"; when unset, the relay node's own if its welcome names one " +
+		"(a receiver takes the sender's) (env FERRY_TRANSIT)"
 )
