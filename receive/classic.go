@@ -79,7 +79,7 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 		return nil, &transfer.Refusal{Reason: "the receiver cannot store the transfer", Err: err}
 	}
 	defer sink.abort()
-	link, ours, err := classic.Prepare(ctx, classic.LinkOptions{Mode: mode, Relay: opts.TransitRelay, Logger: opts.Logger, Dial: opts.DialTransit,
+	link, ours, err := classic.Prepare(ctx, classic.LinkOptions{Mode: mode, Relay: opts.FromRelay.ClassicRelay(ctx, w, opts.TransitRelay), Logger: opts.Logger, Dial: opts.DialTransit,
 		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
 	if err != nil {
 		return nil, err

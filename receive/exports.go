@@ -108,3 +108,8 @@ func (n *Nameplates) Close() {
 		n.mb = nil
 	}
 }
+
+// RelayDefaults say which of a transfer's transit relay and STUN servers
+// are defaults that its mailbox relay's node may replace with its own
+// (FromRelay).
+type RelayDefaults = transfer.RelayDefaults

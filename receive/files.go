@@ -64,7 +64,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 		return nil, &transfer.Refusal{Reason: "the receiver cannot store the transfer", Err: err}
 	}
 	defer func() { sink.abort() }() // the sink a reconnect made, too
-	link, tr, err := transfer.PrepareLink(ctx, opts.linkOptions(w, 0))
+	link, tr, err := transfer.PrepareLink(ctx, opts.linkOptions(ctx, w, 0, offer.Transports))
 	if err != nil {
 		return nil, err
 	}
@@ -214,12 +214,12 @@ func (p *progressReader) Read(b []byte) (int, error) {
 // linkOptions is how the paths to the other side are set up, for the
 // first path (attempt 0, which tells OnConnecting when it takes a while)
 // and for each reconnect (attempt n, with keys of its own).
-func (opts Options) linkOptions(w *wormhole.Wormhole, attempt int) transfer.LinkOptions {
+func (opts Options) linkOptions(ctx context.Context, w *wormhole.Wormhole, attempt int, peer transfer.Transports) transfer.LinkOptions {
 	lo := transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay,
 		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt,
 		Stripes: opts.Stripes}
 	if attempt == 0 {
 		lo.OnConnecting = opts.OnConnecting
 	}
-	return lo
+	return transfer.RelayLink(ctx, lo, w, opts.FromRelay, &peer)
 }

@@ -58,6 +58,13 @@ type Options struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// senders; "" offers none.
 	TransitRelay string
+	// FromRelay says which of TransitRelay and NAT.STUN are defaults
+	// (the user chose neither) that the mailbox relay's node may replace
+	// with its own transit relay and STUN server, when its welcome names
+	// them (ferry_transit, ferry_stun; see RelayDefaults), and a
+	// default transit relay gives way to the one a ferry sender offers. The zero value
+	// replaces nothing.
+	FromRelay RelayDefaults
 	// DialTransit connects to transit relays; nil dials TCP. A browser
 	// has no TCP and reaches its relay over WebSocket
 	// (DialTransitWebSocket).

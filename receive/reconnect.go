@@ -178,7 +178,7 @@ func (r *run) reconnect(old sink, why error) (*transfer.Conn, sink, error) {
 // for the new path.
 func (r *run) tryPath(ctx context.Context, req *transfer.Retry, have *transfer.Have) (*transfer.Conn, error) {
 	o := r.opts
-	link, tr, err := transfer.PrepareLink(ctx, o.linkOptions(r.w, req.Attempt))
+	link, tr, err := transfer.PrepareLink(ctx, o.linkOptions(ctx, r.w, req.Attempt, req.Transports))
 	if err != nil {
 		return nil, err
 	}

@@ -27,8 +27,11 @@ type conn struct {
 	ws   *websocket.Conn
 	addr clientKey // of the remote address, for per-client limits
 	log  *slog.Logger
-	page string       // the page URL its welcome announces, if any
-	you  *yourAddress // its address as its welcome reports it
+	page string // the page URL its welcome announces, if any
+	// transit and stun are the node's transit relay and STUN server its
+	// welcome announces, if any (welcome.go).
+	transit, stun string
+	you           *yourAddress // its address as its welcome reports it
 	// resource is the hashcash resource its welcome names (when
 	// Config.HashcashBits asks for a proof of work).
 	resource string
@@ -93,8 +96,9 @@ func (c *conn) serve(ctx context.Context) {
 
 	c.log.Debug("client connected")
 	c.sendMsg(welcomeMsg{
-		header:  newHeader("welcome", c.srv.cfg.now()),
-		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD, Page: c.page, YourAddress: c.you, Permission: c.permissionRequired()},
+		header: newHeader("welcome", c.srv.cfg.now()),
+		Welcome: welcomeInfo{MOTD: c.srv.cfg.MOTD, Page: c.page, Transit: c.transit, STUN: c.stun,
+			YourAddress: c.you, Permission: c.permissionRequired()},
 	})
 	for {
 		frame, err := c.readFrame()

@@ -126,6 +126,11 @@ type welcomeInfo struct {
 	// Page is where ferry's browser client is served (ferry clients
 	// offer it as a link; classic clients ignore the key).
 	Page string `json:"ferry_page,omitempty"`
+	// Transit and STUN are this node's own transit relay ("tcp:HOST:PORT")
+	// and STUN server ("stun:HOST:PORT"), which ferry clients use when
+	// their users chose none (Config.Transit, Config.STUN).
+	Transit string `json:"ferry_transit,omitempty"`
+	STUN    string `json:"ferry_stun,omitempty"`
 	// YourAddress is the client's address and port as the server saw
 	// them (magic-wormhole-mailbox-server 0.8).
 	YourAddress *yourAddress `json:"your-address,omitempty"`

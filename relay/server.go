@@ -41,6 +41,16 @@ type Config struct {
 	// path ("/") on this server as the client reached it (http or https,
 	// the Host it asked for).
 	Page string
+	// Transit and STUN, if not empty, are this node's own transit relay
+	// and STUN server, which the welcome announces to ferry clients
+	// (ferry_transit "tcp:HOST:PORT", ferry_stun "stun:HOST:PORT";
+	// classic clients ignore the keys), so that the two sides of a
+	// transfer meet on the node the sender used: "HOST:PORT" (HOST a name
+	// or an IP address), or ":PORT" for the host the client reached this
+	// server by (the Host it asked for). A value of another shape is
+	// refused by New.
+	Transit string
+	STUN    string
 
 	// HashcashBits, if positive, makes every client prove some work
 	// before bind (the protocol's permission extension): a hashcash
@@ -157,6 +167,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HashcashBits > maxHashcashBits {
 		return nil, fmt.Errorf("relay: HashcashBits %d is more than %d", cfg.HashcashBits, maxHashcashBits)
 	}
+	for _, a := range []string{cfg.Transit, cfg.STUN} {
+		if a != "" && !validService(a) {
+			return nil, fmt.Errorf("relay: %q is not HOST:PORT or :PORT", a)
+		}
+	}
 	cfg = cfg.withDefaults()
 	log := cfg.Logger
 	if log == nil {
@@ -237,6 +252,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer context.AfterFunc(s.base, cancel)()
 	c := newConn(s, ws, addr)
 	c.page = s.pageURL(r)
+	c.transit = serviceURL("tcp:", s.cfg.Transit, r.Host)
+	c.stun = serviceURL("stun:", s.cfg.STUN, r.Host)
 	c.you = yourAddressOf(r.RemoteAddr)
 	c.serve(ctx)
 }

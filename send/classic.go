@@ -65,7 +65,7 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 		offer.File, _ = json.Marshal(classic.FileOffer{Filename: entry.Name, Filesize: entry.Size})
 		content, size = f, entry.Size
 	}
-	link, ours, err := classic.Prepare(ctx, classic.LinkOptions{Mode: mode, Relay: opts.TransitRelay, Logger: log, Dial: opts.DialTransit,
+	link, ours, err := classic.Prepare(ctx, classic.LinkOptions{Mode: mode, Relay: opts.FromRelay.ClassicRelay(ctx, w, opts.TransitRelay), Logger: log, Dial: opts.DialTransit,
 		ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, OnConnecting: opts.OnConnecting})
 	if err != nil {
 		return nil, err

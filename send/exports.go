@@ -87,3 +87,8 @@ func CheckCode(code string) error {
 func AppLink(code, relay string) string {
 	return uri.Format(uri.Transfer{Code: code, Rendezvous: relay})
 }
+
+// RelayDefaults say which of a transfer's transit relay and STUN servers
+// are defaults that its mailbox relay's node may replace with its own
+// (FromRelay).
+type RelayDefaults = transfer.RelayDefaults

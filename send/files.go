@@ -29,6 +29,12 @@ type FileOptions struct {
 	// TransitRelay is the transit relay (HOST:PORT) offered to classic
 	// receivers; "" offers none.
 	TransitRelay string
+	// FromRelay says which of TransitRelay and NAT.STUN are defaults
+	// (the user chose neither) that the mailbox relay's node may replace
+	// with its own transit relay and STUN server, when its welcome names
+	// them (ferry_transit, ferry_stun; see RelayDefaults). The zero value
+	// replaces nothing.
+	FromRelay RelayDefaults
 	// FS, when set, holds what is sent: the paths are names in it
 	// (slash-separated, as io/fs takes them) instead of paths on disk.
 	// ferry's page sends the files a user picked through it.
@@ -157,7 +163,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return nil, err
 	}
 	ch := transfer.NewChannel(ctx, w)
-	link, tr, err := transfer.PrepareLink(ctx, opts.linkOptions(w, 0))
+	link, tr, err := transfer.PrepareLink(ctx, opts.linkOptions(ctx, w, 0))
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +308,7 @@ func (r *run) reconnect(why error) (*transfer.Conn, error) {
 // tryPath is one reconnect attempt (r.attempt).
 func (r *run) tryPath(ctx context.Context) (*transfer.Conn, error) {
 	o := r.opts
-	link, tr, err := transfer.PrepareLink(ctx, o.linkOptions(r.w, r.attempt))
+	link, tr, err := transfer.PrepareLink(ctx, o.linkOptions(ctx, r.w, r.attempt))
 	if err != nil {
 		return nil, err
 	}
@@ -473,12 +479,12 @@ func (c *counter) Write(p []byte) (int, error) {
 // linkOptions is how the paths to the other side are set up, for the
 // first path (attempt 0, which tells OnConnecting when it takes a while)
 // and for each reconnect (attempt n, with keys of its own).
-func (opts FileOptions) linkOptions(w *wormhole.Wormhole, attempt int) transfer.LinkOptions {
+func (opts FileOptions) linkOptions(ctx context.Context, w *wormhole.Wormhole, attempt int) transfer.LinkOptions {
 	lo := transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay,
 		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt,
 		Stripes: opts.Stripes, Sender: true}
 	if attempt == 0 {
 		lo.OnConnecting = opts.OnConnecting
 	}
-	return lo
+	return transfer.RelayLink(ctx, lo, w, opts.FromRelay, nil)
 }

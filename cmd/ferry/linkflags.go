@@ -20,6 +20,7 @@ const defaultSTUN = "stun:stun.l.google.com:19302,stun:stun.cloudflare.com:3478"
 // linkFlags are how send and receive may connect: --transport, --transit
 // and the ICE settings.
 type linkFlags struct {
+	fs                             *flag.FlagSet // to tell which the user set
 	transport, transit             *string
 	stun, turn, turnUser, turnPass *string
 	mdns                           *bool
@@ -41,6 +42,9 @@ type link struct {
 	reconnectTimeout time.Duration
 	// stripes is how many direct TCP connections to stripe over; 0 for auto.
 	stripes int
+	// fromRelay says which of transitRelay and nat.STUN the user left at
+	// their defaults: the mailbox relay's node may then name its own.
+	fromRelay send.RelayDefaults
 }
 
 // relayUsage is --relay's help, for send and receive.
@@ -52,9 +56,10 @@ const defaultReconnectTimeout = 2 * time.Minute
 
 func addLinkFlags(fs *flag.FlagSet) linkFlags {
 	return linkFlags{
+		fs:        fs,
 		transport: fs.String("transport", send.TransportAuto, transportUsage),
 		transit:   fs.String("transit", envOr("FERRY_TRANSIT", send.DefaultTransitRelay), transitUsage),
-		stun:      fs.String("stun", envOr("FERRY_STUN", defaultSTUN), "STUN server `URLs`, comma-separated, or \"none\" (env FERRY_STUN)"),
+		stun:      fs.String("stun", envOr("FERRY_STUN", defaultSTUN), "STUN server `URLs`, comma-separated, or \"none\"; when unset, the relay node's own if its welcome names one (env FERRY_STUN)"),
 		turn:      fs.String("turn", envOr("FERRY_TURN", ""), "TURN server `URL` such as turn:relay.example:3479 (env FERRY_TURN)"),
 		turnUser:  fs.String("turn-user", envOr("FERRY_TURN_USER", ""), "TURN user name (env FERRY_TURN_USER)"),
 		turnPass:  fs.String("turn-pass", envOr("FERRY_TURN_PASS", ""), "TURN password (env FERRY_TURN_PASS)"),
@@ -99,10 +104,19 @@ func (f linkFlags) config() (link, error) {
 	if l.transitRelay, err = send.ParseTransitRelay(*f.transit); err != nil {
 		return l, fmt.Errorf("--transit: %w", err)
 	}
+	l.fromRelay = send.RelayDefaults{Transit: !f.userSet("transit", "FERRY_TRANSIT"), STUN: !f.userSet("stun", "FERRY_STUN")}
 	if l.transport == send.TransportRelay && len(cfg.TURN) == 0 && l.transitRelay == "" {
 		return l, errors.New("--transport relay needs a relay: a TURN server (--turn) or a transit relay (--transit)")
 	}
 	return l, nil
+}
+
+// userSet reports whether the user set the flag name, or the variable env
+// (not empty) that gives its default.
+func (f linkFlags) userSet(name, env string) bool {
+	set := os.Getenv(env) != ""
+	f.fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }
 
 // parseTimeout reads a positive duration such as 30s or 2m.
@@ -149,5 +163,6 @@ const (
 		"as a browser peer uses), or relay (only through a relay: " +
 		"TURN or the transit relay between ferry peers, the transit relay with classic Magic Wormhole peers)"
 	transitUsage = "transit relay `HOST:PORT` (also tcp:HOST:PORT), for classic Magic Wormhole peers and as " +
-		"the last resort between ferry peers, or \"none\" (env FERRY_TRANSIT)"
+		"the last resort between ferry peers, or \"none\"; when unset, the relay node's own if its welcome names one " +
+		"(a receiver takes the sender's) (env FERRY_TRANSIT)"
 )

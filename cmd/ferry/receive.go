@@ -95,6 +95,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		AllowDotfiles:    *allowDot,
 		Transport:        lk.transport,
 		TransitRelay:     lk.transitRelay,
+		FromRelay:        lk.fromRelay,
 		NAT:              lk.nat,
 		ConnectTimeout:   lk.connectTimeout,
 		IdleTimeout:      lk.idleTimeout,

@@ -90,14 +90,10 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		return rc
 	}
 	defer stopNATS()
-	srv, err := relay.New(relay.Config{DataDir: *data, NATS: natsCfg, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
-		Other: page, Page: pageAt})
-	if err != nil {
-		c.errorf("start relay: %v", err)
-		return exitFailure
-	}
-	defer srv.Close()
-	metrics := newRelayMetrics(srv)
+	metrics := newRelayMetrics()
+	// The welcome names this node's own transit relay and STUN server,
+	// at --public-host, else at the host each client asked for.
+	var services relay.Config
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		c.errorf("listen on %s: %v", *listen, err)
@@ -125,6 +121,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		if a := ice.STUNAddr(); a != nil {
 			fmt.Fprintf(c.stderr, "ferry: STUN on stun:%s\n", a)
 			wopts.STUNPort = portOf(a)
+			services.STUN = net.JoinHostPort(*publicHost, strconv.Itoa(portOf(a)))
 		}
 		if a := ice.TURNAddr(); a != nil {
 			fmt.Fprintf(c.stderr, "ferry: TURN on turn:%s?transport=udp\n", a)
@@ -148,6 +145,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		transit := relay.NewTransit(relay.TransitConfig{Logger: c.logger(*verbose)})
 		metrics.add(transit)
 		wopts.TransitPort = portOf(tln.Addr())
+		services.Transit = net.JoinHostPort(*publicHost, strconv.Itoa(portOf(tln.Addr())))
 		transitBudget = transit.MemoryBudget()
 		page.transit = transit.Handler() // browsers, which have no TCP, at /transit
 		tctx, cancel := context.WithCancel(ctx)
@@ -161,6 +159,15 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		waitTransit = func() error { cancel(); return <-errc }
 		ctx = tctx
 	}
+	srv, err := relay.New(relay.Config{DataDir: *data, NATS: natsCfg, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
+		Other: page, Page: pageAt, Transit: services.Transit, STUN: services.STUN})
+	if err != nil {
+		ln.Close()
+		c.errorf("start relay: %v", err)
+		return exitFailure
+	}
+	defer srv.Close()
+	metrics.add(srv)
 	softMemoryLimit(c.logger(*verbose), srv.MemoryBudget()+transitBudget)
 	switch *metricsListen {
 	case "":

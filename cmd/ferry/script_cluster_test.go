@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +21,9 @@ type clusterKey struct{}
 // loopback, clustered over their NATS routes (every node given every
 // node's cluster address), each with its own --data; wait until each
 // listens; RELAY1..RELAYN are their mailbox URLs and FERRY_RELAY is
-// node 1's. With -transit each also runs a transit relay, advertised as
-// --public-host 127.0.0.1 (TRANSIT1..N: tcp:127.0.0.1:PORT).
+// node 1's; METRICS1..N their /metrics URLs. With -transit each also runs
+// a transit relay, advertised as --public-host 127.0.0.1 (TRANSIT1..N:
+// tcp:127.0.0.1:PORT).
 func cmdStartCluster(ts *testscript.TestScript, neg bool, args []string) {
 	transit := len(args) == 2 && args[0] == "-transit"
 	if transit {
@@ -61,6 +64,7 @@ func cmdStartCluster(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Defer(func() { p.stop(); logf.Close() })
 		procs[i] = p
 		ts.Setenv(fmt.Sprintf("RELAY%d", i+1), "ws://"+listen[i]+"/v1")
+		ts.Setenv(fmt.Sprintf("METRICS%d", i+1), "http://"+listen[i]+"/metrics")
 	}
 	for i, p := range procs {
 		waitListen(ts, p, fmt.Sprintf("relay node %d", i+1), listen[i], logs[i])
@@ -80,4 +84,26 @@ func cmdStopNode(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("stopnode: no node %q", args[0])
 	}
 	procs[i-1].stop()
+}
+
+// metric URL NAME VALUE: the Prometheus text at URL has the sample NAME
+// (with its labels, if any, as written there) with VALUE.
+func cmdMetric(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: metric URL NAME VALUE")
+	}
+	resp, err := http.Get(args[0])
+	ts.Check(err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ts.Check(err)
+	got := ""
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, args[1]+" "); ok {
+			got = v
+		}
+	}
+	if (got == args[2]) == neg {
+		ts.Fatalf("%s at %s is %q (want %s%s)", args[1], args[0], got, map[bool]string{true: "not "}[neg], args[2])
+	}
 }

@@ -123,7 +123,7 @@ func (c *cli) send(ctx context.Context, args []string) int {
 		OnNoRelay: func(error) { fmt.Fprintln(c.stderr, noRelayLine) },
 	}
 	if !isText {
-		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name,
+		fo := send.FileOptions{Options: opts, Transport: lk.transport, TransitRelay: lk.transitRelay, FromRelay: lk.fromRelay, NAT: lk.nat, Stdin: c.stdin.r, StdinName: *name,
 			ConnectTimeout: lk.connectTimeout, IdleTimeout: lk.idleTimeout, OnConnecting: c.connecting, ReconnectTimeout: lk.reconnectTimeout,
 			Stripes: lk.stripes}
 		if seal.used() {

@@ -19,8 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,35 +66,12 @@ type Welcome struct {
 	// welcome's your-address, mailbox server 0.8), when it said; a hint
 	// of our public address, which the relay could lie about.
 	YourAddress netip.Addr
+	// Transit and STUN are the relay node's own transit relay and STUN
+	// server (HOST:PORT, checked by ServiceAddr), when its welcome named
+	// them (ferry_transit, ferry_stun), else "".
+	Transit, STUN string
 	// permission is what the relay requires before bind, if anything.
 	permission permission
-}
-
-// MaxPageURL caps the page address a relay may announce.
-const MaxPageURL = 1024
-
-// PageURL checks a page address a relay announced: an absolute http or
-// https URL without user name, query or fragment, at most MaxPageURL
-// bytes, of printable ASCII. It returns the URL with a trailing slash on
-// an empty path, or "" when it is not acceptable.
-func PageURL(s string) string {
-	if s == "" || len(s) > MaxPageURL {
-		return ""
-	}
-	for _, r := range s {
-		if r <= ' ' || r >= 0x7f {
-			return ""
-		}
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" || strings.ContainsAny(s, "?#") {
-		return ""
-	}
-	if u.Path == "" {
-		u.Path = "/"
-	}
-	return u.String()
 }
 
 // DialError means the relay could not be reached or did not greet us.
@@ -275,30 +250,6 @@ func (c *Client) handle(data []byte, welcome chan<- frame) error {
 		c.deliver(f)
 	}
 	return nil
-}
-
-// parseWelcome reads the body of the server's welcome. A welcome that
-// carries an error (the server turns every client away) is returned as a
-// *ServerError.
-func parseWelcome(raw json.RawMessage) (Welcome, error) {
-	var w struct {
-		MOTD       string          `json:"motd"`
-		CurrentCLI string          `json:"current_cli_version"`
-		Error      string          `json:"error"`
-		Page       string          `json:"ferry_page"`
-		You        json.RawMessage `json:"your-address"`
-		Permission json.RawMessage `json:"permission-required"`
-	}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &w); err != nil {
-			return Welcome{}, err
-		}
-	}
-	if w.Error != "" {
-		return Welcome{}, &ServerError{Msg: w.Error}
-	}
-	return Welcome{MOTD: w.MOTD, CurrentCLIVersion: w.CurrentCLI, Page: PageURL(w.Page),
-		YourAddress: yourAddress(w.You), permission: parsePermission(w.Permission)}, nil
 }
 
 func (c *Client) enqueue(f frame) error {

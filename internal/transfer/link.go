@@ -299,7 +299,8 @@ func (l *Link) connect(ctx context.Context, w *wormhole.Wormhole, ch *Channel, r
 
 // relays are the transit relays both sides offered: ours, and the peer's
 // when they are IP addresses (never a DNS look-up on the peer's say-so),
-// at most maxPeerRelays of them.
+// at most maxPeerRelays of them; each once (a receiver may have taken
+// the sender's as its own, WelcomeLink).
 func (l *Link) relays(peer Transports) []string {
 	if t := l.opts.Transport; t != TransportAuto && t != TransportRelay {
 		return nil
@@ -308,6 +309,16 @@ func (l *Link) relays(peer Transports) []string {
 	if l.opts.TransitRelay != "" {
 		out = append(out, l.opts.TransitRelay)
 	}
+	for _, r := range peerRelays(peer) {
+		if len(out) == 0 || r != out[0] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// peerRelays are the peer's transit relays we would dial (IP:PORT).
+func peerRelays(peer Transports) []string {
 	var hints []transit.Hint
 	for _, r := range peer.Relays[:min(len(peer.Relays), maxPeerRelays)] {
 		host, port, err := net.SplitHostPort(r)
@@ -315,6 +326,7 @@ func (l *Link) relays(peer Transports) []string {
 			hints = append(hints, transit.Hint{Hostname: host, Port: p})
 		}
 	}
+	var out []string
 	for _, ap := range transit.FilterHints(hints) {
 		out = append(out, ap.String())
 	}

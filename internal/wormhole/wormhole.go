@@ -94,6 +94,10 @@ type Wormhole struct {
 	side   string
 	page   string     // where the relay serves ferry's browser client, if it does
 	you    netip.Addr // the address the relay saw us connect from, if it said
+	// transit and stun are the relay node's own transit relay and STUN
+	// server (checked HOST:PORT), if its welcome named them.
+	transit, stun string
+	servicesFrom  string // the URL of the relay that named them
 
 	// The relay connection, replaced by a redial (reconnect.go).
 	connMu    sync.Mutex
@@ -158,7 +162,7 @@ func Dial(ctx context.Context, cfg Config) (*Wormhole, error) {
 	side := make([]byte, 5)
 	rand.Read(side)
 	w := &Wormhole{cfg: cfg, log: log, relays: relays, mb: mb, relayAt: at, side: hex.EncodeToString(side), pending: map[int][]byte{},
-		page: welcome.Page, you: welcome.YourAddress, closing: make(chan struct{}), redialing: make(chan struct{}, 1)}
+		page: welcome.Page, you: welcome.YourAddress, transit: welcome.Transit, stun: welcome.STUN, servicesFrom: relays[at], closing: make(chan struct{}), redialing: make(chan struct{}, 1)}
 	if err := mb.Bind(ctx, cfg.AppID, w.side, cfg.Agent); err != nil {
 		mb.Close()
 		return nil, err
@@ -502,3 +506,13 @@ func (w *Wormhole) Page() string { return w.page }
 // welcome's your-address), or the zero Addr: a hint of our public
 // address, which the relay could lie about.
 func (w *Wormhole) YourAddress() netip.Addr { return w.you }
+
+// Services are the transit relay and STUN server (HOST:PORT, the host a
+// name or an IP address) that the relay first dialled said its node runs
+// (its welcome's ferry_transit and ferry_stun), or "", and that relay's
+// URL: checked in shape only, for its users to use when they chose none
+// (package transfer, welcome.go). A redial to another relay of the pool
+// keeps them.
+func (w *Wormhole) Services() (transit, stun, relayURL string) {
+	return w.transit, w.stun, w.servicesFrom
+}
