@@ -54,8 +54,12 @@ func TestClassicFolderToPythonFromFS(t *testing.T) {
 	defer cancel()
 	const code = "40-python-folder"
 	out, home := t.TempDir(), t.TempDir()
+	// --no-listen: Python dials ferry's listener. Listening, it binds port
+	// 0, closes it, and listens on that port again after the wait for its
+	// peer; another process took the port in between once (Address already
+	// in use).
 	cmd := exec.CommandContext(ctx, bin, "--relay-url", url, "--transit-helper", "tcp:127.0.0.1:9",
-		"receive", "--accept-file", "--hide-progress", code)
+		"receive", "--no-listen", "--accept-file", "--hide-progress", code)
 	cmd.Dir = out
 	cmd.Env = append(os.Environ(), "HOME="+home, "PYTHONDONTWRITEBYTECODE=1")
 	var log lockedBuffer
