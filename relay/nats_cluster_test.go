@@ -104,7 +104,8 @@ func serveNode(ctx context.Context, ns *relay.NATSServer, cfg relay.Config) (*na
 // TestNATSCluster: three relays on one JetStream cluster serve a wormhole
 // whose sides use different relays, hand out 1,000 nameplates allocated
 // at once over all three without a duplicate, and, with one relay and its
-// NATS server stopped, go on serving.
+// NATS server stopped, go on serving: a sender that waited on the stopped
+// relay moves to the next of its pool and its receiver gets the text.
 func TestNATSCluster(t *testing.T) {
 	nodes := startNATSCluster(t, 3, relay.Config{
 		MaxConns: 2000, MaxConnsPerIP: 2000, MaxConnsPerPrefix: 2000,
@@ -147,7 +148,36 @@ func TestNATSCluster(t *testing.T) {
 	})
 
 	t.Run("one node stopped", func(t *testing.T) {
+		// A sender waits for its receiver on relay 3, with relay 1 next in
+		// its pool; relay 3 stops; the sender moves to relay 1 and reopens
+		// its mailbox there (in JetStream, so nothing is lost), and a
+		// receiver on relay 2 gets the text.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		codes := make(chan string, 1)
+		sent := make(chan error, 1)
+		const text = "sent while relay 3 went away"
+		go func() {
+			sent <- send.Text(ctx, send.Options{Relay: nodes[2].url + "," + nodes[0].url, OnCode: func(c string) { codes <- c }}, text)
+		}()
+		var code string
+		select {
+		case code = <-codes:
+		case err := <-sent:
+			t.Fatalf("send: %v", err)
+		}
 		nodes[2].stop()
+		res, err := receive.Run(ctx, code, receive.Options{Relay: nodes[1].url})
+		if err != nil {
+			t.Fatalf("receive through relay 2 after relay 3 stopped: %v", err)
+		}
+		if err := <-sent; err != nil {
+			t.Fatalf("send, after its relay stopped: %v", err)
+		}
+		if res.Text != text {
+			t.Fatalf("received %q, want %q", res.Text, text)
+		}
+
 		textAcross(t, nodes[0].url, nodes[1].url, "", "after relay 3 stopped")
 		textAcross(t, nodes[1].url, nodes[0].url, "", "and back")
 	})
