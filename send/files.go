@@ -451,7 +451,7 @@ func (c *counter) Write(p []byte) (int, error) {
 func (opts FileOptions) linkOptions(w *wormhole.Wormhole, attempt int) transfer.LinkOptions {
 	lo := transfer.LinkOptions{Transport: opts.Transport, NAT: transfer.WithAddressHint(opts.NAT, w), TransitRelay: opts.TransitRelay,
 		Logger: opts.Logger, DialRelay: opts.DialTransit, ConnectTimeout: opts.ConnectTimeout, IdleTimeout: opts.IdleTimeout, Attempt: attempt,
-		Stripes: opts.Stripes}
+		Stripes: opts.Stripes, Sender: true}
 	if attempt == 0 {
 		lo.OnConnecting = opts.OnConnecting
 	}

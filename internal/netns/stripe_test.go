@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ferrydrop/ferry/internal/netns"
+	"github.com/ferrydrop/ferry/internal/transit"
 )
 
 // TestStripeLosesConnection: striping over direct TCP. Two public hosts;
@@ -62,3 +63,33 @@ func TestStripeLosesConnection(t *testing.T) {
 
 // portOf is the port of "ADDR:PORT" (ss prints IPv6 as [ADDR]:PORT).
 func portOf(hostport string) string { return hostport[strings.LastIndex(hostport, ":")+1:] }
+
+// TestStripesAuto: with the default --stripes auto, a sender whose kernel
+// gives its connections BBR (transit.CongestionControl) carries the stream
+// over one connection, and one whose kernel does not over
+// transfer.DefaultStripes (4): what this kernel grants decides which of
+// the two the run must show. (The sender used to offer 4 whatever its
+// kernel gave it.)
+func TestStripesAuto(t *testing.T) {
+	netns.Check(t)
+	ln, err := transit.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := ln.CongestionControl()
+	ln.Close()
+	want := "direct tcp ×4"
+	if cc == transit.CongestionControl {
+		want = "direct tcp"
+	}
+	t.Logf("this kernel gives ferry's connections %q: want %q", cc, want)
+	bin := buildFerry(t)
+	w := newWorld(t, bin, public, public, servers{transport: "tcp"})
+	w.env = append(w.env, "FERRY_RECONNECT_TIMEOUT=0", "FERRY_LAN=off")
+	x := w.start(t, 1<<20)
+	x.wait(t, 60*time.Second)
+	x.requireSuccess(t)
+	if p := x.path(t); p != want {
+		t.Errorf("path %q, want %q", p, want)
+	}
+}
