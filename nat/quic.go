@@ -15,14 +15,17 @@ import (
 // Flow-control windows. quic-go's defaults (6 MiB per stream, 15 MiB per
 // connection at most) cap a single stream at window/RTT; these let one
 // stream fill a fast path with tens of milliseconds of latency: the
-// bandwidth-delay product of 100 Mbit/s at 50 ms is 625 KB, of 500 MB/s at
-// 50 ms 25 MB. The sockets' 8 MiB buffers (socketBuffer) are above the
-// 7 MiB quic-go asks for.
+// bandwidth-delay product of 100 Mbit/s at 50 ms is 625 KB, of 1 Gbit/s at
+// 100 ms 12.5 MB. They also bound what a receiver holds that its reader has
+// not taken: with 32 and 48 MiB a QUIC receiver once peaked at 68 MiB of
+// RSS (scripts/bench), over issue 14's 48 MiB per side; 16 MiB per stream
+// still carries 320 MB/s at 50 ms. The sockets' 8 MiB buffers
+// (socketBuffer) are above the 7 MiB quic-go asks for.
 const (
-	initialStreamWindow = 16 << 20
-	maxStreamWindow     = 32 << 20
-	initialConnWindow   = 24 << 20
-	maxConnWindow       = 48 << 20
+	initialStreamWindow = 8 << 20
+	maxStreamWindow     = 16 << 20
+	initialConnWindow   = 12 << 20
+	maxConnWindow       = 24 << 20
 )
 
 // hello is the first byte each side writes on the stream. The dialer's makes
