@@ -31,6 +31,7 @@ func TestNAT(t *testing.T) {
 	bin := buildFerry(t)
 	t.Run("ConeSTUN", func(t *testing.T) { testConeSTUN(t, bin) })
 	t.Run("SymmetricTURN", func(t *testing.T) { testSymmetricTURN(t, bin) })
+	t.Run("RelayOnly", func(t *testing.T) { testRelayOnly(t, bin) })
 	t.Run("SymmetricTransit", func(t *testing.T) { testSymmetricTransit(t, bin) })
 	t.Run("SymmetricNoRelay", func(t *testing.T) { testSymmetricNoRelay(t, bin) })
 	t.Run("SymmetricICEOnly", func(t *testing.T) { testSymmetricICEOnly(t, bin) })
@@ -60,6 +61,14 @@ func testConeSTUN(t *testing.T, bin string) {
 	transferOver(t, bin, cone, cone, servers{}, "a server-reflexive ICE pair (ice srflx…)", func(p string) bool {
 		return strings.HasPrefix(p, "ice ") && strings.Contains(p, "srflx") && !strings.Contains(p, "relay")
 	})
+}
+
+// 2b. The same with --transport relay: relayed candidates only on both
+// sides, so each side's peer is the other's relayed address on the same
+// TURN server (ferry relay once refused those permissions, 403, and no
+// pair connected).
+func testRelayOnly(t *testing.T, bin string) {
+	transferOver(t, bin, symmetric, symmetric, servers{turn: true, transport: "relay"}, `"ice relay (turn)"`, is("ice relay (turn)"))
 }
 
 // 2. Two symmetric NATs and a TURN server: ICE goes through TURN.
@@ -159,11 +168,7 @@ func testMappingChange(t *testing.T, bin string, tcp bool) {
 	// 40 Mbit/s out of the sender's router: 40 MB take 8 s or more.
 	w.snd.Router.Exec("tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := x.waitStaged(ctx, size/4); err != nil {
-		t.Fatalf("%v\n%s", err, x)
-	}
+	x.mustStage(t, size/4, 60*time.Second)
 	flushed := time.Now()
 	staged, _ := stagedBytes(x.out)
 	w.snd.ChangeMapping(tcp)
@@ -490,6 +495,21 @@ func (x *exchange) path(t *testing.T) string {
 	}
 	t.Logf("path: %s", m[1])
 	return m[1]
+}
+
+// mustStage waits (at most limit) until the receiver's staging folder
+// holds n bytes, stopping both sides and failing the test if it does not,
+// and returns how many it holds.
+func (x *exchange) mustStage(t *testing.T, n int64, limit time.Duration) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	if err := x.waitStaged(ctx, n); err != nil {
+		x.stop()
+		t.Fatalf("%v\n%s", err, x)
+	}
+	staged, _ := stagedBytes(x.out)
+	return staged
 }
 
 // waitStaged waits until the receiver's staging folder holds n bytes.

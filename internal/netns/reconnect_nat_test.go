@@ -1,7 +1,6 @@
 package netns_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -46,11 +45,10 @@ func reconnectEnv(w *world) {
 
 // A killed TURN allocation: two symmetric NATs, so the only path is
 // through TURN (as in testSymmetricTURN: one side's relayed candidate and
-// the other's reflexive one), served by a relay process of its own beside
-// the mailbox's. (Not --transport relay: with relayed candidates only on
-// both sides, ferry relay's TURN refuses the permission each needs, to a
-// peer at its own address, 403, so no pair connects even before the kill.) Mid-transfer that process is SIGKILLed and started
-// again: every allocation is gone, the mailbox stays. The new attempt's
+// the other's reflexive one, or both relayed candidates), served by a
+// relay process of its own beside the mailbox's. Mid-transfer that
+// process is SIGKILLed and started again: every allocation is gone, the
+// mailbox stays. The new attempt's
 // ICE agent must make a new allocation on the new server.
 func testReconnectTURN(t *testing.T, bin string) {
 	const size = 32 << 20
@@ -59,13 +57,7 @@ func testReconnectTURN(t *testing.T, bin string) {
 	// 40 Mbit/s out of the sender's router: 32 MiB take 7 s or more.
 	w.snd.Router.Exec("tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := x.waitStaged(ctx, size/4); err != nil {
-		x.stop()
-		t.Fatalf("%v\n%s", err, x)
-	}
-	staged, _ := stagedBytes(x.out)
+	staged := x.mustStage(t, size/4, 90*time.Second)
 	w.turn.Kill() // SIGKILL: the allocations die with it
 	w.turn.Stop()
 	w.startTURN(t)
@@ -95,13 +87,7 @@ func testReconnectRebind(t *testing.T, bin, transport, want string, ok func(path
 	// 40 Mbit/s out of the sender's router: 40 MiB take 8 s or more.
 	w.snd.Router.Exec("tc", "qdisc", "add", "dev", "wan", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if err := x.waitStaged(ctx, size/4); err != nil {
-		x.stop()
-		t.Fatalf("%v\n%s", err, x)
-	}
-	staged, _ := stagedBytes(x.out)
+	staged := x.mustStage(t, size/4, 90*time.Second)
 	w.snd.ChangeMapping(true)
 	t.Logf("mapping changed, %d of %d bytes staged", staged, size)
 	x.wait(t, 150*time.Second)

@@ -1,7 +1,6 @@
 package netns_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -26,13 +25,7 @@ func TestReconnectAfterDrop(t *testing.T) {
 	w.env = append(w.env, "FERRY_IDLE_TIMEOUT=3s", "FERRY_RECONNECT_TIMEOUT=60s")
 	w.snd.Exec("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := x.waitStaged(ctx, size/4); err != nil {
-		x.stop()
-		t.Fatalf("%v\n%s", err, x)
-	}
-	staged, _ := stagedBytes(x.out)
+	staged := x.mustStage(t, size/4, 60*time.Second)
 	rules := [][]string{{"INPUT", "-s", w.rcv.Addr, "-j", "DROP"}, {"OUTPUT", "-d", w.rcv.Addr, "-j", "DROP"}}
 	for _, r := range rules {
 		w.snd.Exec(append([]string{"iptables", "-I"}, r...)...)

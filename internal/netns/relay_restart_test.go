@@ -99,12 +99,7 @@ func TestRelayRestartDuringReconnect(t *testing.T) {
 	w.env = append(w.env, "FERRY_IDLE_TIMEOUT=3s", "FERRY_RECONNECT_TIMEOUT=60s", "FERRY_LAN=off")
 	w.snd.Exec("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := x.waitStaged(ctx, size/4); err != nil {
-		x.stop()
-		t.Fatalf("%v\n%s", err, x)
-	}
+	x.mustStage(t, size/4, 60*time.Second)
 	if strings.Contains(x.sender.Stderr(), "LAN mailbox") {
 		t.Fatalf("the sender serves a LAN mailbox\n%s", x)
 	}

@@ -26,12 +26,7 @@ func TestStripeLosesConnection(t *testing.T) {
 	w.env = append(w.env, "FERRY_RECONNECT_TIMEOUT=0", "FERRY_LAN=off", "FERRY_STRIPES=4")
 	w.snd.Exec("tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "40mbit", "burst", "32kbit", "latency", "50ms")
 	x := w.start(t, size)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := x.waitStaged(ctx, size/4); err != nil {
-		x.stop()
-		t.Fatalf("%v\n%s", err, x)
-	}
+	x.mustStage(t, size/4, 60*time.Second)
 	// The sender's connections to the receiver: "LOCAL:PORT PEER:PORT".
 	var conns [][2]string
 	for _, line := range strings.Split(strings.TrimSpace(w.snd.Exec("ss", "-Htn", "state", "established", "dst", w.rcv.Addr)), "\n") {
