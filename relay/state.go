@@ -138,7 +138,7 @@ func (s *state) createClaimLocked(app, name, side string, addr clientKey, now ti
 	if id, err = s.newMailboxID(app); err != nil {
 		return "", false, err
 	}
-	np := nameplate{App: app, Name: name, Mailbox: id, Sides: map[string]bool{side: true}, Updated: now}
+	np := nameplate{App: app, Name: name, Mailbox: id, Sides: map[string]bool{side: true}, Updated: now, Owner: ownerOf(addr)}
 	if created, err = s.store.createNameplate(np); err != nil || !created {
 		return "", false, err
 	}
@@ -237,7 +237,13 @@ func (s *state) checkCreate(addr clientKey, withNameplate bool) error {
 	case mbs >= s.cfg.MaxMailboxes:
 		return clientError("too many mailboxes, try again later")
 	}
-	if ok, which := s.owners.count.fits(addr, 1, int64(s.cfg.MaxNameplatesPerIP), int64(s.cfg.MaxNameplatesPerPrefix)); !ok {
+	owned := s.owners.count
+	if perAddr, perNet, ok := s.store.owned(addr); ok {
+		// Relays sharing the store count what the client created on
+		// any of them.
+		owned = tally{addr: map[string]int64{addr.addr: perAddr}, prefix: map[string]int64{addr.prefix: perNet}}
+	}
+	if ok, which := owned.fits(addr, 1, int64(s.cfg.MaxNameplatesPerIP), int64(s.cfg.MaxNameplatesPerPrefix)); !ok {
 		return clientError("too many nameplates from your " + which)
 	}
 	return nil
@@ -310,7 +316,7 @@ func (s *state) open(app, id, side string, addr clientKey, l listener, now time.
 			if createErr != nil {
 				return keep, createErr
 			}
-			*mb = mailbox{App: app, ID: id, Sides: map[string]bool{}}
+			*mb = mailbox{App: app, ID: id, Sides: map[string]bool{}, Owner: ownerOf(addr)}
 		}
 		if _, in := mb.Sides[side]; !in {
 			mb.Sides[side] = true

@@ -20,7 +20,22 @@ type nameplate struct {
 	Sides map[string]bool `json:"sides"`
 	// Updated is when the nameplate was created or last claimed.
 	Updated time.Time `json:"updated"`
+	// Owner is the client that created it, for MaxNameplatesPerIP and
+	// MaxNameplatesPerPrefix on relays that share a store; nil for
+	// records from before it was kept.
+	Owner *recordOwner `json:"owner,omitempty"`
 }
+
+// recordOwner is a client's address and network (a clientKey), as kept in
+// a nameplate or mailbox record.
+type recordOwner struct {
+	Addr string `json:"addr"`
+	Net  string `json:"net"`
+}
+
+func ownerOf(k clientKey) *recordOwner { return &recordOwner{Addr: k.addr, Net: k.prefix} }
+
+func (o *recordOwner) key() clientKey { return clientKey{addr: o.Addr, prefix: o.Net} }
 
 // mailbox is the stored state of one mailbox, without its messages.
 type mailbox struct {
@@ -42,6 +57,9 @@ type mailbox struct {
 	// Messages and Bytes count what was added, for the per-mailbox limits.
 	Messages int   `json:"messages"`
 	Bytes    int64 `json:"bytes"`
+	// Owner is the client that created it by opening an unknown id (not
+	// by claiming a nameplate), as for a nameplate.
+	Owner *recordOwner `json:"owner,omitempty"`
 }
 
 // message is one message added to a mailbox.
@@ -152,6 +170,11 @@ type store interface {
 	counts() (nameplates, mailboxes int)
 	// shared reports whether other relays use the store too.
 	shared() bool
+	// owned counts the nameplates, and the mailboxes opened without one,
+	// that client who created, per address and per network, over every
+	// relay sharing the store; ok is false for a store no other relay
+	// uses (the state counts its own then).
+	owned(who clientKey) (perAddr, perNet int64, ok bool)
 	// close releases the store's resources.
 	close() error
 }

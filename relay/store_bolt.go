@@ -473,6 +473,8 @@ func (s *boltStore) counts() (int, int) {
 
 func (s *boltStore) shared() bool { return false }
 
+func (s *boltStore) owned(clientKey) (int64, int64, bool) { return 0, 0, false }
+
 func (s *boltStore) close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close relay database: %w", err)

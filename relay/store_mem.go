@@ -206,4 +206,6 @@ func (m *memStore) counts() (int, int) {
 
 func (m *memStore) shared() bool { return false }
 
+func (m *memStore) owned(clientKey) (int64, int64, bool) { return 0, 0, false }
+
 func (m *memStore) close() error { return nil }

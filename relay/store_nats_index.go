@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -20,6 +21,9 @@ type kvIndex struct {
 	// gone holds the revision of records this relay deleted, until the
 	// watcher's news catches up: older news of them is ignored.
 	gone map[string]uint64
+	// owner is the owner of each record that names one, counted in owners.
+	owner  map[string]clientKey
+	owners tally
 }
 
 type indexEntry struct {
@@ -30,7 +34,7 @@ type indexEntry struct {
 // watchIndex starts watching kv until wctx ends, and returns once the
 // index holds every record that existed (or ctx ends).
 func watchIndex(ctx, wctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*kvIndex, error) {
-	x := &kvIndex{vals: map[string]indexEntry{}, gone: map[string]uint64{}}
+	x := &kvIndex{vals: map[string]indexEntry{}, gone: map[string]uint64{}, owner: map[string]clientKey{}, owners: newTally()}
 	w, err := kv.WatchAll(wctx)
 	if err != nil {
 		return nil, fmt.Errorf("watch NATS bucket %s: %w", kv.Bucket(), err)
@@ -85,6 +89,30 @@ func (x *kvIndex) set(key string, rev uint64, val []byte) {
 		return
 	}
 	x.vals[key] = indexEntry{rev: rev, val: val}
+	x.disown(key)
+	var rec struct {
+		Owner *recordOwner `json:"owner"`
+	}
+	if json.Unmarshal(val, &rec) == nil && rec.Owner != nil {
+		k := rec.Owner.key()
+		x.owner[key] = k
+		x.owners.add(k, 1)
+	}
+}
+
+// disown uncounts key's owner. x.mu is held.
+func (x *kvIndex) disown(key string) {
+	if k, ok := x.owner[key]; ok {
+		delete(x.owner, key)
+		x.owners.add(k, -1)
+	}
+}
+
+// ownedBy is how many records who owns, by address and by network.
+func (x *kvIndex) ownedBy(who clientKey) (perAddr, perNet int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.owners.addr[who.addr], x.owners.prefix[who.prefix]
 }
 
 // remove records that this relay deleted the record at revision rev.
@@ -95,6 +123,7 @@ func (x *kvIndex) remove(key string, rev uint64) {
 		return // rewritten since
 	}
 	delete(x.vals, key)
+	x.disown(key)
 	x.gone[key] = rev
 }
 
@@ -106,6 +135,7 @@ func (x *kvIndex) removed(key string, rev uint64) {
 		return
 	}
 	delete(x.vals, key)
+	x.disown(key)
 	delete(x.gone, key)
 }
 

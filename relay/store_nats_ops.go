@@ -327,6 +327,15 @@ func (s *natsStore) counts() (int, int) { return s.npIdx.len(), s.mbIdx.len() }
 
 func (s *natsStore) shared() bool { return true }
 
+// owned counts from the relay's copies of both buckets, which every
+// relay's writes reach within a moment: two relays creating at once may
+// let a client exceed its limit by one each.
+func (s *natsStore) owned(who clientKey) (perAddr, perNet int64, ok bool) {
+	a1, n1 := s.npIdx.ownedBy(who)
+	a2, n2 := s.mbIdx.ownedBy(who)
+	return a1 + a2, n1 + n2, true
+}
+
 func (s *natsStore) close() error {
 	s.stop()
 	return s.nc.Drain()
