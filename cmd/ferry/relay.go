@@ -38,6 +38,7 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics (Prometheus) on a separate HTTP listener at `ADDR` instead of the mailbox's (e.g. 127.0.0.1:9100); \"off\" for none")
 	publicHost := fs.String("public-host", "", "this node's own public `HOST` (name or IP), which its web page names for its transit relay, STUN and TURN, and TURN advertises when --turn-ip is not given (for several nodes behind one name)")
 	nf := natsFlags(fs)
+	lf := limitFlags(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: ferry relay [flags]\n\nServes a Magic Wormhole mailbox at ws://ADDR/v1, and with --transit-listen\na transit relay (\"please relay\" over TCP) for classic clients.\n\nFlags:\n")
@@ -78,6 +79,10 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("--hashcash-bits must be between 0 and 28")
 		return exitUsage
 	}
+	if bad := lf.check(); bad != "" {
+		c.errorf("%s must not be negative (0 keeps the default)", bad)
+		return exitUsage
+	}
 	if *publicHost != "" && !validPublicHost(*publicHost) {
 		c.errorf("--public-host: want a host name or an IP address (got %q)", *publicHost)
 		return exitUsage
@@ -90,8 +95,10 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		return rc
 	}
 	defer stopNATS()
-	srv, err := relay.New(relay.Config{DataDir: *data, NATS: natsCfg, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
-		Other: page, Page: pageAt})
+	cfg := relay.Config{DataDir: *data, NATS: natsCfg, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
+		Other: page, Page: pageAt}
+	lf.apply(&cfg)
+	srv, err := relay.New(cfg)
 	if err != nil {
 		c.errorf("start relay: %v", err)
 		return exitFailure
