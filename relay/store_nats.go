@@ -58,8 +58,8 @@ type NATSConfig struct {
 // natsStore keeps the state in JetStream: nameplates and mailboxes (their
 // metadata) as JSON records in two KV buckets, keyed by natsKey, every
 // change revision-checked; each mailbox's messages in one stream, on the
-// subject PREFIX.mbox.KEY, replayed and followed by an ordered consumer for
-// each listener. An index of each bucket, fed by a watcher, answers the
+// subject PREFIX.mbox.KEY, read back with a request per message and
+// followed by the relay's one ordered consumer of the stream (natsTail). An index of each bucket, fed by a watcher, answers the
 // lists and counts without a request.
 type natsStore struct {
 	nc      *nats.Conn
@@ -70,6 +70,7 @@ type natsStore struct {
 	subject string // PREFIX.mbox
 	npIdx   *kvIndex
 	mbIdx   *kvIndex
+	tail    *natsTail // every mailbox's new messages, for this relay's listeners
 	timeout time.Duration
 	log     *slog.Logger
 	stop    context.CancelFunc // stops the watchers
@@ -168,6 +169,14 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 	if s.mbIdx, err = watchIndex(ctx, wctx, s.mbs, s.log); err != nil {
 		stop()
 		return err
+	}
+	err = retryStart(ctx, func() (err error) {
+		s.tail, err = startTail(ctx, s.msgs, s.subject+".>", s.log)
+		return err
+	})
+	if err != nil {
+		stop()
+		return fmt.Errorf("follow NATS messages: %w", err)
 	}
 	return nil
 }
