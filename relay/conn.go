@@ -64,13 +64,18 @@ func newConn(srv *Server, ws *websocket.Conn, addr clientKey) *conn {
 
 // serve runs the connection until the client goes away, the connection
 // fails, or ctx is done (then the client is told the server is going away).
+// Only this goroutine lives as long as the connection: a writer runs while
+// frames are queued, and a timer pings the client. An idle connection
+// (most of a big relay's: clients waiting for their peer) then costs one
+// goroutine's stack rather than three.
 func (c *conn) serve(ctx context.Context) {
 	shutdown := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	c.cancel = cancel
-	defer cancel(errDisconnected)
 	c.queue.init(c.srv.bufs, c.srv.cfg.MaxSendQueueBytes, cancel)
-	defer c.queue.close()
+	c.queue.start = func() { go c.writeLoop(ctx) }
+	defer c.queue.closeAndWait()
+	defer cancel(errDisconnected)
 	context.AfterFunc(ctx, func() {
 		if shutdown.Err() != nil {
 			c.ws.Close(websocket.StatusGoingAway, "server shutting down")
@@ -78,13 +83,9 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		c.ws.CloseNow()
 	})
-
-	var wg sync.WaitGroup
-	wg.Go(func() { c.writeLoop(ctx) })
 	if c.srv.cfg.PingInterval > 0 {
-		wg.Go(func() { c.keepalive(ctx) })
+		defer c.keepalive()()
 	}
-	defer wg.Wait()
 	defer func() {
 		if c.listening {
 			c.srv.state.unlisten(c.app, c.mailboxID, c)
@@ -154,10 +155,11 @@ func (c *conn) readFrame() ([]byte, error) {
 	}
 }
 
-// writeLoop writes queued frames until ctx is done or a write fails.
+// writeLoop writes queued frames until the queue is empty (push starts it
+// again), ctx is done or a write fails.
 func (c *conn) writeLoop(ctx context.Context) {
 	for {
-		frame, ok := c.queue.pop(ctx)
+		frame, ok := c.queue.next(ctx)
 		if !ok {
 			return
 		}
@@ -169,24 +171,24 @@ func (c *conn) writeLoop(ctx context.Context) {
 		c.queue.wrote()
 		if err != nil {
 			c.cancel(fmt.Errorf("write: %w", err))
-			return
 		}
 	}
 }
 
-// keepalive pings the client every cfg.PingInterval and drops it when a
-// pong does not come back within the interval, so that dead connections do
-// not keep their mailboxes from being pruned.
-func (c *conn) keepalive(ctx context.Context) {
+// keepalive pings the client every cfg.PingInterval, from a timer, and
+// drops it when a pong does not come back within the interval, so that
+// dead connections do not keep their mailboxes from being pruned. It
+// returns what stops the pings.
+func (c *conn) keepalive() (stop func()) {
 	interval := c.srv.cfg.PingInterval
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	ping := func() {
+		// Not bound to ctx: a ping cancelled on shutdown would close
+		// the websocket before the close handshake.
 		pctx, cancel := context.WithTimeout(context.Background(), interval)
 		err := c.ws.Ping(pctx)
 		cancel()
@@ -194,6 +196,20 @@ func (c *conn) keepalive(ctx context.Context) {
 			c.cancel(fmt.Errorf("keepalive: %w", err))
 			return
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			t.Reset(interval)
+		}
+	}
+	mu.Lock()
+	t = time.AfterFunc(interval, ping)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
 	}
 }
 
