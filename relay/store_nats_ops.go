@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,16 +48,7 @@ func wrapNATS(what, name string, err error) error {
 }
 
 func (s *natsStore) nameplateNames(app string) ([]string, error) {
-	prefix := "x" + base64.RawURLEncoding.EncodeToString([]byte(app)) + "."
-	var names []string
-	for _, k := range s.npIdx.keys(prefix) {
-		_, name, err := splitNATSKey(k)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-	}
-	return names, nil
+	return s.npIdx.names(app)
 }
 
 func (s *natsStore) nameplates() ([]nameplate, error) {
