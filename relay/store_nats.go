@@ -155,7 +155,7 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 			Replicas:    cfg.Replicas,
 			Discard:     jetstream.DiscardOld,
 		})
-		return err
+		return startRace(err)
 	})
 	if err != nil {
 		return fmt.Errorf("NATS JetStream set-up: %w", err)
@@ -181,6 +181,23 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 	return nil
 }
 
+// errStartRace marks an error that another node starting at the same
+// time explains.
+type errStartRace struct{ error }
+
+func (e errStartRace) Unwrap() error { return e.error }
+
+// startRace marks "stream not found", which a node gets when another
+// created the bucket or stream a moment ago and the cluster does not
+// know it everywhere yet (seen once in a few starts of three nodes at once).
+func startRace(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound {
+		return errStartRace{err}
+	}
+	return err
+}
+
 // retryStart calls f until it succeeds, fails for good, or ctx ends.
 func retryStart(ctx context.Context, f func() error) error {
 	wait := 50 * time.Millisecond
@@ -190,7 +207,8 @@ func retryStart(ctx context.Context, f func() error) error {
 			return err
 		}
 		var apiErr *jetstream.APIError
-		temporary := errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||
+		var race errStartRace
+		temporary := errors.As(err, &race) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 			errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 500 || apiErr.Code == 408)
 		if !temporary {
