@@ -21,7 +21,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -147,7 +146,7 @@ func await(ctx context.Context, ws *websocket.Conn, want string) (frame, error) 
 func (l *load) dial(ctx context.Context, i, r int, side string) (*websocket.Conn, error) {
 	ws, _, err := websocket.Dial(ctx, l.relays[r], &websocket.DialOptions{HTTPClient: l.httpClient(l.source(i))})
 	if err != nil {
-		return nil, errors.New("connect refused or failed")
+		return nil, fmt.Errorf("connect: %v", err)
 	}
 	if _, err := await(ctx, ws, "welcome"); err != nil {
 		ws.CloseNow()
