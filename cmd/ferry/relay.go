@@ -37,7 +37,6 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert in `FILE` (PEM)")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics (Prometheus) on a separate HTTP listener at `ADDR` instead of the mailbox's (e.g. 127.0.0.1:9100); \"off\" for none")
 	publicHost := fs.String("public-host", "", "this node's own public `HOST` (name or IP), which its web page names for its transit relay, STUN and TURN, and TURN advertises when --turn-ip is not given (for several nodes behind one name)")
-	scratchPprof()
 	nf := natsFlags(fs)
 	lf := limitFlags(fs)
 	verbose := fs.Bool("v", false, "log debug output to stderr")
