@@ -35,7 +35,8 @@ type conn struct {
 	queue    sendQueue
 	cancel   context.CancelCauseFunc
 
-	// Protocol state, touched only by the goroutine running serve. As in
+	// Protocol state, touched only by serve and the command it
+	// handles, one at a time. As in
 	// the reference server, each connection binds once and may allocate,
 	// claim, release, open and close at most once.
 	app, side   string
@@ -114,7 +115,17 @@ func (c *conn) serve(ctx context.Context) {
 			cancel(fmt.Errorf("read: %w", err))
 			return
 		}
-		c.handle(frame)
+		// Handled on a goroutine of its own: a command may go deep (on
+		// JetStream, through nats.go's requests), and a stack that grew
+		// for it would stay with this goroutine, which lives as long as
+		// the connection, mostly idle: 16 KiB rather than 8 KiB for each
+		// of 10,000 waiting clients (scripts/relay-load).
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.handle(frame)
+		}()
+		<-done
 		c.queue.releaseRead()
 	}
 }
