@@ -86,6 +86,12 @@ type sendQueue struct {
 	dead    bool  // dropped: holds nothing and takes nothing more
 	onDrop  func(error)
 	wake    chan struct{}
+	// start, if set, starts a writer (which takes frames with next) when
+	// a frame is pushed and none runs; running says one does, exited is
+	// closed when it stops.
+	start   func()
+	running bool
+	exited  chan struct{}
 }
 
 func (q *sendQueue) held() int64 { return q.bytes + q.writing + q.reading }
@@ -112,8 +118,8 @@ func (q *sendQueue) setMax(delta int64) {
 func (q *sendQueue) push(frame []byte) bool {
 	n := int64(len(frame))
 	q.b.mu.Lock()
-	defer q.b.mu.Unlock()
 	if q.dead || q.bytes+q.writing+n > q.max || !q.b.reserve(q, n) {
+		q.b.mu.Unlock()
 		return false
 	}
 	q.frames = append(q.frames, frame)
@@ -123,7 +129,35 @@ func (q *sendQueue) push(frame []byte) bool {
 	case q.wake <- struct{}{}:
 	default:
 	}
+	start := q.start != nil && !q.running
+	if start {
+		q.running, q.exited = true, make(chan struct{})
+	}
+	q.b.mu.Unlock()
+	if start {
+		q.start()
+	}
 	return true
+}
+
+// next is pop for the writer start started: it returns the oldest frame,
+// or reports false, and marks the writer stopped, when there is none (or
+// ctx is done, or q was dropped).
+func (q *sendQueue) next(ctx context.Context) ([]byte, bool) {
+	q.b.mu.Lock()
+	defer q.b.mu.Unlock()
+	if q.dead || ctx.Err() != nil || len(q.frames) == 0 {
+		q.running = false
+		close(q.exited)
+		return nil, false
+	}
+	f := q.frames[0]
+	q.frames[0] = nil
+	q.frames = q.frames[1:]
+	n := int64(len(f))
+	q.bytes -= n
+	q.writing += n
+	return f, true
 }
 
 // pop waits for the oldest frame, or reports false once ctx is done or q
@@ -189,6 +223,17 @@ func (q *sendQueue) close() {
 	defer q.b.mu.Unlock()
 	q.onDrop = nil
 	q.b.dropLocked(q, nil)
+}
+
+// closeAndWait is close, then waits for a writer that runs to stop.
+func (q *sendQueue) closeAndWait() {
+	q.close()
+	q.b.mu.Lock()
+	exited, running := q.exited, q.running
+	q.b.mu.Unlock()
+	if running {
+		<-exited
+	}
 }
 
 // storedMessageOverhead is what a stored message costs in memory besides

@@ -58,8 +58,8 @@ type NATSConfig struct {
 // natsStore keeps the state in JetStream: nameplates and mailboxes (their
 // metadata) as JSON records in two KV buckets, keyed by natsKey, every
 // change revision-checked; each mailbox's messages in one stream, on the
-// subject PREFIX.mbox.KEY, replayed and followed by an ordered consumer for
-// each listener. An index of each bucket, fed by a watcher, answers the
+// subject PREFIX.mbox.KEY, read back with a request per message and
+// followed by the relay's one ordered consumer of the stream (natsTail). An index of each bucket, fed by a watcher, answers the
 // lists and counts without a request.
 type natsStore struct {
 	nc      *nats.Conn
@@ -70,6 +70,7 @@ type natsStore struct {
 	subject string // PREFIX.mbox
 	npIdx   *kvIndex
 	mbIdx   *kvIndex
+	tail    *natsTail // every mailbox's new messages, for this relay's listeners
 	timeout time.Duration
 	log     *slog.Logger
 	stop    context.CancelFunc // stops the watchers
@@ -154,7 +155,7 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 			Replicas:    cfg.Replicas,
 			Discard:     jetstream.DiscardOld,
 		})
-		return err
+		return startRace(err)
 	})
 	if err != nil {
 		return fmt.Errorf("NATS JetStream set-up: %w", err)
@@ -169,7 +170,32 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 		stop()
 		return err
 	}
+	err = retryStart(ctx, func() (err error) {
+		s.tail, err = startTail(ctx, s.msgs, s.subject+".>", s.log)
+		return err
+	})
+	if err != nil {
+		stop()
+		return fmt.Errorf("follow NATS messages: %w", err)
+	}
 	return nil
+}
+
+// errStartRace marks an error that another node starting at the same
+// time explains.
+type errStartRace struct{ error }
+
+func (e errStartRace) Unwrap() error { return e.error }
+
+// startRace marks "stream not found", which a node gets when another
+// created the bucket or stream a moment ago and the cluster does not
+// know it everywhere yet (seen once in a few starts of three nodes at once).
+func startRace(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound {
+		return errStartRace{err}
+	}
+	return err
 }
 
 // retryStart calls f until it succeeds, fails for good, or ctx ends.
@@ -184,7 +210,8 @@ func retryStart(ctx context.Context, f func() error) error {
 		// A bucket or stream another relay has just created may not be
 		// known yet to the server this one asks ("stream not found" right
 		// after "bucket exists": TestNATSCluster failed on it once).
-		temporary := errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||
+		var race errStartRace
+		temporary := errors.As(err, &race) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, context.DeadlineExceeded) ||
 			errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrBucketNotFound) ||
 			errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 			errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.Code == 500 || apiErr.Code == 408 || apiErr.ErrorCode == jetstream.JSErrCodeStreamNotFound)

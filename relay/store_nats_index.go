@@ -27,8 +27,10 @@ type kvIndex struct {
 }
 
 type indexEntry struct {
-	rev uint64
-	val []byte
+	rev       uint64
+	val       []byte
+	app, name string // decoded from the key, once
+	bad       error  // why the key does not decode
 }
 
 // watchIndex starts watching kv until wctx ends, and returns once the
@@ -88,7 +90,8 @@ func (x *kvIndex) set(key string, rev uint64, val []byte) {
 	if cur, ok := x.vals[key]; ok && cur.rev >= rev {
 		return
 	}
-	x.vals[key] = indexEntry{rev: rev, val: val}
+	app, name, err := splitNATSKey(key)
+	x.vals[key] = indexEntry{rev: rev, val: val, app: app, name: name, bad: err}
 	x.disown(key)
 	var rec struct {
 		Owner *recordOwner `json:"owner"`
@@ -139,17 +142,24 @@ func (x *kvIndex) removed(key string, rev uint64) {
 	delete(x.gone, key)
 }
 
-// keys returns the keys that start with prefix.
-func (x *kvIndex) keys(prefix string) []string {
+// names returns the names of app's records, decoded from their keys when
+// they were indexed (allocating a nameplate lists them all), or the
+// error of a key of app's that does not decode.
+func (x *kvIndex) names(app string) ([]string, error) {
+	prefix := natsKey(app, "")
+	prefix = prefix[:len(prefix)-1] // "xAPP.": every key of app starts so
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var out []string
-	for k := range x.vals {
-		if strings.HasPrefix(k, prefix) {
-			out = append(out, k)
+	for k, e := range x.vals {
+		switch {
+		case e.bad != nil && strings.HasPrefix(k, prefix):
+			return nil, e.bad
+		case e.bad == nil && e.app == app:
+			out = append(out, e.name)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // all calls f with every record.

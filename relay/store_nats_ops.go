@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,16 +48,7 @@ func wrapNATS(what, name string, err error) error {
 }
 
 func (s *natsStore) nameplateNames(app string) ([]string, error) {
-	prefix := "x" + base64.RawURLEncoding.EncodeToString([]byte(app)) + "."
-	var names []string
-	for _, k := range s.npIdx.keys(prefix) {
-		_, name, err := splitNATSKey(k)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, name)
-	}
-	return names, nil
+	return s.npIdx.names(app)
 }
 
 func (s *natsStore) nameplates() ([]nameplate, error) {
@@ -266,61 +256,26 @@ func (s *natsStore) appendMessage(app, id string, m message, when time.Time, che
 	return nil
 }
 
-// replay returns an ordered consumer of a mailbox's messages, from the first.
-func (s *natsStore) replay(app, id string) (jetstream.Consumer, error) {
-	var c jetstream.Consumer
-	err := s.do(func(ctx context.Context) (err error) {
-		c, err = s.msgs.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{s.subjectOf(app, id)},
-			DeliverPolicy:  jetstream.DeliverAllPolicy,
-		})
-		return err
-	})
-	return c, err
-}
-
 func (s *natsStore) messages(app, id string) ([]message, error) {
-	c, err := s.replay(app, id)
+	held, err := s.held(app, id)
 	if err != nil {
 		return nil, wrapNATS("read messages of mailbox", id, err)
 	}
-	n := c.CachedInfo().NumPending
-	out := make([]message, 0, min(n, 1024))
-	for range n {
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		msg, err := c.Next(jetstream.FetchContext(ctx))
-		cancel()
-		if err != nil {
-			return nil, wrapNATS("read messages of mailbox", id, err)
-		}
-		var m message
-		if err := json.Unmarshal(msg.Data(), &m); err != nil {
-			return nil, wrapNATS("decode message of mailbox", id, err)
-		}
-		out = append(out, m)
+	out := make([]message, len(held))
+	for i, sm := range held {
+		out[i] = sm.m
 	}
 	return out, nil
 }
 
-// listen follows a mailbox's subject with an ordered consumer: what the
-// stream holds, then each message as it is added on any relay.
+// listen delivers what the mailbox's subject holds, then each message the
+// relay's tail brings, added on any relay.
 func (s *natsStore) listen(app, id string, deliver func(message)) (func(), error) {
-	c, err := s.replay(app, id)
+	stop, err := s.tail.listen(s.subjectOf(app, id), func() ([]seqMessage, error) { return s.held(app, id) }, deliver)
 	if err != nil {
 		return nil, wrapNATS("listen to mailbox", id, err)
 	}
-	cc, err := c.Consume(func(msg jetstream.Msg) {
-		var m message
-		if err := json.Unmarshal(msg.Data(), &m); err != nil {
-			s.log.Error("undecodable message in NATS", "mailbox", id, "err", err)
-			return
-		}
-		deliver(m)
-	})
-	if err != nil {
-		return nil, wrapNATS("listen to mailbox", id, err)
-	}
-	return cc.Stop, nil
+	return stop, nil
 }
 
 func (s *natsStore) counts() (int, int) { return s.npIdx.len(), s.mbIdx.len() }
@@ -337,6 +292,7 @@ func (s *natsStore) owned(who clientKey) (perAddr, perNet int64, ok bool) {
 }
 
 func (s *natsStore) close() error {
+	s.tail.stop()
 	s.stop()
 	return s.nc.Drain()
 }

@@ -14,12 +14,14 @@ import (
 // TestRelayMemoryLimit: ferry relay sets the garbage collector's soft
 // memory limit from the budgets of what it serves (the mailbox's stored
 // messages and buffers, the transit relay's connections) plus a fixed
-// slack, so a flood that fills every budget does not take twice that.
+// slack, so a flood that fills every budget does not take twice that,
+// and collects at relayGCPercent (GOGC 50).
 func TestRelayMemoryLimit(t *testing.T) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		t.Skip("GOMEMLIMIT is set; ferry relay leaves it alone")
 	}
 	defer debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetGCPercent(100)
 	var stderr lockedBuffer
 	c := newCLI(strings.NewReader(""), io.Discard, &stderr)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -36,6 +38,11 @@ func TestRelayMemoryLimit(t *testing.T) {
 	limit := int64(math.MaxInt64)
 	for deadline := time.Now().Add(30 * time.Second); limit == math.MaxInt64 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		limit = debug.SetMemoryLimit(-1)
+	}
+	if os.Getenv("GOGC") == "" {
+		if gc := debug.SetGCPercent(100); gc != relayGCPercent {
+			t.Errorf("GOGC %d, want %d", gc, relayGCPercent)
+		}
 	}
 	// the mailbox's budget (128 MiB of stored messages, 128 MiB of
 	// buffers, 30000 records of 2 KiB, 1024 connections of 64 KiB), 1024
