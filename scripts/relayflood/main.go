@@ -15,41 +15,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/ferrydrop/ferry/scripts/internal/counts"
 )
 
 const appID = "lothar.com/wormhole/text-or-file-xfer"
-
-type tally struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (t *tally) add(what string) {
-	t.mu.Lock()
-	t.m[what]++
-	t.mu.Unlock()
-}
-
-func (t *tally) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var keys []string
-	for k := range t.m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "  %5d × %s\n", t.m[k], k)
-	}
-	return b.String()
-}
 
 func dial(ctx context.Context, url, from string) (*websocket.Conn, error) {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
@@ -71,12 +46,12 @@ func send(ctx context.Context, c *websocket.Conn, m map[string]any) error {
 
 // stuff adds body to mailbox id until the relay refuses or drops c,
 // reading the echo of each add, as an honest client would.
-func stuff(ctx context.Context, c *websocket.Conn, id, body string, why *tally) {
+func stuff(ctx context.Context, c *websocket.Conn, id, body string, why *counts.Tally) {
 	send(ctx, c, map[string]any{"type": "bind", "appid": appID, "side": "stuffer"})
 	send(ctx, c, map[string]any{"type": "open", "mailbox": id})
 	for i := 0; i < 64; i++ {
 		if err := send(ctx, c, map[string]any{"type": "add", "phase": fmt.Sprint(i), "body": body}); err != nil {
-			why.add("stuffer dropped by the relay")
+			why.Add("stuffer dropped by the relay")
 			return
 		}
 		for echoed := false; !echoed; {
@@ -84,21 +59,21 @@ func stuff(ctx context.Context, c *websocket.Conn, id, body string, why *tally) 
 			_, b, err := c.Read(rctx)
 			cancel()
 			if err != nil {
-				why.add("stuffer dropped by the relay")
+				why.Add("stuffer dropped by the relay")
 				return
 			}
 			var f map[string]any
 			json.Unmarshal(b, &f)
 			switch f["type"] {
 			case "error":
-				why.add(fmt.Sprint("add refused: ", f["error"]))
+				why.Add(fmt.Sprint("add refused: ", f["error"]))
 				return
 			case "message":
 				echoed = true
 			}
 		}
 	}
-	why.add("stuffer filled 64 messages")
+	why.Add("stuffer filled 64 messages")
 }
 
 func main() {
@@ -108,7 +83,7 @@ func main() {
 	flag.Parse()
 	ctx := context.Background()
 	body := strings.Repeat("a", 900<<10) // a frame just under the 1 MiB limit
-	why := &tally{m: map[string]int{}}
+	why := &counts.Tally{}
 	var wg sync.WaitGroup
 	for p := range *networks {
 		for a := 1; a <= 2; a++ {
@@ -119,7 +94,7 @@ func main() {
 				for m := range 4 {
 					c, err := dial(ctx, *url, from)
 					if err != nil {
-						why.add("stuffer refused at connect")
+						why.Add("stuffer refused at connect")
 						continue
 					}
 					stuff(ctx, c, fmt.Sprintf("stuff-%d-%d-%d", p, a, m), body, why)
@@ -134,7 +109,7 @@ func main() {
 		from := fmt.Sprintf("127.%d.1.%d", 100+i%50, 1+i/50)
 		c, err := dial(ctx, *url, from)
 		if err != nil {
-			why.add("idle client refused at connect")
+			why.Add("idle client refused at connect")
 			continue
 		}
 		send(ctx, c, map[string]any{"type": "bind", "appid": appID, "side": fmt.Sprint("idle", i)})
@@ -144,10 +119,7 @@ func main() {
 		}
 		held = append(held, c)
 	}
-	why.mu.Lock()
-	why.m[fmt.Sprintf("idle clients connected and not reading (of %d)", *idle)] = len(held)
-	why.mu.Unlock()
-	fmt.Printf("relayflood: the relay answered:\n%s", why)
+	fmt.Printf("relayflood: the relay answered:\n%s  %6d × idle clients connected and not reading (of %d)\n", why, len(held), *idle)
 	os.Stdout.Sync()
 	select {}
 }

@@ -28,7 +28,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,36 +35,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/ferrydrop/ferry/scripts/internal/counts"
 )
 
 const appID = "lothar.com/wormhole/text-or-file-xfer"
-
-// tally counts what went wrong, by what.
-type tally struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (t *tally) add(what string) {
-	t.mu.Lock()
-	t.m[what]++
-	t.mu.Unlock()
-}
-
-func (t *tally) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var keys []string
-	for k := range t.m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "  %6d × %s\n", t.m[k], k)
-	}
-	return b.String()
-}
 
 // load is one run's clients and what they saw.
 type load struct {
@@ -75,7 +49,7 @@ type load struct {
 	ping    time.Duration
 	timeout time.Duration // one set-up step
 
-	errs     tally
+	errs     counts.Tally
 	held     atomic.Int64
 	dropped  atomic.Int64
 	pings    atomic.Int64
@@ -261,7 +235,7 @@ func (l *load) hold(ws *websocket.Conn) {
 					if st := websocket.CloseStatus(err); st != -1 {
 						why = "closed by the relay: " + st.String()
 					}
-					l.errs.add("held client dropped: " + why)
+					l.errs.Add("held client dropped: " + why)
 				}
 				return
 			}
@@ -271,7 +245,7 @@ func (l *load) hold(ws *websocket.Conn) {
 				Error string `json:"error"`
 			}
 			if json.Unmarshal(b, &f) != nil {
-				l.errs.add("undecodable frame while held")
+				l.errs.Add("undecodable frame while held")
 				continue
 			}
 			switch f.Type {
@@ -281,7 +255,7 @@ func (l *load) hold(ws *websocket.Conn) {
 				l.rtts = append(l.rtts, rtt)
 				l.mu.Unlock()
 			case "error":
-				l.errs.add("relay error while held: " + f.Error)
+				l.errs.Add("relay error while held: " + f.Error)
 			}
 		}
 	}()
@@ -321,7 +295,7 @@ func main() {
 		os.Exit(2)
 	}
 	l := &load{relays: strings.Split(*relays, ","), perIP: *perIP, octet: *octet, ping: *ping,
-		timeout: time.Minute, errs: tally{m: map[string]int{}}, hcs: map[string]*http.Client{}}
+		timeout: time.Minute, errs: counts.Tally{}, hcs: map[string]*http.Client{}}
 	time.AfterFunc(*limit, func() {
 		fmt.Println("relayload: hard time limit reached")
 		l.report(time.Now().Add(-*limit))
@@ -339,7 +313,7 @@ func main() {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if err := l.pair(k); err != nil {
-				l.errs.add("pair not set up: " + err.Error())
+				l.errs.Add("pair not set up: " + err.Error())
 			}
 		})
 		if (k+1)%1000 == 0 {
