@@ -360,9 +360,10 @@ func (s *state) add(app, id string, m message, addr clientKey, now time.Time) er
 	defer s.mu.Unlock()
 	size := m.size()
 	cost := size + storedMessageOverhead
-	if err := s.stored.check(s.cfg, addr, cost); err != nil {
+	if err := s.checkStored(addr, cost); err != nil {
 		return err
 	}
+	m.adder = ownerOf(addr)
 	err := s.store.appendMessage(app, id, m, now, func(mb mailbox) error {
 		if mb.Messages >= s.cfg.MaxMessagesPerMailbox || mb.Bytes+size > s.cfg.MaxMailboxBytes {
 			return clientError("mailbox is full")
@@ -377,6 +378,17 @@ func (s *state) add(app, id string, m message, addr clientKey, now time.Time) er
 	}
 	s.stored.charge(recordKey{app, id}, addr, cost)
 	return nil
+}
+
+// checkStored says why addr may not store cost more bytes: on relays that
+// share a store, by what every relay's mailboxes hold.
+func (s *state) checkStored(addr clientKey, cost int64) error {
+	total, perAddr, perNet, ok := s.store.stored(addr)
+	if !ok {
+		return s.stored.check(s.cfg, addr, cost)
+	}
+	shared := storedBytes{total: total, by: tally{addr: map[string]int64{addr.addr: perAddr}, prefix: map[string]int64{addr.prefix: perNet}}}
+	return shared.check(s.cfg, addr, cost)
 }
 
 // close records that side is done with mailbox id and unsubscribes l

@@ -33,6 +33,21 @@ type recordOwner struct {
 	Net  string `json:"net"`
 }
 
+// count adds m to the mailbox's counts: Messages, Bytes, and Stored for
+// its adder.
+func (mb *mailbox) count(m message) {
+	size := m.size()
+	mb.Messages++
+	mb.Bytes += size
+	if m.adder != nil {
+		if mb.Stored == nil {
+			mb.Stored = map[string]int64{}
+		}
+		mb.Stored["a:"+m.adder.Addr] += size + storedMessageOverhead
+		mb.Stored["n:"+m.adder.Net] += size + storedMessageOverhead
+	}
+}
+
 func ownerOf(k clientKey) *recordOwner { return &recordOwner{Addr: k.addr, Net: k.prefix} }
 
 func (o *recordOwner) key() clientKey { return clientKey{addr: o.Addr, prefix: o.Net} }
@@ -60,6 +75,11 @@ type mailbox struct {
 	// Owner is the client that created it by opening an unknown id (not
 	// by claiming a nameplate), as for a nameplate.
 	Owner *recordOwner `json:"owner,omitempty"`
+	// Stored counts the cost (size plus storedMessageOverhead) of the
+	// messages each client added, by "a:ADDRESS" and "n:NETWORK", for
+	// MaxStoredBytesPerIP and MaxStoredBytesPerPrefix on relays that share
+	// a store.
+	Stored map[string]int64 `json:"stored,omitempty"`
 }
 
 // message is one message added to a mailbox.
@@ -71,6 +91,9 @@ type message struct {
 	// ID is the client's "id" for the add command, echoed verbatim (any
 	// JSON value); nil when the client sent none.
 	ID json.RawMessage `json:"id,omitempty"`
+	// adder is the client that added it, counted in the mailbox's Stored
+	// (not part of the message as stored or sent).
+	adder *recordOwner
 }
 
 // size is what the message counts against Config.MaxMailboxBytes: its
@@ -175,6 +198,10 @@ type store interface {
 	// relay sharing the store; ok is false for a store no other relay
 	// uses (the state counts its own then).
 	owned(who clientKey) (perAddr, perNet int64, ok bool)
+	// stored sums what the mailboxes hold (storedCost) and what client
+	// who added to them, by address and by network, over every relay
+	// sharing the store; ok is false for a store no other relay uses.
+	stored(who clientKey) (total, perAddr, perNet int64, ok bool)
 	// close releases the store's resources.
 	close() error
 }

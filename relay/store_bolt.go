@@ -361,8 +361,7 @@ func (s *boltStore) appendMessage(app, id string, m message, when time.Time, che
 		if err := tx.Bucket([]byte(bucketMessages)).Put(mk, v); err != nil {
 			return err
 		}
-		mb.Messages++
-		mb.Bytes += m.size()
+		mb.count(m)
 		mb.Updated = when
 		enc, err := json.Marshal(mb)
 		if err != nil {
@@ -474,6 +473,8 @@ func (s *boltStore) counts() (int, int) {
 func (s *boltStore) shared() bool { return false }
 
 func (s *boltStore) owned(clientKey) (int64, int64, bool) { return 0, 0, false }
+
+func (s *boltStore) stored(clientKey) (int64, int64, int64, bool) { return 0, 0, 0, false }
 
 func (s *boltStore) close() error {
 	if err := s.db.Close(); err != nil {

@@ -175,8 +175,7 @@ func (m *memStore) appendMessage(app, id string, msg message, when time.Time, ch
 			return err
 		}
 	}
-	mb.Messages++
-	mb.Bytes += msg.size()
+	mb.count(msg)
 	mb.Updated = when
 	m.mbs[k] = mb
 	msg.ID = slices.Clone(msg.ID)
@@ -207,5 +206,7 @@ func (m *memStore) counts() (int, int) {
 func (m *memStore) shared() bool { return false }
 
 func (m *memStore) owned(clientKey) (int64, int64, bool) { return 0, 0, false }
+
+func (m *memStore) stored(clientKey) (int64, int64, int64, bool) { return 0, 0, 0, false }
 
 func (m *memStore) close() error { return nil }

@@ -24,6 +24,17 @@ type kvIndex struct {
 	// owner is the owner of each record that names one, counted in owners.
 	owner  map[string]clientKey
 	owners tally
+	// held is what each mailbox record holds (storedCost, and its Stored
+	// by client), summed in heldTotal and heldBy.
+	held      map[string]heldBytes
+	heldTotal int64
+	heldBy    tally
+}
+
+// heldBytes is one mailbox record's share of the stored-bytes sums.
+type heldBytes struct {
+	cost   int64
+	stored map[string]int64
 }
 
 type indexEntry struct {
@@ -36,7 +47,8 @@ type indexEntry struct {
 // watchIndex starts watching kv until wctx ends, and returns once the
 // index holds every record that existed (or ctx ends).
 func watchIndex(ctx, wctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*kvIndex, error) {
-	x := &kvIndex{vals: map[string]indexEntry{}, gone: map[string]uint64{}, owner: map[string]clientKey{}, owners: newTally()}
+	x := &kvIndex{vals: map[string]indexEntry{}, gone: map[string]uint64{}, owner: map[string]clientKey{}, owners: newTally(),
+		held: map[string]heldBytes{}, heldBy: newTally()}
 	w, err := kv.WatchAll(wctx)
 	if err != nil {
 		return nil, fmt.Errorf("watch NATS bucket %s: %w", kv.Bucket(), err)
@@ -94,20 +106,58 @@ func (x *kvIndex) set(key string, rev uint64, val []byte) {
 	x.vals[key] = indexEntry{rev: rev, val: val, app: app, name: name, bad: err}
 	x.disown(key)
 	var rec struct {
-		Owner *recordOwner `json:"owner"`
+		Owner    *recordOwner     `json:"owner"`
+		Messages int              `json:"messages"`
+		Bytes    int64            `json:"bytes"`
+		Stored   map[string]int64 `json:"stored"`
 	}
-	if json.Unmarshal(val, &rec) == nil && rec.Owner != nil {
+	if json.Unmarshal(val, &rec) != nil {
+		return
+	}
+	if rec.Owner != nil {
 		k := rec.Owner.key()
 		x.owner[key] = k
 		x.owners.add(k, 1)
 	}
+	if h := (heldBytes{cost: rec.Bytes + int64(rec.Messages)*storedMessageOverhead, stored: rec.Stored}); h.cost > 0 || len(h.stored) > 0 {
+		x.held[key] = h
+		x.heldTotal += h.cost
+		for k, n := range h.stored {
+			x.bumpHeld(k, n)
+		}
+	}
 }
 
-// disown uncounts key's owner. x.mu is held.
+// bumpHeld adds n to the sum of the client named by k ("a:ADDRESS" or
+// "n:NETWORK"). x.mu is held.
+func (x *kvIndex) bumpHeld(k string, n int64) {
+	switch {
+	case strings.HasPrefix(k, "a:"):
+		bump(x.heldBy.addr, k[2:], n)
+	case strings.HasPrefix(k, "n:"):
+		bump(x.heldBy.prefix, k[2:], n)
+	}
+}
+
+// storedBy is what the mailboxes hold, and what who added to them.
+func (x *kvIndex) storedBy(who clientKey) (total, perAddr, perNet int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.heldTotal, x.heldBy.addr[who.addr], x.heldBy.prefix[who.prefix]
+}
+
+// disown uncounts key's owner and what it holds. x.mu is held.
 func (x *kvIndex) disown(key string) {
 	if k, ok := x.owner[key]; ok {
 		delete(x.owner, key)
 		x.owners.add(k, -1)
+	}
+	if h, ok := x.held[key]; ok {
+		delete(x.held, key)
+		x.heldTotal -= h.cost
+		for k, n := range h.stored {
+			x.bumpHeld(k, -n)
+		}
 	}
 }
 

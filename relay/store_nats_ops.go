@@ -231,8 +231,7 @@ func (s *natsStore) appendMessage(app, id string, m message, when time.Time, che
 				return keep, nil, refused
 			}
 		}
-		mb.Messages++
-		mb.Bytes += m.size()
+		mb.count(m)
 		mb.Updated = when
 		nv, err := json.Marshal(mb)
 		return put, nv, err
@@ -289,6 +288,12 @@ func (s *natsStore) owned(who clientKey) (perAddr, perNet int64, ok bool) {
 	a1, n1 := s.npIdx.ownedBy(who)
 	a2, n2 := s.mbIdx.ownedBy(who)
 	return a1 + a2, n1 + n2, true
+}
+
+// stored sums from the relay's copy of the mailboxes bucket.
+func (s *natsStore) stored(who clientKey) (total, perAddr, perNet int64, ok bool) {
+	total, perAddr, perNet = s.mbIdx.storedBy(who)
+	return total, perAddr, perNet, true
 }
 
 func (s *natsStore) close() error {
