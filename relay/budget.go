@@ -263,10 +263,16 @@ func newStoredBytes() storedBytes {
 
 // check says why who may not store n more bytes, or returns nil.
 func (sb *storedBytes) check(cfg *Config, who clientKey, n int64) error {
-	if sb.total+n > cfg.MaxStoredBytes {
+	return checkStored(cfg, sb.total, sb.by.addr[who.addr], sb.by.prefix[who.prefix], n)
+}
+
+// checkStored says why a client that added byAddr and byPrefix bytes, to
+// stores holding total, may not store n more, or returns nil.
+func checkStored(cfg *Config, total, byAddr, byPrefix, n int64) error {
+	if total+n > cfg.MaxStoredBytes {
 		return clientError("relay is out of space for messages, try again later")
 	}
-	if ok, which := sb.by.fits(who, n, cfg.MaxStoredBytesPerIP, cfg.MaxStoredBytesPerPrefix); !ok {
+	if ok, which := fits(byAddr, byPrefix, n, cfg.MaxStoredBytesPerIP, cfg.MaxStoredBytesPerPrefix); !ok {
 		return clientError("too much stored from your " + which + ", try again later")
 	}
 	return nil

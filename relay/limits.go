@@ -140,10 +140,15 @@ func bump(m map[string]int64, key string, n int64) {
 // perPrefix; a negative limit means none. It returns which limit would be
 // exceeded ("address" or "network"), or "".
 func (t *tally) fits(k clientKey, n, perAddr, perPrefix int64) (ok bool, which string) {
+	return fits(t.addr[k.addr], t.prefix[k.prefix], n, perAddr, perPrefix)
+}
+
+// fits is tally.fits for a client whose counts are byAddr and byPrefix.
+func fits(byAddr, byPrefix, n, perAddr, perPrefix int64) (ok bool, which string) {
 	switch {
-	case perAddr >= 0 && t.addr[k.addr]+n > perAddr:
+	case perAddr >= 0 && byAddr+n > perAddr:
 		return false, "address"
-	case perPrefix >= 0 && t.prefix[k.prefix]+n > perPrefix:
+	case perPrefix >= 0 && byPrefix+n > perPrefix:
 		return false, "network"
 	}
 	return true, ""

@@ -40,16 +40,6 @@ func (r *refusals) add(reason string) {
 	r.n[len(r.n)-1].Add(1)
 }
 
-// count is how many refusals were counted for reason.
-func (r *refusals) count(reason string) int64 {
-	for i, s := range r.reasons {
-		if s == reason {
-			return r.n[i].Load()
-		}
-	}
-	return 0
-}
-
 // collect sends one counter per reason.
 func (r *refusals) collect(d *prometheus.Desc, ch chan<- prometheus.Metric) {
 	for i, s := range r.reasons {

@@ -237,13 +237,11 @@ func (s *state) checkCreate(addr clientKey, withNameplate bool) error {
 	case mbs >= s.cfg.MaxMailboxes:
 		return clientError("too many mailboxes, try again later")
 	}
-	owned := s.owners.count
-	if perAddr, perNet, ok := s.store.owned(addr); ok {
-		// Relays sharing the store count what the client created on
-		// any of them.
-		owned = tally{addr: map[string]int64{addr.addr: perAddr}, prefix: map[string]int64{addr.prefix: perNet}}
+	perAddr, perNet, ok := s.store.owned(addr)
+	if !ok { // relays sharing the store count what the client created on any of them; else this one
+		perAddr, perNet = s.owners.count.addr[addr.addr], s.owners.count.prefix[addr.prefix]
 	}
-	if ok, which := owned.fits(addr, 1, int64(s.cfg.MaxNameplatesPerIP), int64(s.cfg.MaxNameplatesPerPrefix)); !ok {
+	if ok, which := fits(perAddr, perNet, 1, int64(s.cfg.MaxNameplatesPerIP), int64(s.cfg.MaxNameplatesPerPrefix)); !ok {
 		return clientError("too many nameplates from your " + which)
 	}
 	return nil
@@ -387,8 +385,7 @@ func (s *state) checkStored(addr clientKey, cost int64) error {
 	if !ok {
 		return s.stored.check(s.cfg, addr, cost)
 	}
-	shared := storedBytes{total: total, by: tally{addr: map[string]int64{addr.addr: perAddr}, prefix: map[string]int64{addr.prefix: perNet}}}
-	return shared.check(s.cfg, addr, cost)
+	return checkStored(s.cfg, total, perAddr, perNet, cost)
 }
 
 // close records that side is done with mailbox id and unsubscribes l

@@ -21,18 +21,18 @@ type kvIndex struct {
 	// gone holds the revision of records this relay deleted, until the
 	// watcher's news catches up: older news of them is ignored.
 	gone map[string]uint64
-	// owner is the owner of each record that names one, counted in owners.
-	owner  map[string]clientKey
-	owners tally
-	// held is what each mailbox record holds (storedCost, and its Stored
-	// by client), summed in heldTotal and heldBy.
-	held      map[string]heldBytes
+	// shares is what each record adds to the sums: its owner, counted
+	// in owners, and what a mailbox holds (storedCost, and its Stored by
+	// client), summed in heldTotal and heldBy.
+	shares    map[string]recordShare
+	owners    tally
 	heldTotal int64
 	heldBy    tally
 }
 
-// heldBytes is one mailbox record's share of the stored-bytes sums.
-type heldBytes struct {
+// recordShare is one record's part of a kvIndex's sums.
+type recordShare struct {
+	owner  *clientKey
 	cost   int64
 	stored map[string]int64
 }
@@ -47,8 +47,8 @@ type indexEntry struct {
 // watchIndex starts watching kv until wctx ends, and returns once the
 // index holds every record that existed (or ctx ends).
 func watchIndex(ctx, wctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*kvIndex, error) {
-	x := &kvIndex{vals: map[string]indexEntry{}, gone: map[string]uint64{}, owner: map[string]clientKey{}, owners: newTally(),
-		held: map[string]heldBytes{}, heldBy: newTally()}
+	x := &kvIndex{vals: map[string]indexEntry{}, gone: map[string]uint64{}, shares: map[string]recordShare{},
+		owners: newTally(), heldBy: newTally()}
 	w, err := kv.WatchAll(wctx)
 	if err != nil {
 		return nil, fmt.Errorf("watch NATS bucket %s: %w", kv.Bucket(), err)
@@ -114,17 +114,26 @@ func (x *kvIndex) set(key string, rev uint64, val []byte) {
 	if json.Unmarshal(val, &rec) != nil {
 		return
 	}
+	sh := recordShare{cost: rec.Bytes + int64(rec.Messages)*storedMessageOverhead, stored: rec.Stored}
 	if rec.Owner != nil {
 		k := rec.Owner.key()
-		x.owner[key] = k
-		x.owners.add(k, 1)
+		sh.owner = &k
 	}
-	if h := (heldBytes{cost: rec.Bytes + int64(rec.Messages)*storedMessageOverhead, stored: rec.Stored}); h.cost > 0 || len(h.stored) > 0 {
-		x.held[key] = h
-		x.heldTotal += h.cost
-		for k, n := range h.stored {
-			x.bumpHeld(k, n)
-		}
+	if sh.owner == nil && sh.cost == 0 && len(sh.stored) == 0 {
+		return
+	}
+	x.shares[key] = sh
+	x.count(sh, 1)
+}
+
+// count adds sh to the sums (sign 1) or takes it out (-1). x.mu is held.
+func (x *kvIndex) count(sh recordShare, sign int64) {
+	if sh.owner != nil {
+		x.owners.add(*sh.owner, sign)
+	}
+	x.heldTotal += sign * sh.cost
+	for k, n := range sh.stored {
+		x.bumpHeld(k, sign*n)
 	}
 }
 
@@ -146,18 +155,11 @@ func (x *kvIndex) storedBy(who clientKey) (total, perAddr, perNet int64) {
 	return x.heldTotal, x.heldBy.addr[who.addr], x.heldBy.prefix[who.prefix]
 }
 
-// disown uncounts key's owner and what it holds. x.mu is held.
+// disown takes key's share out of the sums. x.mu is held.
 func (x *kvIndex) disown(key string) {
-	if k, ok := x.owner[key]; ok {
-		delete(x.owner, key)
-		x.owners.add(k, -1)
-	}
-	if h, ok := x.held[key]; ok {
-		delete(x.held, key)
-		x.heldTotal -= h.cost
-		for k, n := range h.stored {
-			x.bumpHeld(k, -n)
-		}
+	if sh, ok := x.shares[key]; ok {
+		delete(x.shares, key)
+		x.count(sh, -1)
 	}
 }
 

@@ -23,6 +23,7 @@
 package stripe
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -426,7 +427,7 @@ func (c *Conn) kill(p *path, err error) {
 		}
 	}
 	if requeued > 0 {
-		slices.SortFunc(c.queue, func(a, b *piece) int { return cmpSeq(a.seq, b.seq) })
+		slices.SortFunc(c.queue, func(a, b *piece) int { return cmp.Compare(a.seq, b.seq) })
 	}
 	select {
 	case <-c.done:
@@ -437,16 +438,6 @@ func (c *Conn) kill(p *path, err error) {
 		c.fail(fmt.Errorf("%w (the last: %s: %w)", ErrPathsDown, p.name, err))
 	}
 	c.cond.Broadcast()
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // watchdog kills paths that brought nothing for DeadAfter while another

@@ -33,11 +33,15 @@ func setCongestion(c syscall.RawConn, cc string) error {
 // CongestionControl is the congestion control the listener's connections
 // get: CongestionControl where the kernel granted it, else its default.
 func (l *Listener) CongestionControl() string {
-	sc, ok := l.ln.(syscall.Conn)
-	if !ok {
-		return ""
+	if sc, ok := l.ln.(syscall.Conn); ok {
+		return congestionOf(sc)
 	}
-	raw, err := sc.SyscallConn()
+	return ""
+}
+
+// congestionOf is a TCP socket's congestion control, "" if it cannot be read.
+func congestionOf(s syscall.Conn) string {
+	raw, err := s.SyscallConn()
 	if err != nil {
 		return ""
 	}

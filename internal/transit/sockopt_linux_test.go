@@ -9,8 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestCongestionControl: setCongestion changes a socket's congestion
@@ -24,7 +22,7 @@ func TestCongestionControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if got := congestionOf(t, ln.(*net.TCPListener)); got != "reno" {
+	if got := congestionOf(ln.(*net.TCPListener)); got != "reno" {
 		t.Fatalf("setCongestion(reno) left %q", got)
 	}
 
@@ -46,26 +44,10 @@ func TestCongestionControl(t *testing.T) {
 	}
 	sender, receiver := racePair(t)
 	for name, c := range map[string]net.Conn{"sender": sender, "receiver": receiver} {
-		if cc := congestionOf(t, c.(*net.TCPConn)); cc != CongestionControl {
+		if cc := congestionOf(c.(*net.TCPConn)); cc != CongestionControl {
 			t.Errorf("%s's connection uses %q, want %s", name, cc, CongestionControl)
 		}
 	}
-}
-
-// congestionOf is the congestion control of a TCP socket.
-func congestionOf(t *testing.T, s syscall.Conn) string {
-	t.Helper()
-	raw, err := s.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cc string
-	var gerr error
-	raw.Control(func(fd uintptr) { cc, gerr = unix.GetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION) })
-	if gerr != nil {
-		t.Fatal(gerr)
-	}
-	return cc
 }
 
 // racePair races a sender and a receiver on loopback and returns their

@@ -109,12 +109,13 @@ func TestRedialAfterEstablish(t *testing.T) {
 		t.Fatal(err)
 	}
 	receive(t, ctx, a, "answer")
-	for phase, n := range held(t, ctx, r.url(), a) {
+	got := held(t, ctx, r.url(), a)
+	for phase, n := range got {
 		if n != 1 {
 			t.Errorf("the relay holds %d copies of the sender's %q", n, phase)
 		}
 	}
-	if got := held(t, ctx, r.url(), a); got["pake"] != 1 || got["version"] != 1 || got["0"] != 1 || got["1"] != 1 {
+	if got["pake"] != 1 || got["version"] != 1 || got["0"] != 1 || got["1"] != 1 {
 		t.Errorf("the relay holds %v of the sender's messages, want pake, version, 0 and 1 once each", got)
 	}
 }
