@@ -214,6 +214,7 @@ func TestTotalLimits(t *testing.T) {
 		t.Errorf("third nameplate: %q", got)
 	}
 	c.command("open", "mailbox", "bare") // the third mailbox
+	c.sync()                             // handled before D asks for a fourth
 	d, _ := dial(t, url)
 	d.bind(testApp, "s")
 	if got := d.refused("open", "mailbox", "bare2"); got != "too many mailboxes, try again later" {

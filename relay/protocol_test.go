@@ -259,6 +259,7 @@ func TestCrowded(t *testing.T) {
 	b.bind(testApp, "bbbb")
 	b.request("claimed", "claim", "nameplate", "3")
 	b.command("open", "mailbox", mbox)
+	b.sync() // B's open is handled before C tries to be a third side
 
 	c, _ := dial(t, url)
 	c.bind(testApp, "cccc")

@@ -34,6 +34,7 @@ func TestPruneRefreshUnlocked(t *testing.T) {
 	a.bind(testApp, "aaaa")
 	mbox := a.request("claimed", "claim", "nameplate", "5")["mailbox"].(string)
 	a.command("open", "mailbox", mbox)
+	a.sync() // the open is handled before the store is swapped
 
 	g := &gatedStore{entered: make(chan struct{}), release: make(chan struct{})}
 	s.state.mu.Lock()

@@ -17,16 +17,19 @@ func TestPruneIdle(t *testing.T) {
 	a.request("allocated", "allocate")
 	mboxA := a.request("claimed", "claim", "nameplate", "1")["mailbox"].(string)
 	a.command("open", "mailbox", mboxA)
+	a.sync() // open and bind are commands without replies: make sure they were handled
 	a.close()
 	// B: stays connected, listening to its mailbox.
 	b, _ := dial(t, url)
 	b.bind(testApp, "bbbb")
 	mboxB := b.request("claimed", "claim", "nameplate", "2")["mailbox"].(string)
 	b.command("open", "mailbox", mboxB)
+	b.sync() // else B's open may still be queued when prune runs
 	// C: a mailbox without a nameplate.
 	c, _ := dial(t, url)
 	c.bind(testApp, "cccc")
 	c.command("open", "mailbox", "bare")
+	c.sync()
 	c.close()
 	// D: closes its mailbox (deleting it) but never releases its nameplate.
 	d, _ := dial(t, url)
