@@ -3,6 +3,7 @@ package nat
 import (
 	"io"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -78,6 +79,8 @@ func BenchmarkLoopbackQUIC(b *testing.B) {
 		done <- err
 	}()
 	b.SetBytes(size)
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	b.ResetTimer()
 	for range b.N {
 		for sent := 0; sent < size; sent += len(buf) {
@@ -93,6 +96,9 @@ func BenchmarkLoopbackQUIC(b *testing.B) {
 		b.Fatalf("read: %v", err)
 	}
 	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	b.ReportMetric(cpu.Seconds()/float64(b.N)/(size/float64(1<<30)), "cpu-s/GiB")
 }
 
 // TestLoopbackOnSocket: on a host pair QUIC drives the agent's UDP socket
