@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -175,4 +176,58 @@ func williamDies(t *testing.T, c *chrome) {
 		"sh", hosts, "--relay-url", r.mailbox, "send", "--hide-progress", "--code", "70-william-dies", src)
 	c.run(t, chromedp.Navigate(r.page+"?save=sw#70-william-dies"))
 	killMidway(t, c, w)
+}
+
+// stallingPicker is fakePicker (sinks_test.go) whose file stops taking
+// bytes for 6 s once 16 MiB are written, as a slow disk would: meanwhile
+// the page reads nothing, so the sender, out of credit, sends nothing.
+const stallingPicker = `window.showSaveFilePicker = async (opts) => {
+	const dir = await navigator.storage.getDirectory();
+	const h = await dir.getFileHandle("fsa-" + opts.suggestedName, { create: true });
+	const create = h.createWritable.bind(h);
+	h.createWritable = async () => {
+		const w = await create();
+		const write = w.write.bind(w);
+		let written = 0;
+		w.write = async (chunk) => {
+			written += chunk.byteLength;
+			if (written > 16 << 20 && !globalThis.ferryTestStalled) {
+				globalThis.ferryTestStalled = true;
+				await new Promise((resolve) => setTimeout(resolve, 6000));
+				globalThis.ferryTestResumed = true;
+			}
+			return write(chunk);
+		};
+		return w;
+	};
+	return h;
+}; true`
+
+// pageSlowSinkLive: a live sender that sends nothing for a while over
+// WebRTC, because the page stopped reading (its file took no bytes for
+// 6 s, three times SilentAfter), is not taken for a dead one: the
+// transfer goes on and lands intact.
+func pageSlowSinkLive(t *testing.T, r *relay, c *chrome) {
+	withScript(t, c, recordRTC, func() {
+		src := filepath.Join(t.TempDir(), "slow.bin")
+		want := mkfile(t, src, 48<<20, 43)
+		sender, code := sendFerry(t, r, nil, "--transport", "webrtc", src)
+		openSink(t, c, r, "fsa", code)
+		c.state(t, "offer")
+		evalAsync[bool](t, c, stallingPicker)
+		c.run(t, chromedp.Click(chromedp.CSS("#accept")))
+		if state := waitState(t, c, "done", "error"); state != "done" {
+			t.Fatalf("the page shows an error: %s", c.text(t, "#error"))
+		}
+		if !evalAsync[bool](t, c, `globalThis.ferryTestResumed === true`) {
+			t.Fatal("the file never stalled: the test did not test a quiet sender")
+		}
+		if got := evalAsync[string](t, c, fmt.Sprintf(opfsSum, "fsa-slow.bin")); got != hex.EncodeToString(want[:]) {
+			t.Fatalf("the saved file's SHA-256 is %s, want %x", got, want)
+		}
+		t.Logf("the page's peer connection went %v", evalAsync[[]string](t, c, `globalThis.ferryTestRTC ?? []`))
+		if err := sender.wait(t, time.Minute); err != nil {
+			t.Fatalf("ferry send: %v", err)
+		}
+	})
 }
