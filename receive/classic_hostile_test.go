@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"net"
 	"os"
@@ -198,4 +199,57 @@ func TestHostileClassicSenders(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClassicSenderGone: a classic sender whose connection ends before
+// the offered bytes (its program was killed: the kernel closes its
+// socket) fails the transfer with ErrConnectionLost, in words, and
+// nothing lands; a stream that breaks on a sound connection (a tampered
+// record) does not pass for a lost sender.
+func TestClassicSenderGone(t *testing.T) {
+	cut := func(c net.Conn, key *[32]byte) {
+		rw := classic.NewRecordWriter(c, key)
+		rw.WriteRecord(bytes.Repeat([]byte("a"), 1000))
+		rw.WriteRecord(bytes.Repeat([]byte("b"), 1000))
+	}
+	z := makeZip(zipEntry{name: "a", body: strings.Repeat("x", 5000)})
+	cutZip := folder("d", z, 1, 5000)
+	cutZip.body = func(c net.Conn, key *[32]byte) { classic.NewRecordWriter(c, key).Write(z[:len(z)/2]) }
+	for name, h := range map[string]classicSender{
+		"file":   {offer: fileOffer("f", 1<<20), body: cut},
+		"folder": cutZip,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, url := setup(t)
+			base, out := landingDirs(t)
+			h.run(ctx, t, url, "51-gone-classic")
+			_, err := receive.Run(ctx, "51-gone-classic", receive.Options{
+				Relay: url, Out: out, Transport: transfer.TransportTCP, Accept: func(transfer.Manifest) error { return nil },
+			})
+			if !errors.Is(err, receive.ErrConnectionLost) {
+				t.Fatalf("receive: %v; want ErrConnectionLost", err)
+			}
+			t.Logf("receive: %v", err)
+			nothingLanded(t, base)
+		})
+	}
+	t.Run("tampered", func(t *testing.T) {
+		ctx, url := setup(t)
+		base, out := landingDirs(t)
+		h := classicSender{offer: fileOffer("f", 2), body: func(c net.Conn, key *[32]byte) {
+			var buf bytes.Buffer
+			classic.NewRecordWriter(&buf, key).WriteRecord([]byte("ab"))
+			b := buf.Bytes()
+			b[len(b)-1] ^= 1
+			c.Write(b)
+		}}
+		h.run(ctx, t, url, "52-bad-classic")
+		_, err := receive.Run(ctx, "52-bad-classic", receive.Options{
+			Relay: url, Out: out, Transport: transfer.TransportTCP, Accept: func(transfer.Manifest) error { return nil },
+		})
+		if err == nil || errors.Is(err, receive.ErrConnectionLost) {
+			t.Fatalf("receive: %v; want a bad record, not a lost connection", err)
+		}
+		nothingLanded(t, base)
+	})
 }

@@ -47,8 +47,16 @@ func (r *run) lost(conn *transfer.Conn, err error) error {
 	if r.peerErr != nil {
 		return r.peerErr
 	}
-	perr := conn.PathError()
-	if perr == nil || errors.Is(err, transit.ErrStalled) {
+	return connectionLost(r.ctx, conn.PathError(), err)
+}
+
+// connectionLost is err, the failure of a transfer, as ErrConnectionLost
+// when perr, the first failed read or write on its path, is why it
+// failed; a stalled path, a failure above a sound path (perr nil) and a
+// cancel pass unchanged. Ferry's stream (run.lost) and a classic
+// transfer share it.
+func connectionLost(ctx context.Context, perr, err error) error {
+	if err == nil || ctx.Err() != nil || perr == nil || errors.Is(err, transit.ErrStalled) {
 		return err
 	}
 	why := perr.Error()

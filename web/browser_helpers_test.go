@@ -201,6 +201,7 @@ type chrome struct {
 	mu        sync.Mutex
 	dialogs   []string
 	done      map[string]bool // guid → download completed
+	canceled  map[string]bool // guid → download canceled (failed)
 	names     map[string]string
 	console   []string // the page's last console lines (Go's panics land there)
 }
@@ -240,7 +241,7 @@ func newChrome(t *testing.T) *chrome {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
-	c := &chrome{ctx: ctx, downloads: t.TempDir(), done: map[string]bool{}, names: map[string]string{}}
+	c := &chrome{ctx: ctx, downloads: t.TempDir(), done: map[string]bool{}, canceled: map[string]bool{}, names: map[string]string{}}
 	err := chromedp.Listen(ctx, func(ev any) {
 		switch ev := ev.(type) {
 		case *runtime.EventConsoleAPICalled:
@@ -278,9 +279,14 @@ func newChrome(t *testing.T) *chrome {
 			c.names[ev.GUID] = ev.SuggestedFilename
 			c.mu.Unlock()
 		case *browser.EventDownloadProgress:
-			if ev.State == browser.DownloadProgressStateCompleted {
+			switch ev.State {
+			case browser.DownloadProgressStateCompleted:
 				c.mu.Lock()
 				c.done[ev.GUID] = true
+				c.mu.Unlock()
+			case browser.DownloadProgressStateCanceled:
+				c.mu.Lock()
+				c.canceled[ev.GUID] = true
 				c.mu.Unlock()
 			}
 		}
@@ -367,6 +373,7 @@ func (c *chrome) reset(t *testing.T) {
 	t.Helper()
 	c.mu.Lock()
 	clear(c.done)
+	clear(c.canceled)
 	clear(c.names)
 	c.dialogs = nil
 	c.console = nil

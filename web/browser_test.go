@@ -31,6 +31,7 @@ func TestPage(t *testing.T) {
 		{"ReceiveNoWebCrypto", pageReceiveNoWebCrypto},
 		{"WrongCode", pageWrongCode},
 		{"SenderDies", pageSenderDies},
+		{"SlowSinkLive", pageSlowSinkLive},
 		{"HostileNames", pageHostileNames},
 		{"QRPath", pageQRPath},
 		{"PythonSend", pagePythonSend},
@@ -440,58 +441,6 @@ func pageSendFolderPython(t *testing.T, r *relay, c *chrome) {
 		}
 	}
 	c.state(t, "done")
-}
-
-// pageSenderDies: when `ferry send` is killed mid-transfer, over WebRTC
-// or the transit relay, the page says in words that the sender went away
-// or the connection broke (not a parser's complaint about the stream).
-func pageSenderDies(t *testing.T, r *relay, c *chrome) {
-	for _, transport := range []string{"webrtc", "relay"} {
-		t.Run(transport, func(t *testing.T) {
-			c.reset(t)
-			src := filepath.Join(t.TempDir(), "big.bin")
-			mkfile(t, src, 200<<20, 5)
-			sender, code := sendFerry(t, r, nil, "--transport", transport, src)
-			openCode(t, c, r, code)
-			c.state(t, "offer")
-			c.run(t, chromedp.Click(chromedp.CSS("#accept")))
-			c.state(t, "transferring")
-			// the first bytes have landed: the stream is under way
-			deadline := time.Now().Add(3 * time.Minute)
-			for time.Now().Before(deadline) {
-				got, _ := chromedp.Run(c.ctx, chromedp.Evaluate[float64](`document.getElementById("progress").value || 0`))
-				if got > 0 {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if err := sender.cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			var state string
-			deadline = time.Now().Add(3 * time.Minute)
-			for time.Now().Before(deadline) {
-				state, _ = chromedp.Run(c.ctx, chromedp.Evaluate[string](`document.body.dataset.state || ""`))
-				if state == "error" || state == "done" {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			msg := c.text(t, "#error")
-			t.Logf("the page says: %q", msg)
-			if state != "error" {
-				t.Fatalf("page state %q after the sender was killed, want error", state)
-			}
-			if name, _ := chromedp.Run(c.ctx, chromedp.Evaluate[string](`document.getElementById("error").dataset.name || ""`)); name != "ConnectionLost" {
-				t.Errorf("the error's name is %q, want ConnectionLost", name)
-			}
-			low := strings.ToLower(msg)
-			if !strings.Contains(low, "sender") || !strings.Contains(low, "connection") ||
-				strings.Contains(low, "pars") || strings.Contains(low, "openpgp") || strings.Contains(low, "rtc:") {
-				t.Errorf("the page says %q; want, in words, that the sender went away or the connection broke", msg)
-			}
-		})
-	}
 }
 
 // pageSendWebRTC: a file from the page reaches `ferry receive` over a

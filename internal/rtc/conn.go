@@ -66,6 +66,7 @@ type Conn struct {
 	unacked  int      // bytes read since our last grant
 	credit   int      // bytes we may still send
 	largest  int      // the largest message received (logged at the end)
+	messages uint64   // messages received: signs of life for watch
 	peerEOF  bool     // the peer sent "eof"
 	wroteEOF bool     // we did
 	local    error    // our Close or Abort
@@ -149,14 +150,19 @@ func (c *Conn) violation(format string, args ...any) {
 // credit window bounds what an honest peer sends.
 func (c *Conn) onMessage(m webrtc.DataChannelMessage) {
 	if m.IsString {
+		c.mu.Lock()
+		c.messages++
+		c.mu.Unlock()
 		c.control(m.Data)
 		return
 	}
 	n := len(m.Data)
+	c.mu.Lock()
+	c.messages++
 	if n == 0 {
+		c.mu.Unlock()
 		return
 	}
-	c.mu.Lock()
 	switch {
 	case c.local != nil || c.err != nil:
 		c.mu.Unlock()

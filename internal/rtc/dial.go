@@ -127,6 +127,7 @@ func Dial(ctx context.Context, opts Options) (*Conn, error) {
 	c.path = selectedPair(pc)
 	log.Debug("rtc: open", "pair", c.path)
 	ok = true
+	go c.watch(pairStatsOf(pc))
 	return c, nil
 }
 

@@ -56,4 +56,13 @@
 // Close sends "eof", waits (at most CloseDrain) until BufferedAmount is
 // zero, so that what was written reached the peer, and then closes the
 // connection; Abort ends it at once.
+//
+// # A peer that went away
+//
+// A peer whose program dies says nothing, and a browser takes 15 s or
+// more to call the connection failed. In the browser a Conn therefore
+// reads the selected candidate pair's statistics and fails with
+// ErrPeerSilent once its ICE consent checks have gone unanswered for
+// SilentAfter with nothing else arriving (liveness.go). Natively pion's
+// own ICE timeouts apply, as before.
 package rtc

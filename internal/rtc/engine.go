@@ -3,6 +3,7 @@
 package rtc
 
 import (
+	"context"
 	"log/slog"
 	"net"
 
@@ -70,3 +71,7 @@ func peerMaxMessage(pc *webrtc.PeerConnection) int {
 	}
 	return DefaultMessage
 }
+
+// pairStatsOf is nil natively: pion's own ICE timeouts notice a peer that
+// went away (see liveness.go).
+func pairStatsOf(*webrtc.PeerConnection) func(context.Context) (pairStats, bool) { return nil }
