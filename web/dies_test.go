@@ -223,7 +223,7 @@ func williamDies(t *testing.T, c *chrome) {
 }
 
 // stallingPicker is fakePicker (sinks_test.go) whose file stops taking
-// bytes for 6 s once 16 MiB are written, as a slow disk would: meanwhile
+// bytes for 10 s once 16 MiB are written, as a slow disk would: meanwhile
 // the page reads nothing, so the sender, out of credit, sends nothing.
 const stallingPicker = `window.showSaveFilePicker = async (opts) => {
 	const dir = await navigator.storage.getDirectory();
@@ -237,7 +237,7 @@ const stallingPicker = `window.showSaveFilePicker = async (opts) => {
 			written += chunk.byteLength;
 			if (written > 16 << 20 && !globalThis.ferryTestStalled) {
 				globalThis.ferryTestStalled = true;
-				await new Promise((resolve) => setTimeout(resolve, 6000));
+				await new Promise((resolve) => setTimeout(resolve, 10000));
 				globalThis.ferryTestResumed = true;
 			}
 			return write(chunk);
@@ -249,7 +249,7 @@ const stallingPicker = `window.showSaveFilePicker = async (opts) => {
 
 // pageSlowSinkLive: a live sender that sends nothing for a while over
 // WebRTC, because the page stopped reading (its file took no bytes for
-// 6 s, three times SilentAfter), is not taken for a dead one: the
+// 10 s, twice rtc.SilentAfter), is not taken for a dead one: the
 // transfer goes on and lands intact.
 func pageSlowSinkLive(t *testing.T, r *relay, c *chrome) {
 	withScript(t, c, recordRTC, func() {

@@ -15,10 +15,13 @@ type sample struct {
 	sent, answered, rx uint64
 }
 
-// run feeds samples to a fresh liveness and returns the ms of the first
-// one that says the peer is gone, or -1.
-func run(samples []sample) int {
-	var l liveness
+// run feeds samples to a fresh liveness with the default SilentAfter and
+// returns the ms of the first one that says the peer is gone, or -1.
+func run(samples []sample) int { return runAfter(0, samples) }
+
+// runAfter is run with a SilentAfter of its own (0: the default).
+func runAfter(after time.Duration, samples []sample) int {
+	l := liveness{after: after}
 	t0 := time.Unix(0, 0)
 	for _, s := range samples {
 		if l.observe(t0.Add(time.Duration(s.ms)*time.Millisecond), pairStats{pair: "p", requestsSent: s.sent, responsesReceived: s.answered, received: s.rx}) {
@@ -47,11 +50,22 @@ var chromiumKill = []sample{
 }
 
 func TestLivenessChromiumKill(t *testing.T) {
-	got := run(chromiumKill)
-	// the first unanswered request showed at 6077 ms: gone at the first
-	// read SilentAfter later
+	// The trace is too short for the default SilentAfter: with 2 s, the
+	// first unanswered request showed at 6077 ms, so the peer is gone at
+	// the first read 2 s later.
+	got := runAfter(2*time.Second, chromiumKill)
 	if want := 8326; got != want {
 		t.Fatalf("the peer counted as gone at %d ms, want %d (killed at 6476 ms)", got, want)
+	}
+	// With the default, the same kill, the checks going on unanswered
+	// several times a second as Chromium's did after 8.5 s.
+	kill := append([]sample(nil), chromiumKill...)
+	for ms, sent := 11325, uint64(43); ms <= 20000; ms += 250 {
+		sent += 2
+		kill = append(kill, sample{ms, sent, 5, 11738174})
+	}
+	if got, want := run(kill), 6077+int(SilentAfter/time.Millisecond); got < want || got > want+250 {
+		t.Fatalf("with the default the peer counted as gone at %d ms, want the first read from %d ms", got, want)
 	}
 }
 
@@ -88,8 +102,25 @@ func TestLivenessShortOutage(t *testing.T) {
 	for ms := 2250; ms < 30000; ms += 250 {
 		s = append(s, sample{ms, sent + 1, 6, 1000})
 	}
+	if got := runAfter(2*time.Second, s); got != -1 {
+		t.Fatalf("an outage of 1.75 s counted as gone at %d ms with a SilentAfter of 2 s", got)
+	}
+	// The default lets a phone's Wi-Fi drop out for 4.5 s.
+	s = []sample{{0, 5, 5, 1000}, {250, 6, 5, 1000}}
+	sent = 6
+	for ms := 500; ms < 4750; ms += 250 {
+		sent += 2
+		s = append(s, sample{ms, sent, 5, 1000})
+	}
+	s = append(s, sample{4750, sent + 1, 6, 1000}) // answered again
+	for ms := 5000; ms < 30000; ms += 250 {
+		s = append(s, sample{ms, sent + 1, 6, 1000})
+	}
 	if got := run(s); got != -1 {
-		t.Fatalf("an outage of 1.75 s counted as gone at %d ms", got)
+		t.Fatalf("an outage of 4.5 s counted as gone at %d ms", got)
+	}
+	if got := runAfter(2*time.Second, s); got == -1 {
+		t.Fatal("an outage of 4.5 s did not count as gone with a SilentAfter of 2 s: the case tests nothing")
 	}
 }
 
@@ -120,7 +151,7 @@ func TestLivenessNeedsEvidence(t *testing.T) {
 		t.Fatalf("two unanswered checks counted as gone at %d ms", got)
 	}
 
-	var l liveness
+	l := liveness{after: 2 * time.Second}
 	t0 := time.Unix(0, 0)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	l.observe(at(0), pairStats{pair: "a", requestsSent: 5, responsesReceived: 5})
@@ -132,7 +163,7 @@ func TestLivenessNeedsEvidence(t *testing.T) {
 	if !l.observe(at(4750), pairStats{pair: "b", requestsSent: 24, responsesReceived: 5}) {
 		t.Fatal("the new pair, unanswered for 2 s, did not count as gone")
 	}
-	l = liveness{}
+	l = liveness{after: 2 * time.Second}
 	l.observe(at(0), pairStats{pair: "a", requestsSent: 5, responsesReceived: 5})
 	l.observe(at(250), pairStats{pair: "a", requestsSent: 9, responsesReceived: 5})
 	if l.observe(at(2500), pairStats{pair: "a", requestsSent: 2, responsesReceived: 1}) {
