@@ -199,19 +199,19 @@ func (o *ownership) release(k resourceKey) {
 // connMemory is measured: scripts/relay-load with --clients 3000 and with
 // --clients 500 (one node, --transfers 1; the figures are the differences
 // over those 2,500 idle clients, each bound, with a claimed nameplate or
-// an open mailbox, pinging), per client:
+// an open mailbox, pinging), per client, in two runs each:
 //
 //	                       memory store   embedded JetStream
-//	heap live after a GC   22.5 KiB       26.2 KiB
-//	goroutine stacks        8.6 KiB        8.2 KiB
-//	peak RSS               39.7 KiB       43.8 KiB
+//	heap live after a GC   17-20 KiB      21-24 KiB
+//	goroutine stacks        8-9 KiB        8 KiB
+//	peak RSS               40-41 KiB      42-44 KiB
 //
-// The live heap and the stacks, 31 and 34 KiB, hold the connection and its
-// client's share of the records and messages (one record a client); the
-// rest of the RSS is garbage the collector lets pile up (GOGC 50), which
-// is what a soft memory limit at the budget trims. At 10,000 clients
-// (memory store, --clients 10000) the heap live after a GC was 197 MiB and
-// the stacks 79 MiB, 28 KiB a client, under a peak RSS of 424 MiB. 32 KiB
+// The live heap and the stacks, 25-28 and 29-32 KiB, hold the connection
+// and its client's share of the records and messages (one record a
+// client); the rest of the RSS is garbage the collector lets pile up
+// (GOGC 50), which is what a soft memory limit at the budget trims. At 10,000 clients
+// (memory store, --clients 10000) the heap live after a GC was 171 MiB and
+// the stacks 79 MiB, 26 KiB a client, under a peak RSS of 424 MiB. 32 KiB
 // a connection then, with the records at recordMemory beside it: for
 // relay-load's limits (10,100 connections, nameplates and mailboxes) a
 // soft limit of 675 MiB where 64 KiB made it 990 MiB.
