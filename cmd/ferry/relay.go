@@ -172,9 +172,9 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	srv, err := relay.NewContext(ctx, cfg)
 	if err != nil {
 		ln.Close()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil { // a signal, or the transit relay failed
 			c.logger(*verbose).Debug("stopped while starting: the mailbox store's set-up was abandoned", "err", err)
-			return exitOK
+			return c.waitTransit(waitTransit, exitOK)
 		}
 		c.errorf("start relay: %v", err)
 		return exitFailure
@@ -206,11 +206,18 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("relay: %v", err)
 		code = exitFailure
 	}
-	if waitTransit != nil {
-		if err := waitTransit(); err != nil {
-			c.errorf("transit relay: %v", err)
-			code = exitFailure
-		}
+	return c.waitTransit(waitTransit, code)
+}
+
+// waitTransit stops the transit relay, if wait (which stops it) is not
+// nil, and returns code, or exitFailure when the transit relay failed.
+func (c *cli) waitTransit(wait func() error, code int) int {
+	if wait == nil {
+		return code
+	}
+	if err := wait(); err != nil {
+		c.errorf("transit relay: %v", err)
+		return exitFailure
 	}
 	return code
 }
