@@ -193,17 +193,37 @@ func (o *ownership) release(k resourceKey) {
 
 // Memory the server's limits do not count in bytes, estimated for
 // MemoryBudget: a nameplate's or mailbox's record (ids, sides, times; the
-// names are capped at 1 KiB) and a connection's (its goroutines, the
-// websocket's read and write buffers, its tallies).
+// names are capped at 1 KiB) and a connection's (its goroutines' stacks,
+// the websocket's read and write buffers, its tallies).
+//
+// connMemory is measured: scripts/relay-load with --clients 3000 and with
+// --clients 500 (one node, --transfers 1; the figures are the differences
+// over those 2,500 idle clients, each bound, with a claimed nameplate or
+// an open mailbox, pinging), per client, in two runs each:
+//
+//	                       memory store   embedded JetStream
+//	heap live after a GC   17-20 KiB      21-24 KiB
+//	goroutine stacks        8-9 KiB        8 KiB
+//	peak RSS               40-41 KiB      42-44 KiB
+//
+// The live heap and the stacks, 25-28 and 29-32 KiB, hold the connection
+// and its client's share of the records and messages (one record a
+// client); the rest of the RSS is garbage the collector lets pile up
+// (GOGC 50), which is what a soft memory limit at the budget trims. At 10,000 clients
+// (memory store, --clients 10000) the heap live after a GC was 171 MiB and
+// the stacks 79 MiB, 26 KiB a client, under a peak RSS of 424 MiB. 32 KiB
+// a connection then, with the records at recordMemory beside it: for
+// relay-load's limits (10,100 connections, nameplates and mailboxes) a
+// soft limit of 675 MiB where 64 KiB made it 990 MiB.
 const (
 	recordMemory = 2 << 10
-	connMemory   = 64 << 10
+	connMemory   = 32 << 10
 )
 
 // MemoryBudget is about the most memory the server's state holds at its
 // limits: the stored messages (MaxStoredBytes), the connections' buffers
 // (MaxBufferBytes), MaxNameplates and MaxMailboxes records and MaxConns
-// connections; with the defaults some 380 MiB. A Go process may grow to
+// connections; with the defaults some 347 MiB. A Go process may grow to
 // twice what it holds before its garbage collector runs, unless it runs
 // with a soft memory limit (runtime/debug.SetMemoryLimit) near the
 // budget; ferry relay sets one from the budgets of what it serves.

@@ -54,8 +54,8 @@ func TestMemoryBudget(t *testing.T) {
 	}
 	defer s.Close()
 	// 128 MiB stored, 128 MiB buffers, 30000 records of 2 KiB, 1024
-	// connections of 64 KiB
-	if got, want := s.MemoryBudget(), int64(256<<20+30000*2<<10+64<<20); got != want {
+	// connections of 32 KiB
+	if got, want := s.MemoryBudget(), int64(256<<20+30000*2<<10+32<<20); got != want {
 		t.Errorf("default mailbox budget %d, want %d", got, want)
 	}
 	s2, err := New(Config{MaxStoredBytes: 1 << 20, MaxBufferBytes: 2 << 20, MaxNameplates: 1, MaxMailboxes: 1, MaxConns: 1})
@@ -63,7 +63,7 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if got, want := s2.MemoryBudget(), int64(3<<20+2*2<<10+64<<10); got != want {
+	if got, want := s2.MemoryBudget(), int64(3<<20+2*2<<10+32<<10); got != want {
 		t.Errorf("mailbox budget %d, want %d", got, want)
 	}
 	if got, want := NewTransit(TransitConfig{}).MemoryBudget(), int64(1024*2*16<<10); got != want {

@@ -26,7 +26,8 @@ type natsNode struct {
 
 // startNATSCluster starts n NATS servers with JetStream, clustered over
 // loopback (every server given every server's cluster address), and a
-// relay on each that keeps its state in it, with 3 replicas.
+// relay on each that keeps its state in it, with 3 replicas (and
+// cfg.NATS.Timeout, if cfg.NATS is set).
 func startNATSCluster(t *testing.T, n int, cfg relay.Config) []*natsNode {
 	t.Helper()
 	ctx := t.Context()
@@ -60,6 +61,9 @@ func startNATSCluster(t *testing.T, n int, cfg relay.Config) []*natsNode {
 		wg.Go(func() {
 			c := cfg
 			c.NATS = &relay.NATSConfig{Server: servers[i], Replicas: min(3, n), Prefix: "test"}
+			if cfg.NATS != nil {
+				c.NATS.Timeout = cfg.NATS.Timeout
+			}
 			nodes[i], errs[i] = serveNode(ctx, servers[i], c)
 		})
 	}

@@ -116,15 +116,30 @@ func StartNATS(ctx context.Context, cfg NATSServerConfig) (*NATSServer, error) {
 	ns.Start()
 	wait := cfg.ReadyTimeout
 	orDefault(&wait, 10*time.Second)
-	if dl, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl))
-	}
-	if !ns.ReadyForConnections(wait) {
+	if err := waitReady(ctx, ns, wait); err != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()
-		return nil, errors.New("relay: NATS server did not start in time")
+		return nil, err
 	}
 	return &NATSServer{ns: ns, token: token}, nil
+}
+
+// waitReady waits until ns accepts connections, for at most wait and
+// until ctx ends.
+func waitReady(ctx context.Context, ns *server.Server, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		// ReadyForConnections takes no context: ask in short steps.
+		if ns.ReadyForConnections(min(100*time.Millisecond, max(time.Until(deadline), time.Millisecond))) {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("relay: NATS server start: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return errors.New("relay: NATS server did not start in time")
+		}
+	}
 }
 
 // splitListen reads HOST:PORT, where port 0 means any free port.

@@ -161,9 +161,15 @@ type Server struct {
 	conns   sync.WaitGroup
 }
 
-// New returns a server configured by cfg, opening cfg.DataDir's database
-// if set, and starts its pruning.
-func New(cfg Config) (*Server, error) {
+// New is NewContext with a context that never ends.
+func New(cfg Config) (*Server, error) { return NewContext(context.Background(), cfg) }
+
+// NewContext returns a server configured by cfg, opening cfg.DataDir's
+// database or connecting to cfg.NATS if set, and starts its pruning. ctx
+// bounds the start: a NATS store stops connecting and setting up when it
+// ends (a cluster without its quorum answers nothing until
+// NATSConfig.StartTimeout).
+func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.HashcashBits > maxHashcashBits {
 		return nil, fmt.Errorf("relay: HashcashBits %d is more than %d", cfg.HashcashBits, maxHashcashBits)
 	}
@@ -183,7 +189,7 @@ func New(cfg Config) (*Server, error) {
 	)
 	switch {
 	case cfg.NATS != nil:
-		ns, err := openNATSStore(*cfg.NATS, cfg.PruneAge, cfg.MaxFrameBytes, log)
+		ns, err := openNATSStore(ctx, *cfg.NATS, cfg.PruneAge, cfg.MaxFrameBytes, log)
 		if err != nil {
 			return nil, fmt.Errorf("relay: %w", err)
 		}
@@ -331,8 +337,38 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		hs.Close()
 	}
 	<-errc
-	active.Wait()
+	s.waitOrAbandon("connections", active.Wait)
 	return nil
+}
+
+// shutdownGrace is how long, at shutdown, the requests to a shared store
+// that connections and pruning are waiting for may take before they are
+// abandoned.
+const shutdownGrace = 2 * time.Second
+
+// abandoner is a store whose requests may be abandoned at shutdown.
+type abandoner interface{ abandonRequests() }
+
+// waitOrAbandon waits until wait returns. When that takes more than
+// shutdownGrace, something waits for the store (a NATS cluster that lost
+// its quorum answers each request only at its Timeout, and the state's
+// lock queues them): its requests, running and to come, are abandoned
+// (they fail at once), and the wait goes on.
+func (s *Server) waitOrAbandon(what string, wait func()) {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	t := time.NewTimer(shutdownGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	if a, ok := s.state.store.(abandoner); ok {
+		s.log.Debug("shutting down: abandoning the store's requests", "waiting_for", what, "after", shutdownGrace, "clients", s.Clients())
+		a.abandonRequests()
+	}
+	<-done
 }
 
 // Clients is how many websocket clients are connected now.
@@ -349,8 +385,10 @@ func (s *Server) Close() error {
 		s.closed = true
 		s.connMu.Unlock()
 		s.stop()
-		<-s.pruneDone
-		s.conns.Wait()
+		s.waitOrAbandon("pruning and connections", func() {
+			<-s.pruneDone
+			s.conns.Wait()
+		})
 		s.state.mu.Lock()
 		defer s.state.mu.Unlock()
 		s.closeErr = s.state.store.close()

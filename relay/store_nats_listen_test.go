@@ -23,7 +23,7 @@ func TestNATSManyListeners(t *testing.T) {
 	}
 	t.Cleanup(ns.Close)
 	open := func() *natsStore {
-		st, err := openNATSStore(NATSConfig{Server: ns, Prefix: "many"}, time.Hour, 1<<20, slog.New(slog.DiscardHandler))
+		st, err := openNATSStore(t.Context(), NATSConfig{Server: ns, Prefix: "many"}, time.Hour, 1<<20, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

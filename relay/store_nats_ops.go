@@ -297,6 +297,7 @@ func (s *natsStore) stored(who clientKey) (total, perAddr, perNet int64, ok bool
 }
 
 func (s *natsStore) close() error {
+	defer s.abandon()
 	s.tail.stop()
 	s.stop()
 	return s.nc.Drain()

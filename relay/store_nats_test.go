@@ -16,7 +16,7 @@ func TestNATSStore(t *testing.T) {
 	}
 	t.Cleanup(ns.Close)
 	open := func() store {
-		st, err := openNATSStore(NATSConfig{Server: ns, Prefix: "conformance"}, time.Hour, 1<<20, slog.New(slog.DiscardHandler))
+		st, err := openNATSStore(t.Context(), NATSConfig{Server: ns, Prefix: "conformance"}, time.Hour, 1<<20, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

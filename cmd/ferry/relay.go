@@ -90,11 +90,11 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	if *turnIP == "" && net.ParseIP(*publicHost) != nil {
 		*turnIP = *publicHost
 	}
-	natsCfg, stopNATS, rc := c.startNATS(ctx, nf, *data)
-	if rc != exitOK {
+	natsCfg, stopNATS, rc := c.startNATS(ctx, nf, *data, c.logger(*verbose))
+	defer stopNATS()
+	if rc != exitOK || ctx.Err() != nil {
 		return rc
 	}
-	defer stopNATS()
 	metrics := newRelayMetrics()
 	// The welcome names this node's own transit relay and STUN server,
 	// at --public-host, else at the host each client asked for.
@@ -167,9 +167,15 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 	cfg := relay.Config{DataDir: *data, NATS: natsCfg, MOTD: *motd, Logger: c.logger(*verbose), HashcashBits: *hashcashBits,
 		Other: page, Page: pageAt, Transit: services.Transit, STUN: services.STUN}
 	lf.apply(&cfg)
-	srv, err := relay.New(cfg)
+	// A NATS cluster without its quorum may keep the start waiting (until
+	// NATSConfig.StartTimeout): a signal ends that wait.
+	srv, err := relay.NewContext(ctx, cfg)
 	if err != nil {
 		ln.Close()
+		if ctx.Err() != nil { // a signal, or the transit relay failed
+			c.logger(*verbose).Debug("stopped while starting: the mailbox store's set-up was abandoned", "err", err)
+			return c.waitTransit(waitTransit, exitOK)
+		}
 		c.errorf("start relay: %v", err)
 		return exitFailure
 	}
@@ -200,11 +206,18 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 		c.errorf("relay: %v", err)
 		code = exitFailure
 	}
-	if waitTransit != nil {
-		if err := waitTransit(); err != nil {
-			c.errorf("transit relay: %v", err)
-			code = exitFailure
-		}
+	return c.waitTransit(waitTransit, code)
+}
+
+// waitTransit stops the transit relay, if wait (which stops it) is not
+// nil, and returns code, or exitFailure when the transit relay failed.
+func (c *cli) waitTransit(wait func() error, code int) int {
+	if wait == nil {
+		return code
+	}
+	if err := wait(); err != nil {
+		c.errorf("transit relay: %v", err)
+		return exitFailure
 	}
 	return code
 }

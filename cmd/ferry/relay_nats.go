@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -37,8 +38,9 @@ func natsFlags(fs *flag.FlagSet) relayNATSFlags {
 
 // startNATS reads the NATS flags: with --nats-embedded it starts the
 // server. It returns the relay's NATS configuration (nil for none) and
-// what stops the server.
-func (c *cli) startNATS(ctx context.Context, f relayNATSFlags, data string) (*relay.NATSConfig, func(), int) {
+// what stops the server; when ctx ends during the start, nil and exitOK
+// (the caller checks ctx).
+func (c *cli) startNATS(ctx context.Context, f relayNATSFlags, data string, log *slog.Logger) (*relay.NATSConfig, func(), int) {
 	none := func() {}
 	urls := splitList(*f.urls)
 	routes := splitList(*f.routes)
@@ -75,6 +77,10 @@ func (c *cli) startNATS(ctx context.Context, f relayNATSFlags, data string) (*re
 		Dir: filepath.Join(data, "nats"), Name: *f.name, ClusterListen: *f.cluster, Routes: routes, ClientListen: *f.listen,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			log.Debug("stopped while starting: the NATS server's start was abandoned", "err", err)
+			return nil, none, exitOK
+		}
 		c.errorf("start NATS: %v", err)
 		return nil, none, exitFailure
 	}

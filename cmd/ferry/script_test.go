@@ -60,6 +60,7 @@ func TestScripts(t *testing.T) {
 		// several relays on one NATS JetStream cluster (script_cluster_test.go)
 		"startcluster": cmdStartCluster,
 		"stopnode":     cmdStopNode,
+		"termnode":     cmdTermNode,
 		"metric":       cmdMetric,
 		// the code prompt on a terminal (prompt_script_test.go)
 		"ptytype": cmdPtyType,

@@ -3,10 +3,12 @@ package transfer
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,5 +146,118 @@ func TestRelayServicesScope(t *testing.T) {
 		if got := d.scopeOf(ctx, host); got != want {
 			t.Errorf("scopeOf(%q) = %d, want %d", host, got, want)
 		}
+	}
+}
+
+// servedRelay is a real relay with cfg on loopback: its URL, and what
+// stops it (every connection drops; safe to call twice).
+func servedRelay(t *testing.T, cfg relay.Config) (string, func()) {
+	t.Helper()
+	s, err := relay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	var once sync.Once
+	kill := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			s.Close()
+		})
+	}
+	t.Cleanup(kill)
+	return "ws://" + ln.Addr().String() + "/v1", kill
+}
+
+// TestRelayLinkAfterFailover: two sides meet on the first relay of a pool
+// of two whose welcomes name different transit relays and STUN servers;
+// the first goes away and both move to the second: a path set up after
+// that (a reconnect's) uses the second node's services, not the first's;
+// the receiver still takes the sender's relay when the sender offers one.
+// Moved on to a third relay that names none, they use their defaults.
+func TestRelayLinkAfterFailover(t *testing.T) {
+	u1, kill1 := servedRelay(t, relay.Config{Transit: "127.0.0.1:4101", STUN: "127.0.0.1:3401"})
+	u2, kill2 := servedRelay(t, relay.Config{Transit: "127.0.0.1:4102", STUN: "127.0.0.1:3402"})
+	u3, _ := servedRelay(t, relay.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := wormhole.Config{RelayURL: u1 + "," + u2 + "," + u3, AppVersions: map[string]any{}, Reconnect: 20 * time.Second}
+	var ws [2]*wormhole.Wormhole
+	for i := range ws {
+		w, err := wormhole.Dial(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close(context.Background(), wormhole.Happy) })
+		if err := w.UseCode(ctx, "31-services-move"); err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = w
+	}
+	errs := make(chan error, 2)
+	for _, w := range ws {
+		go func() { errs <- w.Establish(ctx) }()
+	}
+	for range ws {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sender, receiver := ws[0], ws[1]
+	base := LinkOptions{TransitRelay: "transit.example:4001", NAT: natconf.Config{STUN: []string{"stun:stun.example:3478"}}}
+	both := RelayDefaults{Transit: true, STUN: true}
+	if lo := RelayLink(ctx, base, sender, both, nil); lo.TransitRelay != "127.0.0.1:4101" || !slices.Equal(lo.NAT.STUN, []string{"stun:127.0.0.1:3401"}) {
+		t.Fatalf("on the first relay: transit %q, STUN %q", lo.TransitRelay, lo.NAT.STUN)
+	}
+
+	kill1()
+	if err := sender.Send(ctx, []byte("after the move")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := receiver.Receive(ctx); err != nil || string(got) != "after the move" {
+		t.Fatalf("received %q, %v", got, err)
+	}
+	for _, w := range ws {
+		if w.RelayURL() != u2 {
+			t.Fatalf("using %s after the first relay went, want %s", w.RelayURL(), u2)
+		}
+	}
+	lo := RelayLink(ctx, base, sender, both, nil)
+	if lo.TransitRelay != "127.0.0.1:4102" || !slices.Equal(lo.NAT.STUN, []string{"stun:127.0.0.1:3402"}) {
+		t.Errorf("sender after the move: transit %q, STUN %q, want the second node's 127.0.0.1:4102 and stun:127.0.0.1:3402", lo.TransitRelay, lo.NAT.STUN)
+	}
+	if got := both.ClassicRelay(ctx, sender, "transit.example:4001"); got != "127.0.0.1:4102" {
+		t.Errorf("classic relay after the move = %q, want the second node's", got)
+	}
+	// The receiver meets on the sender's node: the relay the sender's
+	// new attempt offers, whatever node the receiver is on.
+	offered := Transports{Relays: []string{lo.TransitRelay}}
+	if rlo := RelayLink(ctx, base, receiver, both, &offered); rlo.TransitRelay != "127.0.0.1:4102" || rlo.NAT.STUN[0] != "stun:127.0.0.1:3402" {
+		t.Errorf("receiver after the move: transit %q, STUN %q", rlo.TransitRelay, rlo.NAT.STUN)
+	}
+	elsewhere := Transports{Relays: []string{"192.0.2.7:4001"}}
+	if rlo := RelayLink(ctx, base, receiver, both, &elsewhere); rlo.TransitRelay != "192.0.2.7:4001" {
+		t.Errorf("receiver, sender on another node: transit %q, want the sender's", rlo.TransitRelay)
+	}
+
+	kill2()
+	if err := sender.Send(ctx, []byte("on the third")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := receiver.Receive(ctx); err != nil || string(got) != "on the third" {
+		t.Fatalf("received %q, %v", got, err)
+	}
+	if sender.RelayURL() != u3 {
+		t.Fatalf("using %s after the second relay went, want %s", sender.RelayURL(), u3)
+	}
+	if lo := RelayLink(ctx, base, sender, both, nil); lo.TransitRelay != "transit.example:4001" || lo.NAT.STUN[0] != "stun:stun.example:3478" {
+		t.Errorf("on a relay that names no services: transit %q, STUN %q, want the defaults", lo.TransitRelay, lo.NAT.STUN)
 	}
 }

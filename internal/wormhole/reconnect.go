@@ -149,7 +149,7 @@ func (w *Wormhole) redial(ctx context.Context) error {
 	next := (w.relayAt + 1) % len(w.relays)
 	nameplate, mbox := w.nameplate, w.mailbox
 	w.connMu.Unlock()
-	mb, _, at, err := mailbox.DialPool(actx, w.relays, next, mailbox.PoolDialTimeout, w.log)
+	mb, welcome, at, err := mailbox.DialPool(actx, w.relays, next, mailbox.PoolDialTimeout, w.log)
 	if err != nil {
 		return err
 	}
@@ -207,6 +207,7 @@ func (w *Wormhole) redial(ctx context.Context) error {
 	}
 	old := w.mb
 	w.mb, w.relayAt, w.mailbox = mb, at, mbox
+	w.transit, w.stun, w.servicesFrom = welcome.Transit, welcome.STUN, w.relays[at] // see Services
 	w.gen++
 	w.connMu.Unlock()
 	ok = true

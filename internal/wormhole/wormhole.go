@@ -94,10 +94,6 @@ type Wormhole struct {
 	side   string
 	page   string     // where the relay serves ferry's browser client, if it does
 	you    netip.Addr // the address the relay saw us connect from, if it said
-	// transit and stun are the relay node's own transit relay and STUN
-	// server (checked HOST:PORT), if its welcome named them.
-	transit, stun string
-	servicesFrom  string // the URL of the relay that named them
 
 	// The relay connection, replaced by a redial (reconnect.go).
 	connMu    sync.Mutex
@@ -110,6 +106,11 @@ type Wormhole struct {
 	closing   chan struct{} // closed by Close: a redial stops
 	closeOnce sync.Once
 	redialing chan struct{} // holds a token while a redial runs
+	// transit and stun are the own transit relay and STUN server
+	// (checked HOST:PORT) that mb's relay node named in its welcome, if
+	// it did; a redial to another relay replaces them (Services).
+	transit, stun string
+	servicesFrom  string // the URL of the relay that named them
 
 	code string
 
@@ -508,11 +509,23 @@ func (w *Wormhole) Page() string { return w.page }
 func (w *Wormhole) YourAddress() netip.Addr { return w.you }
 
 // Services are the transit relay and STUN server (HOST:PORT, the host a
-// name or an IP address) that the relay first dialled said its node runs
-// (its welcome's ferry_transit and ferry_stun), or "", and that relay's
-// URL: checked in shape only, for its users to use when they chose none
-// (package transfer, welcome.go). A redial to another relay of the pool
-// keeps them.
+// name or an IP address) that the relay in use said its node runs (its
+// welcome's ferry_transit and ferry_stun), or "", and that relay's URL:
+// checked in shape only, for its users to use when they chose none
+// (package transfer, welcome.go).
+//
+// After a redial they are those of the relay the redial reached, also
+// when it names none: the node first dialled may be the one that went
+// away (a pool's node killed), and a path set up after the move (a
+// reconnect's, internal/transfer/reconnect.go) should use the node the
+// client is on, as the first path used the node it was on then. This
+// does not move the receiver off the sender's node: a receiver whose
+// transit relay is a default takes the relay the sender offered in that
+// attempt's transports (transfer.RelayLink), which is the sender's
+// node's at the time, and uses its own node's only when the sender
+// offered none it would dial.
 func (w *Wormhole) Services() (transit, stun, relayURL string) {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
 	return w.transit, w.stun, w.servicesFrom
 }
