@@ -31,6 +31,7 @@ func TestPage(t *testing.T) {
 		{"ReceiveNoWebCrypto", pageReceiveNoWebCrypto},
 		{"WrongCode", pageWrongCode},
 		{"SenderDies", pageSenderDies},
+		{"ReceiverDies", pageReceiverDies},
 		{"SlowSinkLive", pageSlowSinkLive},
 		{"HostileNames", pageHostileNames},
 		{"QRPath", pageQRPath},
