@@ -32,6 +32,7 @@ func TestPage(t *testing.T) {
 		{"WrongCode", pageWrongCode},
 		{"SenderDies", pageSenderDies},
 		{"ReceiverDies", pageReceiverDies},
+		{"ReceiverRefuses", pageReceiverRefuses},
 		{"SlowSinkLive", pageSlowSinkLive},
 		{"HostileNames", pageHostileNames},
 		{"QRPath", pageQRPath},

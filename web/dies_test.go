@@ -384,3 +384,48 @@ func killReceiverMidway(t *testing.T, c *chrome, recv *proc) {
 	<-recv.done
 	expectLostPeer(t, c, killed, "receiver")
 }
+
+// pageReceiverRefuses: a receiver that stops and says why keeps its own
+// words on the page, which does not take it for one that went away:
+// `ferry receive` that declines the offer, and one whose disk fails
+// mid-transfer (its file size limit, RLIMIT_FSIZE, makes a write fail
+// with EFBIG at 20 MB; it says so through the mailbox and closes the
+// transit relay's connection).
+func pageReceiverRefuses(t *testing.T, r *relay, c *chrome) {
+	refused := func(t *testing.T, want string) {
+		t.Helper()
+		if state := waitState(t, c, "error", "done"); state != "error" {
+			t.Fatalf("page state %q, want error", state)
+		}
+		msg := c.text(t, "#error")
+		name := evalAsync[string](t, c, `document.getElementById("error").dataset.name || ""`)
+		t.Logf("the page says: %s: %q", name, msg)
+		if name == "ConnectionLost" || strings.Contains(msg, "went away") || !strings.Contains(msg, want) {
+			t.Errorf("the page says %s: %q; want the receiver's own words (%q)", name, msg, want)
+		}
+	}
+	t.Run("declines", func(t *testing.T) {
+		c.reset(t)
+		code := pageSendBig(t, c, r)
+		recv := start(t, append(r.env(), "FERRY_CODE="+code), "sh", "-c", `echo n | exec "$0" receive --transport relay --out "$1"`, ferryBin, t.TempDir())
+		if err := recv.wait(t, time.Minute); err == nil {
+			t.Fatal("ferry receive succeeded although it declined")
+		}
+		refused(t, "declined")
+	})
+	t.Run("diskfails", func(t *testing.T) {
+		if _, err := exec.LookPath("prlimit"); err != nil {
+			t.Skip("prlimit is not installed")
+		}
+		c.reset(t)
+		code := pageSendBig(t, c, r)
+		recv := start(t, append(r.env(), "FERRY_CODE="+code), "prlimit", "--fsize=20000000", ferryBin, "receive", "--transport", "relay", "--yes", "--out", t.TempDir())
+		if err := recv.wait(t, 2*time.Minute); err == nil {
+			t.Fatal("ferry receive succeeded although its file could not grow past 20 MB")
+		}
+		if o := recv.output(); !strings.Contains(o, "file too large") {
+			t.Fatalf("ferry receive did not fail for its disk:\n%s", o)
+		}
+		refused(t, "the receiver stopped and said")
+	})
+}
