@@ -3,8 +3,6 @@ package receive
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 
 	"github.com/ferrydrop/ferry/internal/transfer"
 	"github.com/ferrydrop/ferry/internal/transit"
@@ -52,18 +50,10 @@ func (r *run) lost(conn *transfer.Conn, err error) error {
 
 // connectionLost is err, the failure of a transfer, as ErrConnectionLost
 // when perr, the first failed read or write on its path, is why it
-// failed; a stalled path, a failure above a sound path (perr nil) and a
-// cancel pass unchanged. Ferry's stream (run.lost) and a classic
-// transfer share it.
+// failed (transfer.ConnectionLost). Ferry's stream (run.lost) and a
+// classic transfer share it.
 func connectionLost(ctx context.Context, perr, err error) error {
-	if err == nil || ctx.Err() != nil || perr == nil || errors.Is(err, transit.ErrStalled) {
-		return err
-	}
-	why := perr.Error()
-	if errors.Is(perr, io.EOF) || errors.Is(perr, io.ErrUnexpectedEOF) {
-		why = "it closed the connection"
-	}
-	return fmt.Errorf("%w (%s)", ErrConnectionLost, why)
+	return transfer.ConnectionLost(ctx, ErrConnectionLost, perr, err)
 }
 
 // noResume is err, the failure of the stream on conn into s, as a

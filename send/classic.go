@@ -109,20 +109,24 @@ func classicFiles(ctx context.Context, w *wormhole.Wormhole, opts FileOptions, s
 	start := time.Now()
 	mine, theirs := classic.RecordKeys(key, true)
 	h := sha256.New()
-	var out io.Writer = classic.NewRecordWriter(conn, mine)
+	// A receiver that went away, told from a bad answer on a sound path:
+	// the first failed read or write on the path.
+	pc := &transfer.PathNoter{ReadWriter: conn}
+	lost := func(err error) error { return transfer.ConnectionLost(ctx, ErrConnectionLost, pc.Err(), err) }
+	var out io.Writer = classic.NewRecordWriter(pc, mine)
 	if opts.Progress != nil {
 		out = &counter{w: out, total: size, report: opts.Progress}
 	}
 	buf := make([]byte, classic.ChunkSize)
 	n, err := io.CopyBuffer(io.MultiWriter(out, h), struct{ io.Reader }{io.LimitReader(content, size)}, buf)
 	if err != nil {
-		return nil, fmt.Errorf("send: %w", err)
+		return nil, lost(fmt.Errorf("send: %w", err))
 	}
 	if n != size {
 		return nil, fmt.Errorf("send: %s shrank while it was being sent", src.paths[0])
 	}
-	if err := readAck(conn, theirs, h.Sum(nil)); err != nil {
-		return nil, err
+	if err := readAck(pc, theirs, h.Sum(nil)); err != nil {
+		return nil, lost(err)
 	}
 	files := src.man.Files
 	return &Summary{Files: files, Bytes: src.man.Bytes, Duration: time.Since(start), Path: "classic transit (" + path + ")"}, nil

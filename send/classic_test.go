@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,6 +29,11 @@ import (
 // returns the offer and the content it got.
 type classicReceiver struct {
 	ack func(sum string) []byte
+	// gone, when positive, makes it go away (close its transit
+	// connection, as the kernel does for a killed program) once that
+	// many bytes of content arrived; -1 once all of them arrived, before
+	// its answer.
+	gone int64
 }
 
 type received struct {
@@ -95,8 +101,11 @@ func (r classicReceiver) run(ctx context.Context, t *testing.T, url, code string
 		}
 		defer conn.Close()
 		mine, theirs := classic.RecordKeys(key, false)
-		content, err := io.ReadAll(classic.NewReader(classic.NewRecordReader(conn, theirs), size))
-		if err != nil {
+		if r.gone > 0 {
+			size = r.gone
+		}
+		content, err := io.ReadAll(io.LimitReader(classic.NewReader(classic.NewRecordReader(conn, theirs), size), size))
+		if err != nil || r.gone != 0 {
 			return
 		}
 		sum := sha256.Sum256(content)
@@ -190,6 +199,29 @@ func TestClassicBadAck(t *testing.T) {
 			_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "32-bad-ack"}, Transport: "tcp"}, []string{file})
 			if err == nil {
 				t.Fatal("the sender succeeded without a valid confirmation")
+			}
+			if errors.Is(err, send.ErrConnectionLost) {
+				t.Fatalf("%v: a bad answer on a sound path taken for a receiver that went away", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestClassicReceiverGone: a classic receiver that goes away (its
+// connection closed, as for a killed program) mid-transfer, or after the
+// content but before its answer, fails the send with ErrConnectionLost,
+// in words, not what the path said ("write: broken pipe", "EOF").
+func TestClassicReceiverGone(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "big")
+	os.WriteFile(file, bytes.Repeat([]byte("x"), 16<<20), 0o644)
+	for name, gone := range map[string]int64{"mid-transfer": 1 << 20, "before its answer": -1} {
+		t.Run(name, func(t *testing.T) {
+			ctx, url := setup(t)
+			classicReceiver{ack: honestAck, gone: gone}.run(ctx, t, url, "36-gone")
+			_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "36-gone"}, Transport: "tcp"}, []string{file})
+			if !errors.Is(err, send.ErrConnectionLost) {
+				t.Fatalf("send: %v; want ErrConnectionLost", err)
 			}
 			t.Log(err)
 		})

@@ -268,7 +268,7 @@ func (r *run) pathError(conn *transfer.Conn, err error) error {
 	if conn.Broken() && r.opts.ReconnectTimeout > 0 && r.src.sums != nil {
 		return err
 	}
-	return dataPathError(r.ctx, r.ch, err)
+	return dataPathError(r.ctx, r.ch, conn.PathError(), err)
 }
 
 // reconnect finds a new path after the last one broke (why), within
@@ -362,20 +362,22 @@ func (s *source) noResumeReason() string {
 
 // dataPathError is err, the failure of the data path, or what the
 // receiver said through the mailbox when it stopped first (it says why
-// before it closes the connection).
-func dataPathError(ctx context.Context, ch *transfer.Channel, err error) error {
+// before it closes the connection). When it said nothing and perr, the
+// first failed read or write on the path, is why the transfer failed,
+// the receiver went away or the connection broke: ErrConnectionLost.
+func dataPathError(ctx context.Context, ch *transfer.Channel, perr, err error) error {
 	if ctx.Err() != nil {
 		return err
 	}
 	select {
 	case <-ch.PeerFailed():
 	case <-time.After(peerReasonWait):
-		return err
+		return transfer.ConnectionLost(ctx, ErrConnectionLost, perr, err)
 	}
 	for {
 		e, nerr := ch.Next(ctx)
 		if nerr != nil {
-			return err
+			return transfer.ConnectionLost(ctx, ErrConnectionLost, perr, err)
 		}
 		if e.Error != nil {
 			return transfer.PeerError("the receiver", *e.Error)

@@ -15,6 +15,14 @@ import (
 // ErrRejected means the receiver declined or reported an error.
 var ErrRejected = errors.New("the receiver declined")
 
+// ErrConnectionLost means the data path to the receiver failed before
+// the transfer was complete, and the receiver said nothing of why: it
+// went away (its program ended or it lost its network), or the network
+// between failed. The error wraps it, with what the path said in
+// parentheses. A receiver that stopped and said why (it declined, its
+// disk failed) keeps its own words.
+var ErrConnectionLost = errors.New("the receiver went away, or the connection to it broke, before the transfer was complete")
+
 // Options configure a send. The zero value allocates a two-word code on
 // the public relay.
 type Options struct {

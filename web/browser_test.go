@@ -31,6 +31,8 @@ func TestPage(t *testing.T) {
 		{"ReceiveNoWebCrypto", pageReceiveNoWebCrypto},
 		{"WrongCode", pageWrongCode},
 		{"SenderDies", pageSenderDies},
+		{"ReceiverDies", pageReceiverDies},
+		{"ReceiverRefuses", pageReceiverRefuses},
 		{"SlowSinkLive", pageSlowSinkLive},
 		{"HostileNames", pageHostileNames},
 		{"QRPath", pageQRPath},

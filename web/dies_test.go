@@ -103,22 +103,36 @@ func killMidway(t *testing.T, c *chrome, sender *proc) {
 // killed.
 func expectLost(t *testing.T, c *chrome, killed time.Time) {
 	t.Helper()
+	expectLostPeer(t, c, killed, "sender")
+	noneSaved(t, c)
+}
+
+// expectLostPeer checks that the page, once peer ("sender" or
+// "receiver") was killed at killed, ends in an error named ConnectionLost
+// that says in words that the peer went away or the connection broke:
+// never "done", never what a layer below made of it (a parser, the
+// OpenPGP stream, the path's own error).
+func expectLostPeer(t *testing.T, c *chrome, killed time.Time, peer string) {
+	t.Helper()
 	state := waitState(t, c, "error", "done")
 	took := time.Since(killed)
 	msg := c.text(t, "#error")
 	t.Logf("the page says, %.1f s after the kill: %q", took.Seconds(), msg)
 	if state != "error" {
-		t.Fatalf("page state %q after the sender was killed, want error", state)
+		t.Fatalf("page state %q after the %s was killed, want error", state, peer)
 	}
 	if name := evalAsync[string](t, c, `document.getElementById("error").dataset.name || ""`); name != "ConnectionLost" {
 		t.Errorf("the error's name is %q, want ConnectionLost", name)
 	}
 	low := strings.ToLower(msg)
-	if !strings.Contains(low, "sender") || !strings.Contains(low, "connection") ||
-		strings.Contains(low, "pars") || strings.Contains(low, "openpgp") || strings.Contains(low, "rtc:") {
-		t.Errorf("the page says %q; want, in words, that the sender went away or the connection broke", msg)
+	if !strings.Contains(low, peer+" went away") || !strings.Contains(low, "connection") {
+		t.Errorf("the page says %q; want, in words, that the %s went away or the connection broke", msg, peer)
 	}
-	noneSaved(t, c)
+	for _, raw := range []string{"pars", "openpgp", "rtc:", "send:", "write", "read", "tcp", "websocket", "eof", "reset"} {
+		if strings.Contains(low, raw) {
+			t.Errorf("the page says %q, with %q in it: a lower layer's words, not the user's", msg, raw)
+		}
+	}
 }
 
 // waitProgress waits until the first bytes have landed: the stream is
@@ -273,5 +287,145 @@ func pageSlowSinkLive(t *testing.T, r *relay, c *chrome) {
 		if err := sender.wait(t, time.Minute); err != nil {
 			t.Fatalf("ferry send: %v", err)
 		}
+	})
+}
+
+// pageReceiverDies: when the receiver is killed while the page sends,
+// whatever the receiver and the path, the page says in words that the
+// receiver went away or the connection broke (not what the path said,
+// never "done"): `ferry receive` over WebRTC and over the transit relay,
+// and Python's `wormhole receive` over the classic transit (which the
+// page reaches over WebSocket).
+//
+// Over WebRTC the page notices by itself, through its consent checks,
+// before Chromium declares the peer connection failed (as in
+// pageSenderDies). How long the page took is logged, not asserted.
+func pageReceiverDies(t *testing.T, r *relay, c *chrome) {
+	t.Run("webrtc", func(t *testing.T) {
+		c.reset(t)
+		withScript(t, c, recordRTC, func() {
+			code := pageSendBig(t, c, r)
+			recv := start(t, append(r.env(), "FERRY_CODE="+code), ferryBin, "receive", "--transport", "webrtc", "--yes", "--out", t.TempDir())
+			killReceiverMidway(t, c, recv)
+			states := evalAsync[[]string](t, c, `globalThis.ferryTestRTC ?? []`)
+			t.Logf("the page's peer connection went %v", states)
+			if !slices.Contains(states, "connected") {
+				t.Fatalf("the page's peer connection went %v, never connected: the test did not go over WebRTC", states)
+			}
+			if slices.Contains(states, "failed") {
+				t.Errorf("the page noticed the dead receiver only once Chromium declared the connection failed (states %v)", states)
+			}
+		})
+	})
+	t.Run("relay", func(t *testing.T) {
+		c.reset(t)
+		code := pageSendBig(t, c, r)
+		recv := start(t, append(r.env(), "FERRY_CODE="+code), ferryBin, "receive", "-v", "--transport", "relay", "--yes", "--out", t.TempDir())
+		killReceiverMidway(t, c, recv)
+		if o := recv.output(); !strings.Contains(o, "relay") {
+			t.Errorf("ferry receive did not go through the transit relay:\n%s", o)
+		}
+	})
+	t.Run("python", func(t *testing.T) {
+		if _, err := exec.LookPath("wormhole"); err != nil {
+			if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
+				t.Fatal("wormhole is not installed and FERRY_REQUIRE_PEERS=1")
+			}
+			t.Skip("wormhole is not installed")
+		}
+		c.reset(t)
+		code := pageSendBig(t, c, r)
+		py := start(t, nil, "wormhole", "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit, "receive", "--no-listen", "--accept-file", "--hide-progress", code)
+		killReceiverMidway(t, c, py)
+	})
+}
+
+// pageSendBig has the page send a 200 MiB file and returns the code it
+// shows.
+func pageSendBig(t *testing.T, c *chrome, r *relay) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "up.bin")
+	mkfile(t, src, 200<<20, 44)
+	c.run(t, chromedp.Navigate(r.page))
+	c.state(t, "ready")
+	c.run(t, chromedp.SetUploadFiles(chromedp.CSS("#send-files"), []string{src}), chromedp.Click(chromedp.CSS("#send-button")))
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		if code := strings.TrimSpace(c.text(t, "#send-code")); code != "" {
+			return code
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the page showed no code; status %q", c.text(t, "#status"))
+	return ""
+}
+
+// killReceiverMidway kills the receiver (SIGKILL) once the page has sent
+// a tenth of the file, and checks what the page says then (see
+// pageReceiverDies).
+func killReceiverMidway(t *testing.T, c *chrome, recv *proc) {
+	t.Helper()
+	c.state(t, "transferring")
+	for deadline := time.Now().Add(3 * time.Minute); ; {
+		if evalAsync[float64](t, c, `(() => { const p = document.getElementById("progress"); return p.value / p.max || 0; })()`) > 0.1 {
+			break
+		}
+		if s := evalAsync[string](t, c, `document.body.dataset.state || ""`); s != "transferring" {
+			t.Fatalf("the page went %q before the receiver was killed: %s", s, c.text(t, "#error"))
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the page sent less than a tenth of the file in 3 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := recv.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	<-recv.done
+	expectLostPeer(t, c, killed, "receiver")
+}
+
+// pageReceiverRefuses: a receiver that stops and says why keeps its own
+// words on the page, which does not take it for one that went away:
+// `ferry receive` that declines the offer, and one whose disk fails
+// mid-transfer (its file size limit, RLIMIT_FSIZE, makes a write fail
+// with EFBIG at 20 MB; it says so through the mailbox and closes the
+// transit relay's connection).
+func pageReceiverRefuses(t *testing.T, r *relay, c *chrome) {
+	refused := func(t *testing.T, want string) {
+		t.Helper()
+		if state := waitState(t, c, "error", "done"); state != "error" {
+			t.Fatalf("page state %q, want error", state)
+		}
+		msg := c.text(t, "#error")
+		name := evalAsync[string](t, c, `document.getElementById("error").dataset.name || ""`)
+		t.Logf("the page says: %s: %q", name, msg)
+		if name == "ConnectionLost" || strings.Contains(msg, "went away") || !strings.Contains(msg, want) {
+			t.Errorf("the page says %s: %q; want the receiver's own words (%q)", name, msg, want)
+		}
+	}
+	t.Run("declines", func(t *testing.T) {
+		c.reset(t)
+		code := pageSendBig(t, c, r)
+		recv := start(t, append(r.env(), "FERRY_CODE="+code), "sh", "-c", `echo n | exec "$0" receive --transport relay --out "$1"`, ferryBin, t.TempDir())
+		if err := recv.wait(t, time.Minute); err == nil {
+			t.Fatal("ferry receive succeeded although it declined")
+		}
+		refused(t, "declined")
+	})
+	t.Run("diskfails", func(t *testing.T) {
+		if _, err := exec.LookPath("prlimit"); err != nil {
+			t.Skip("prlimit is not installed")
+		}
+		c.reset(t)
+		code := pageSendBig(t, c, r)
+		recv := start(t, append(r.env(), "FERRY_CODE="+code), "prlimit", "--fsize=20000000", ferryBin, "receive", "--transport", "relay", "--yes", "--out", t.TempDir())
+		if err := recv.wait(t, 2*time.Minute); err == nil {
+			t.Fatal("ferry receive succeeded although its file could not grow past 20 MB")
+		}
+		if o := recv.output(); !strings.Contains(o, "file too large") {
+			t.Fatalf("ferry receive did not fail for its disk:\n%s", o)
+		}
+		refused(t, "the receiver stopped and said")
 	})
 }

@@ -25,7 +25,8 @@ import (
 // that one side can be stopped with SIGSTOP while the other runs on) and
 // checks that every wait of a transfer ends within its bound, with a
 // message: a stalled peer on direct TCP and on QUIC, a signal while a
-// write is blocked, and a relay lost after the data moved.
+// write is blocked, a relay lost after the data moved, and a receiver
+// killed mid-transfer.
 func TestBounds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ferry and runs it; skipped with -short")
@@ -79,6 +80,18 @@ func TestBounds(t *testing.T) {
 			p.send.exits(t, 20*time.Second, true, "Sent ")
 			p.recv.exits(t, 20*time.Second, true, "Received ")
 			p.landed(t)
+		})
+	}
+	// A receiver killed mid-transfer (its kernel closes its sockets, the
+	// transit relay closes the pair): the sender says so in words, not
+	// what the path said ("write: connection reset by peer").
+	for _, transport := range []string{"tcp", "relay"} {
+		t.Run("killed receiver/"+transport, func(t *testing.T) {
+			t.Parallel()
+			p := startPair(t, bin, transport, "--reconnect-timeout", "0")
+			p.waitReceiving(t)
+			p.recv.signal(t, syscall.SIGKILL)
+			p.send.exits(t, 12*time.Second, false, "ferry: error: the receiver went away, or the connection to it broke, before the transfer was complete (")
 		})
 	}
 	t.Run("stalled receiver, default idle timeout", func(t *testing.T) {

@@ -50,7 +50,7 @@ var ErrPeerSilent = errors.New("rtc: the other side stopped answering")
 
 // pairStats is what the watch reads of the selected candidate pair.
 type pairStats struct {
-	pair              string // the pair's id: a new pair starts afresh
+	pair              string // the pair's id: a new pair's counters are its own
 	requestsSent      uint64 // consent (binding) requests we sent
 	responsesReceived uint64 // answers to them
 	received          uint64 // anything else that arrived: bytes, the peer's own requests, messages
@@ -69,7 +69,18 @@ type liveness struct {
 // observe takes the statistics read at now and says whether the peer is
 // gone.
 func (l *liveness) observe(now time.Time, s pairStats) bool {
-	fresh := !l.started || s.pair != l.last.pair || s.requestsSent < l.last.requestsSent ||
+	if l.started && s.pair != l.last.pair {
+		// Another pair selected is no sign of life: once the selected
+		// pair goes unanswered Chromium may select one it never got an
+		// answer on since, and go back (seen in the web tests about 7 s
+		// after a kill, which restarted the watch: 12.5 s to notice, not
+		// 6.5). The silence goes on; the new pair's counters are its own,
+		// so its unanswered requests are counted from here, and
+		// minUnanswered of them are needed again: a live pair answers.
+		l.last, l.base = s, s.requestsSent
+		return false
+	}
+	fresh := !l.started || s.requestsSent < l.last.requestsSent ||
 		s.responsesReceived < l.last.responsesReceived || s.received < l.last.received
 	heard := s.responsesReceived > l.last.responsesReceived || s.received > l.last.received
 	l.last, l.started = s, true

@@ -141,7 +141,8 @@ func TestLivenessDataArrives(t *testing.T) {
 }
 
 // Too few unanswered checks (a browser that checks rarely) do not count,
-// however long; a new pair, or counters that went back, start afresh.
+// however long; a new pair's checks are counted afresh (the old one's do
+// not count for it), and counters that went back start all afresh.
 func TestLivenessNeedsEvidence(t *testing.T) {
 	var s []sample
 	for ms := 0; ms < 30000; ms += 250 {
@@ -168,6 +169,67 @@ func TestLivenessNeedsEvidence(t *testing.T) {
 	l.observe(at(250), pairStats{pair: "a", requestsSent: 9, responsesReceived: 5})
 	if l.observe(at(2500), pairStats{pair: "a", requestsSent: 2, responsesReceived: 1}) {
 		t.Fatal("counters that went back counted as gone")
+	}
+	if l.observe(at(4750), pairStats{pair: "a", requestsSent: 5, responsesReceived: 1}) {
+		t.Fatal("counters that went back did not start the silence afresh")
+	}
+}
+
+// The selected pair changes while the peer is silent: Chromium selected
+// a pair it never had an answer on since, and went back half a second
+// later (what a page sending to a `ferry receive` killed at 0 ms showed:
+// the pair's id, state, requestsSent and responsesReceived). Neither
+// switch is a sign of life: the peer counts as gone as if nothing had
+// changed, once the pair in use has gone unanswered minUnanswered times
+// since the switch; a pair that answers after a switch is alive.
+func TestLivenessPairSwitch(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	l := liveness{}
+	gone := -1
+	sent := uint64(6)
+	for ms := 0; ms <= 12000; ms += 250 {
+		pair, base := "kvLOGVKq", uint64(0)
+		switch {
+		case ms < 1000: // Chromium's next consent check after the kill
+			sent = 6
+		case ms < 5000:
+			sent += 2
+		case ms < 5500: // BkQUixdy, "in-progress", answered 4 times long before
+			pair, base = "BkQUixdy", 25
+			sent += 2
+		default:
+			sent += 2
+		}
+		rx := uint64(5)
+		if pair == "BkQUixdy" {
+			rx = 4
+		}
+		if l.observe(at(ms), pairStats{pair: pair, requestsSent: sent + base, responsesReceived: rx, received: 11738174}) {
+			gone = ms
+			break
+		}
+	}
+	// The first unanswered request showed at 1000 ms: gone SilentAfter
+	// later, once the pair in use (the old one again from 5500 ms) has
+	// three unanswered requests of its own (at 6000 ms). Had a switch
+	// restarted the watch, not before 10500 ms.
+	if want := 1000 + int(SilentAfter/time.Millisecond); gone < want || gone > want+500 {
+		t.Fatalf("the peer counted as gone at %d ms, want from %d to %d (as if the pair had not changed)", gone, want, want+500)
+	}
+
+	// a pair selected after a silence that answers is alive
+	l = liveness{after: 2 * time.Second}
+	l.observe(at(0), pairStats{pair: "a", requestsSent: 5, responsesReceived: 5})
+	for ms := 250; ms <= 2500; ms += 250 {
+		l.observe(at(ms), pairStats{pair: "a", requestsSent: 5 + uint64(ms/250)*2, responsesReceived: 5})
+	}
+	l.observe(at(2750), pairStats{pair: "b", requestsSent: 8, responsesReceived: 8})
+	for ms := 3000; ms <= 10000; ms += 250 {
+		n := 8 + uint64(ms-2750)/2500
+		if l.observe(at(ms), pairStats{pair: "b", requestsSent: n + 1, responsesReceived: n}) {
+			t.Fatalf("a new pair whose checks are answered counted as gone at %d ms", ms)
+		}
 	}
 }
 

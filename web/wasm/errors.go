@@ -28,6 +28,8 @@ func jsError(ctx context.Context, err error) js.Value {
 	case errors.Is(err, receive.ErrConnectionLost):
 		// what the path said (a WebRTC state, EOF) means nothing to the user
 		name, msg = "ConnectionLost", receive.ErrConnectionLost.Error()
+	case errors.Is(err, send.ErrConnectionLost):
+		name, msg = "ConnectionLost", send.ErrConnectionLost.Error()
 	}
 	e := js.Global().Get("Error").New(msg)
 	e.Set("name", name)
