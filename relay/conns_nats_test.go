@@ -80,7 +80,7 @@ func seesNetwork(s *Server, ip string, n int64) func() bool {
 // that closes at once.
 func TestConnsPerClientShared(t *testing.T) {
 	ns := startNATSForConns(t)
-	cfg := Config{MaxConnsPerIP: 2, NATS: &NATSConfig{Server: ns, Prefix: "conns", ConnsTTL: 2 * time.Second}}
+	cfg := Config{MaxConnsPerIP: 2, NATS: &NATSConfig{Server: ns, Prefix: "conns", ConnsTTL: 3 * time.Second}}
 	a, urlA := startServer(t, cfg)
 	b, urlB := startServer(t, cfg)
 	c, urlC, crash := startCrashable(t, cfg)
@@ -142,7 +142,7 @@ func TestConnsPerClientShared(t *testing.T) {
 // MaxConnsPerPrefix: addresses of one /24 over two relays.
 func TestConnsPerPrefixShared(t *testing.T) {
 	ns := startNATSForConns(t)
-	cfg := Config{MaxConnsPerIP: 2, MaxConnsPerPrefix: 3, NATS: &NATSConfig{Server: ns, Prefix: "prefix", ConnsTTL: 2 * time.Second}}
+	cfg := Config{MaxConnsPerIP: 2, MaxConnsPerPrefix: 3, NATS: &NATSConfig{Server: ns, Prefix: "prefix"}}
 	a, urlA := startServer(t, cfg)
 	b, urlB := startServer(t, cfg)
 	a1, _ := dialIP(t, urlA, "127.0.6.1")
@@ -171,13 +171,17 @@ func TestConnsPerPrefixShared(t *testing.T) {
 // count of the client too, so that the limit still holds exactly.
 func TestConnsSharedOnlyWhatMatters(t *testing.T) {
 	ns := startNATSForConns(t)
-	cfg := Config{MaxConnsPerIP: 5, MaxConnsPerPrefix: 1000, NATS: &NATSConfig{Server: ns, Prefix: "matters", ConnsTTL: 2 * time.Second}}
+	cfg := Config{MaxConnsPerIP: 5, MaxConnsPerPrefix: 1000, NATS: &NATSConfig{Server: ns, Prefix: "matters"}}
 	a, urlA := startServer(t, cfg)
 	b, urlB := startServer(t, cfg)
 	relays := func(s *Server) func() bool {
 		return func() bool { s.share.mu.Lock(); defer s.share.mu.Unlock(); return s.share.relaysLocked() == 2 }
 	}
 	waitFor(t, "the relays to see each other", func() bool { return relays(a)() && relays(b)() })
+	if n := metric(t, a, "ferry_mailbox_sharing_relays"); n != 2 {
+		t.Fatalf("relay A's metrics count %v relays, want 2", n)
+	}
+	lint(t, a)
 	const ip = "127.0.0.40"
 	for _, url := range []string{urlA, urlA, urlB, urlB} {
 		c, _ := dialIP(t, url, ip)
@@ -192,6 +196,8 @@ func TestConnsSharedOnlyWhatMatters(t *testing.T) {
 	c.sync()
 	waitFor(t, "relay B to count A's three", seesOthers(b, ip, 3))
 	waitFor(t, "relay A to count B's two", seesOthers(a, ip, 2))
+	// A's entry: the header, one address (length, 10 bytes, count), no network.
+	waitFor(t, "relay A's metrics to show its entry", func() bool { return metric(t, a, "ferry_mailbox_shared_counts_bytes") == 2+1+1+10+1+1 })
 	refusedConn(t, urlA, ip, "too many connections from your address")
 	refusedConn(t, urlB, ip, "too many connections from your address")
 }

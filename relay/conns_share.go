@@ -49,7 +49,7 @@ type connShare struct {
 	perAddr   int64
 	perPrefix int64
 	log       *slog.Logger
-	now       func() time.Time
+	now       func() time.Time // real time (not Config.now): entries expire in it
 	// local calls f with the relay's own counts, under the relay's
 	// connection lock (which is taken before c.mu, never after).
 	local func(f func(own *tally))
@@ -58,7 +58,7 @@ type connShare struct {
 	nodes map[string]*nodeConns // the other relays' latest entries
 	sum   tally                 // their sum
 	bad   map[string]bool       // relays whose last entry did not decode (logged once)
-	wrote int                   // entry bytes last written, for tests and logs
+	wrote int                   // entry bytes last written, for /metrics
 
 	dirty chan struct{}
 	stop  context.CancelFunc
@@ -73,29 +73,22 @@ type nodeConns struct {
 
 // connShareConfig is what startConnShare needs besides the bucket.
 type connShareConfig struct {
+	ttl                time.Duration // the bucket's
 	perAddr, perPrefix int64
 	local              func(f func(own *tally))
 	log                *slog.Logger
-	now                func() time.Time
 }
 
-// startConnShare reads the bucket's entries (until ctx ends), writes this
-// relay's first entry and starts the watcher and the writer.
+// startConnShare reads the bucket's entries (until ctx ends), then starts
+// the watcher and the writer, which writes this relay's first entry.
 func startConnShare(ctx context.Context, kv jetstream.KeyValue, cfg connShareConfig) (*connShare, error) {
-	st, err := kv.Status(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("NATS connection counts: %w", err)
-	}
-	ttl := st.TTL() // the bucket's, whichever relay created it
-	if ttl <= 0 {
-		ttl = defaultConnsTTL
-	}
+	ttl := cfg.ttl
 	c := &connShare{
 		kv: kv, id: rand.Text(), ttl: ttl, beat: ttl / 4,
 		debounce:  min(max(ttl/40, 10*time.Millisecond), 200*time.Millisecond),
 		perAddr:   cfg.perAddr,
 		perPrefix: cfg.perPrefix,
-		log:       cfg.log, now: cfg.now, local: cfg.local,
+		log:       cfg.log, now: time.Now, local: cfg.local,
 		nodes: map[string]*nodeConns{},
 		sum:   newTally(),
 		bad:   map[string]bool{},
@@ -250,8 +243,18 @@ func (c *connShare) changed() {
 	}
 }
 
-// relays is how many relays share the bucket, this one included.
+// relaysLocked is how many relays share the bucket, this one included.
+// c.mu is held.
 func (c *connShare) relaysLocked() int { return 1 + len(c.nodes) }
+
+// gauges returns the relays sharing the bucket and the size of this
+// relay's entry as last written, for /metrics.
+func (c *connShare) gauges() (relays, entryBytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expireLocked()
+	return c.relaysLocked(), c.wrote
+}
 
 // entry is this relay's entry as it should be now.
 func (c *connShare) entry() []byte {

@@ -230,8 +230,8 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		orDefault(&wait, 30*time.Second)
 		ctx, cancel := context.WithTimeout(base, wait)
 		s.share, err = startConnShare(ctx, ns.conns, connShareConfig{
-			perAddr: int64(cfg.MaxConnsPerIP), perPrefix: int64(cfg.MaxConnsPerPrefix),
-			local: s.withConns, log: log, now: cfg.now,
+			ttl: ns.connsTTL, perAddr: int64(cfg.MaxConnsPerIP), perPrefix: int64(cfg.MaxConnsPerPrefix),
+			local: s.withConns, log: log,
 		})
 		cancel()
 		if err != nil {

@@ -70,19 +70,20 @@ type NATSConfig struct {
 // followed by the relay's one ordered consumer of the stream (natsTail). An index of each bucket, fed by a watcher, answers the
 // lists and counts without a request.
 type natsStore struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	nps     jetstream.KeyValue
-	mbs     jetstream.KeyValue
-	conns   jetstream.KeyValue // every relay's live connection counts (connShare)
-	msgs    jetstream.Stream
-	subject string // PREFIX.mbox
-	npIdx   *kvIndex
-	mbIdx   *kvIndex
-	tail    *natsTail // every mailbox's new messages, for this relay's listeners
-	timeout time.Duration
-	log     *slog.Logger
-	stop    context.CancelFunc // stops the watchers
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	nps      jetstream.KeyValue
+	mbs      jetstream.KeyValue
+	conns    jetstream.KeyValue // every relay's live connection counts (connShare)
+	connsTTL time.Duration      // conns's TTL, whichever relay created it
+	msgs     jetstream.Stream
+	subject  string // PREFIX.mbox
+	npIdx    *kvIndex
+	mbIdx    *kvIndex
+	tail     *natsTail // every mailbox's new messages, for this relay's listeners
+	timeout  time.Duration
+	log      *slog.Logger
+	stop     context.CancelFunc // stops the watchers
 	// life bounds every request (do): abandon ends it, and with it the
 	// requests still waiting for a cluster that lost its quorum, when the
 	// relay shuts down.
@@ -164,7 +165,7 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 		if s.mbs, err = openBucket(ctx, js, cfg, cfg.Prefix+"_mailboxes"); err != nil {
 			return err
 		}
-		if s.conns, err = openConnsBucket(ctx, js, cfg); err != nil {
+		if s.conns, s.connsTTL, err = openConnsBucket(ctx, js, cfg); err != nil {
 			return err
 		}
 		s.msgs, err = openStream(ctx, js, jetstream.StreamConfig{
@@ -292,8 +293,9 @@ const defaultConnsTTL = 10 * time.Second
 
 // openConnsBucket opens the bucket of live connection counts, creating
 // it if needed: in memory (the counts are live, a restart starts them
-// over), one value per relay, expiring a TTL after its last write.
-func openConnsBucket(ctx context.Context, js jetstream.JetStream, cfg NATSConfig) (jetstream.KeyValue, error) {
+// over), one value per relay, expiring a TTL after its last write. It
+// returns the bucket's TTL, which the relay that created it chose.
+func openConnsBucket(ctx context.Context, js jetstream.JetStream, cfg NATSConfig) (jetstream.KeyValue, time.Duration, error) {
 	name := cfg.Prefix + "_conns"
 	kv, err := js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -311,7 +313,20 @@ func openConnsBucket(ctx context.Context, js jetstream.JetStream, cfg NATSConfig
 			kv, err = js.KeyValue(ctx, name)
 		}
 	}
-	return kv, err
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	ttl := st.TTL()
+	if ttl <= 0 {
+		// A bucket made by hand without one: entries never expire in
+		// JetStream, but each relay's copy still drops them.
+		ttl = cfg.ConnsTTL
+	}
+	return kv, ttl, nil
 }
 
 // openStream opens the stream, creating it if needed. An existing one is
