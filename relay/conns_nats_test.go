@@ -213,3 +213,38 @@ func TestConnsUnsharedStore(t *testing.T) {
 	c.sync()
 	refusedConn(t, url, "127.0.0.50", "too many connections from your address")
 }
+
+// TestConnsForeignEntries: what a relay reads from the bucket is another
+// relay's word: a well-formed entry counts, a malformed one (or one that
+// turns malformed) counts nothing but its relay, and the relay goes on.
+func TestConnsForeignEntries(t *testing.T) {
+	ns := startNATSForConns(t)
+	a, urlA := startServer(t, Config{MaxConnsPerIP: 2, NATS: &NATSConfig{Server: ns, Prefix: "foreign"}})
+	kv := a.state.store.(*natsStore).conns
+	const ip = "127.0.0.60"
+	put := func(key string, val []byte) {
+		t.Helper()
+		if _, err := kv.Put(t.Context(), key, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entry, _ := encodeConnCounts(connCounts{addr: map[string]int64{ip: 2}}, maxConnsEntryBytes)
+	put("OTHER", entry)
+	waitFor(t, "relay A to count the other relay's two", seesOthers(a, ip, 2))
+	refusedConn(t, urlA, ip, "too many connections from your address")
+
+	put("JUNK", []byte("\x63\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"))
+	relays := func(n int) func() bool {
+		return func() bool { r, _ := a.share.gauges(); return r == n }
+	}
+	waitFor(t, "relay A to count the junk's relay", relays(3))
+	refusedConn(t, urlA, ip, "too many connections from your address")
+
+	put("OTHER", []byte("not counts"))
+	waitFor(t, "relay A to drop the other relay's counts", seesOthers(a, ip, 0))
+	c, _ := dialIP(t, urlA, ip)
+	c.sync()
+	if r, _ := a.share.gauges(); r != 3 {
+		t.Fatalf("relay A sees %d relays, want 3", r)
+	}
+}

@@ -57,7 +57,7 @@ type connShare struct {
 	mu    sync.Mutex
 	nodes map[string]*nodeConns // the other relays' latest entries
 	sum   tally                 // their sum
-	bad   map[string]bool       // relays whose last entry did not decode (logged once)
+	full  bool                  // a relay over maxConnsNodes was ignored (logged once)
 	wrote int                   // entry bytes last written, for /metrics
 
 	dirty chan struct{}
@@ -69,6 +69,7 @@ type connShare struct {
 type nodeConns struct {
 	counts connCounts
 	at     time.Time // when it arrived (this relay's clock)
+	bad    bool      // it did not decode (logged once), and counts nothing
 }
 
 // connShareConfig is what startConnShare needs besides the bucket.
@@ -91,7 +92,6 @@ func startConnShare(ctx context.Context, kv jetstream.KeyValue, cfg connShareCon
 		log:       cfg.log, now: time.Now, local: cfg.local,
 		nodes: map[string]*nodeConns{},
 		sum:   newTally(),
-		bad:   map[string]bool{},
 		dirty: make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
@@ -164,27 +164,25 @@ func (c *connShare) arrived(node string, val []byte) {
 	counts, err := decodeConnCounts(val)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil {
-		if !c.bad[node] {
-			c.log.Warn("ignoring another relay's connection counts", "node", node, "err", err)
-		}
-		c.bad[node] = true
-		counts = connCounts{} // it still counts as a relay
-	} else {
-		delete(c.bad, node)
-	}
 	old, ok := c.nodes[node]
 	if !ok && len(c.nodes) >= maxConnsNodes {
-		if !c.bad[node] {
+		if !c.full {
 			c.log.Warn("ignoring connection counts: too many relays", "node", node, "max", maxConnsNodes)
+			c.full = true
 		}
-		c.bad[node] = true
 		return
+	}
+	bad := err != nil
+	if bad {
+		if !ok || !old.bad {
+			c.log.Warn("ignoring another relay's connection counts", "node", node, "err", err)
+		}
+		counts = connCounts{} // it still counts as a relay
 	}
 	if ok {
 		c.add(old.counts, -1)
 	}
-	c.nodes[node] = &nodeConns{counts: counts, at: c.now()}
+	c.nodes[node] = &nodeConns{counts: counts, at: c.now(), bad: bad}
 	c.add(counts, 1)
 }
 
@@ -199,8 +197,8 @@ func (c *connShare) forgetLocked(node string) {
 	if old, ok := c.nodes[node]; ok {
 		c.add(old.counts, -1)
 		delete(c.nodes, node)
+		c.full = false
 	}
-	delete(c.bad, node)
 }
 
 // add adds (sign 1) or takes out (-1) counts from the sum. c.mu is held.
