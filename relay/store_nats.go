@@ -68,7 +68,9 @@ type NATSConfig struct {
 // change revision-checked; each mailbox's messages in one stream, on the
 // subject PREFIX.mbox.KEY, read back with a request per message and
 // followed by the relay's one ordered consumer of the stream (natsTail). An index of each bucket, fed by a watcher, answers the
-// lists and counts without a request.
+// lists and counts without a request. A third bucket, PREFIX_conns, in
+// memory, holds each relay's live connection counts, which the Server
+// shares through it (connShare).
 type natsStore struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
