@@ -353,11 +353,12 @@ func (c *connShare) write(ctx context.Context) {
 
 // close stops writing and watching and deletes this relay's entry, so
 // that the others stop counting its connections at once. When NATS is
-// unreachable the entry expires instead: that is logged, not an error.
+// unreachable (or a cluster without its quorum does not answer within a
+// second) the entry expires instead: that is logged, not an error.
 func (c *connShare) close() {
 	c.stop()
 	<-c.done
-	ctx, cancel := context.WithTimeout(context.Background(), max(c.beat, time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := c.kv.Delete(ctx, c.id); err != nil {
 		c.log.Warn("delete this relay's connection counts (they expire instead)", "err", err)

@@ -228,8 +228,8 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if ns, ok := st.(*natsStore); ok {
 		wait := cfg.NATS.StartTimeout
 		orDefault(&wait, 30*time.Second)
-		ctx, cancel := context.WithTimeout(base, wait)
-		s.share, err = startConnShare(ctx, ns.conns, connShareConfig{
+		sctx, cancel := context.WithTimeout(ctx, wait)
+		s.share, err = startConnShare(sctx, ns.conns, connShareConfig{
 			ttl: ns.connsTTL, perAddr: int64(cfg.MaxConnsPerIP), perPrefix: int64(cfg.MaxConnsPerPrefix),
 			local: s.withConns, log: log,
 		})
