@@ -117,15 +117,10 @@ func TestConnsPerClientShared(t *testing.T) {
 	waitFor(t, "relay B to count A's new connection", seesOthers(b, ip, 1))
 	refusedConn(t, urlB, ip, "too many connections from your address")
 
-	// B closes: its entry goes with it, not a TTL later. (b1 reads, so
-	// that it answers B's close handshake.)
-	go func() {
-		for {
-			if _, _, err := b1.ws.Read(context.Background()); err != nil {
-				return
-			}
-		}
-	}()
+	// B closes: its entry goes with it, not a TTL later. (Its client
+	// leaves first, so that B's close waits for nobody.)
+	b1.close()
+	waitFor(t, "relay B's client to leave", func() bool { return b.connCount() == 0 })
 	kv := b.state.store.(*natsStore).conns
 	id := b.share.id
 	if err := b.Close(); err != nil {

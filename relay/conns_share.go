@@ -53,6 +53,7 @@ type connShare struct {
 	// local calls f with the relay's own counts, under the relay's
 	// connection lock (which is taken before c.mu, never after).
 	local func(f func(own *tally))
+	life  context.Context // the store's: requests end with it
 
 	mu    sync.Mutex
 	nodes map[string]*nodeConns // the other relays' latest entries
@@ -74,7 +75,8 @@ type nodeConns struct {
 
 // connShareConfig is what startConnShare needs besides the bucket.
 type connShareConfig struct {
-	ttl                time.Duration // the bucket's
+	ttl                time.Duration   // the bucket's
+	life               context.Context // the store's: requests end with it (abandonRequests)
 	perAddr, perPrefix int64
 	local              func(f func(own *tally))
 	log                *slog.Logger
@@ -89,7 +91,7 @@ func startConnShare(ctx context.Context, kv jetstream.KeyValue, cfg connShareCon
 		debounce:  min(max(ttl/40, 10*time.Millisecond), 200*time.Millisecond),
 		perAddr:   cfg.perAddr,
 		perPrefix: cfg.perPrefix,
-		log:       cfg.log, now: time.Now, local: cfg.local,
+		log:       cfg.log, now: time.Now, local: cfg.local, life: cfg.life,
 		nodes: map[string]*nodeConns{},
 		sum:   newTally(),
 		dirty: make(chan struct{}, 1),
@@ -115,10 +117,12 @@ func startConnShare(ctx context.Context, kv jetstream.KeyValue, cfg connShareCon
 		<-watched
 		return nil, fmt.Errorf("load NATS connection counts: %w", ctx.Err())
 	}
+	// close waits for the writer, not for the watcher: stopping a
+	// watcher deletes its consumer, a request that a cluster without its
+	// quorum answers only at its timeout (as the store's own watchers).
 	go func() {
 		defer close(c.done)
 		c.write(wctx)
-		<-watched
 	}()
 	return c, nil
 }
@@ -351,14 +355,15 @@ func (c *connShare) write(ctx context.Context) {
 	}
 }
 
-// close stops writing and watching and deletes this relay's entry, so
+// close stops writing (and watching) and deletes this relay's entry, so
 // that the others stop counting its connections at once. When NATS is
 // unreachable (or a cluster without its quorum does not answer within a
-// second) the entry expires instead: that is logged, not an error.
+// second, or the relay abandoned the store's requests at shutdown) the
+// entry expires instead: that is logged, not an error.
 func (c *connShare) close() {
 	c.stop()
 	<-c.done
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(c.life, time.Second)
 	defer cancel()
 	if err := c.kv.Delete(ctx, c.id); err != nil {
 		c.log.Warn("delete this relay's connection counts (they expire instead)", "err", err)

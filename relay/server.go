@@ -230,7 +230,7 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		orDefault(&wait, 30*time.Second)
 		sctx, cancel := context.WithTimeout(ctx, wait)
 		s.share, err = startConnShare(sctx, ns.conns, connShareConfig{
-			ttl: ns.connsTTL, perAddr: int64(cfg.MaxConnsPerIP), perPrefix: int64(cfg.MaxConnsPerPrefix),
+			ttl: ns.connsTTL, life: ns.life, perAddr: int64(cfg.MaxConnsPerIP), perPrefix: int64(cfg.MaxConnsPerPrefix),
 			local: s.withConns, log: log,
 		})
 		cancel()
