@@ -134,12 +134,16 @@ var (
 		"Bytes the stored messages count against MaxStoredBytes.", nil, nil)
 	descMailboxRefusals = prometheus.NewDesc("ferry_mailbox_refusals_total",
 		"Connections and commands refused, and clients disconnected, by reason.", []string{"reason"}, nil)
+	descSharingRelays = prometheus.NewDesc("ferry_mailbox_sharing_relays",
+		"Relays on the shared NATS store whose connection counts this one holds, itself included.", nil, nil)
+	descSharedCountsBytes = prometheus.NewDesc("ferry_mailbox_shared_counts_bytes",
+		"Bytes of the connection counts this relay last published to the others.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (s *Server) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMailboxConns, descMailboxConnsTotal, descNameplates,
-		descMailboxes, descMessagesTotal, descStoredBytes, descMailboxRefusals} {
+		descMailboxes, descMessagesTotal, descStoredBytes, descMailboxRefusals, descSharingRelays, descSharedCountsBytes} {
 		ch <- d
 	}
 }
@@ -154,6 +158,11 @@ func (s *Server) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descMessagesTotal, prometheus.CounterValue, float64(s.metrics.messages.Load()))
 	ch <- prometheus.MustNewConstMetric(descStoredBytes, prometheus.GaugeValue, float64(stored))
 	s.metrics.refused.collect(descMailboxRefusals, ch)
+	if s.share != nil {
+		relays, entry := s.share.gauges()
+		ch <- prometheus.MustNewConstMetric(descSharingRelays, prometheus.GaugeValue, float64(relays))
+		ch <- prometheus.MustNewConstMetric(descSharedCountsBytes, prometheus.GaugeValue, float64(entry))
+	}
 }
 
 // gauges reads the state's sizes for Collect.

@@ -88,6 +88,9 @@ type Config struct {
 	// address or an IPv6 /64) and per prefix (an IPv4 /24 or an IPv6
 	// /48). Behind a reverse proxy every client shares the proxy's
 	// address. Further connections get HTTP 503. Defaults 1024, 32 and 128.
+	// On relays that share a NATS store, MaxConnsPerIP and
+	// MaxConnsPerPrefix count a client's connections on every relay (a
+	// moment late: see NATSConfig), MaxConns this relay's alone.
 	MaxConns          int
 	MaxConnsPerIP     int
 	MaxConnsPerPrefix int
@@ -159,6 +162,9 @@ type Server struct {
 	nConns  int
 	perConn tally // connections per client address and prefix
 	conns   sync.WaitGroup
+	// share, on relays that share a NATS store, has the other relays'
+	// connection counts and publishes this one's; nil otherwise.
+	share *connShare
 }
 
 // New is NewContext with a context that never ends.
@@ -219,6 +225,21 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		st.close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	if ns, ok := st.(*natsStore); ok {
+		wait := cfg.NATS.StartTimeout
+		orDefault(&wait, 30*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, wait)
+		s.share, err = startConnShare(sctx, ns.conns, connShareConfig{
+			ttl: ns.connsTTL, life: ns.life, perAddr: int64(cfg.MaxConnsPerIP), perPrefix: int64(cfg.MaxConnsPerPrefix),
+			local: s.withConns, log: log,
+		})
+		cancel()
+		if err != nil {
+			stop()
+			st.close()
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+	}
 	go s.pruneLoop(base)
 	return s, nil
 }
@@ -274,12 +295,20 @@ func (s *Server) admit(addr clientKey) error {
 	if s.nConns >= s.cfg.MaxConns {
 		return errors.New("too many connections")
 	}
-	if ok, which := s.perConn.fits(addr, 1, int64(s.cfg.MaxConnsPerIP), int64(s.cfg.MaxConnsPerPrefix)); !ok {
+	byAddr, byPrefix := s.perConn.addr[addr.addr], s.perConn.prefix[addr.prefix]
+	if s.share != nil {
+		a, p := s.share.others(addr)
+		byAddr, byPrefix = byAddr+a, byPrefix+p
+	}
+	if ok, which := fits(byAddr, byPrefix, 1, int64(s.cfg.MaxConnsPerIP), int64(s.cfg.MaxConnsPerPrefix)); !ok {
 		return fmt.Errorf("too many connections from your %s", which)
 	}
 	s.nConns++
 	s.perConn.add(addr, 1)
 	s.conns.Add(1)
+	if s.share != nil {
+		s.share.changed()
+	}
 	return nil
 }
 
@@ -289,6 +318,16 @@ func (s *Server) leave(addr clientKey) {
 	s.nConns--
 	s.perConn.add(addr, -1)
 	s.conns.Done()
+	if s.share != nil {
+		s.share.changed()
+	}
+}
+
+// withConns calls f with the relay's connection counts, under its lock.
+func (s *Server) withConns(f func(own *tally)) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	f(&s.perConn)
 }
 
 // Serve serves HTTP on ln until ctx is done, then stops accepting,
@@ -389,6 +428,9 @@ func (s *Server) Close() error {
 			<-s.pruneDone
 			s.conns.Wait()
 		})
+		if s.share != nil {
+			s.share.close()
+		}
 		s.state.mu.Lock()
 		defer s.state.mu.Unlock()
 		s.closeErr = s.state.store.close()

@@ -21,12 +21,13 @@ import (
 // What is global and what is per relay: the limits kept in the shared
 // records hold across relays (MaxNameplates, MaxMailboxes, and a
 // mailbox's MaxMessagesPerMailbox and MaxMailboxBytes, counted in its
-// record, which every add updates with a revision check). The limits on
-// clients are each relay's own: connections (MaxConns*, naturally per
-// relay), the nameplates one address created (MaxNameplatesPerIP and
-// PerPrefix) and the bytes it stored (MaxStoredBytes*), which each relay
-// counts for the clients it serves; a client that spreads itself over n
-// relays gets n times as much.
+// record, which every add updates with a revision check), and so do the
+// limits on clients: the nameplates one address created
+// (MaxNameplatesPerIP and PerPrefix, from the records' owners), the
+// bytes it stored (MaxStoredBytes*, from the mailboxes' counts) and its
+// connections (MaxConnsPerIP and PerPrefix, from the live counts every
+// relay publishes in PREFIX_conns; see connShare for the moment they
+// lag). MaxConns stays each relay's own: it protects its own sockets.
 type NATSConfig struct {
 	// URLs are the NATS servers to connect to (nats://HOST:4222).
 	URLs []string
@@ -47,6 +48,13 @@ type NATSConfig struct {
 	// PruneUnpairedAge) deletes idle state much sooner. Default 24h, and
 	// at least 4 times PruneAge.
 	MaxAge time.Duration
+	// ConnsTTL is how long a relay's published connection counts
+	// (for MaxConnsPerIP and MaxConnsPerPrefix over all relays) outlive
+	// their last write: a relay rewrites them every quarter of it, so a
+	// relay that dies stops counting after ConnsTTL. The relay that
+	// creates the bucket PREFIX_conns sets it; the others take the
+	// bucket's. Default 10s, at least 1s.
+	ConnsTTL time.Duration
 	// Timeout bounds each request to JetStream. Default 10s.
 	Timeout time.Duration
 	// StartTimeout bounds connecting and creating the buckets and the
@@ -60,20 +68,24 @@ type NATSConfig struct {
 // change revision-checked; each mailbox's messages in one stream, on the
 // subject PREFIX.mbox.KEY, read back with a request per message and
 // followed by the relay's one ordered consumer of the stream (natsTail). An index of each bucket, fed by a watcher, answers the
-// lists and counts without a request.
+// lists and counts without a request. A third bucket, PREFIX_conns, in
+// memory, holds each relay's live connection counts, which the Server
+// shares through it (connShare).
 type natsStore struct {
-	nc      *nats.Conn
-	js      jetstream.JetStream
-	nps     jetstream.KeyValue
-	mbs     jetstream.KeyValue
-	msgs    jetstream.Stream
-	subject string // PREFIX.mbox
-	npIdx   *kvIndex
-	mbIdx   *kvIndex
-	tail    *natsTail // every mailbox's new messages, for this relay's listeners
-	timeout time.Duration
-	log     *slog.Logger
-	stop    context.CancelFunc // stops the watchers
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	nps      jetstream.KeyValue
+	mbs      jetstream.KeyValue
+	conns    jetstream.KeyValue // every relay's live connection counts (connShare)
+	connsTTL time.Duration      // conns's TTL, whichever relay created it
+	msgs     jetstream.Stream
+	subject  string // PREFIX.mbox
+	npIdx    *kvIndex
+	mbIdx    *kvIndex
+	tail     *natsTail // every mailbox's new messages, for this relay's listeners
+	timeout  time.Duration
+	log      *slog.Logger
+	stop     context.CancelFunc // stops the watchers
 	// life bounds every request (do): abandon ends it, and with it the
 	// requests still waiting for a cluster that lost its quorum, when the
 	// relay shuts down.
@@ -100,6 +112,8 @@ func openNATSStore(ctx context.Context, cfg NATSConfig, pruneAge time.Duration, 
 	orDefault(&cfg.MaxAge, max(24*time.Hour, 4*pruneAge))
 	cfg.MaxAge = max(cfg.MaxAge, 4*pruneAge)
 	orDefault(&cfg.Timeout, 10*time.Second)
+	orDefault(&cfg.ConnsTTL, defaultConnsTTL)
+	cfg.ConnsTTL = max(cfg.ConnsTTL, time.Second)
 	orDefault(&cfg.StartTimeout, 30*time.Second)
 	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
@@ -151,6 +165,9 @@ func (s *natsStore) setUp(ctx context.Context, cfg NATSConfig, maxMessageBytes i
 			return err
 		}
 		if s.mbs, err = openBucket(ctx, js, cfg, cfg.Prefix+"_mailboxes"); err != nil {
+			return err
+		}
+		if s.conns, s.connsTTL, err = openConnsBucket(ctx, js, cfg); err != nil {
 			return err
 		}
 		s.msgs, err = openStream(ctx, js, jetstream.StreamConfig{
@@ -271,6 +288,47 @@ func openBucket(ctx context.Context, js jetstream.JetStream, cfg NATSConfig, nam
 		}
 	}
 	return js.KeyValue(ctx, name)
+}
+
+// defaultConnsTTL is NATSConfig.ConnsTTL's default.
+const defaultConnsTTL = 10 * time.Second
+
+// openConnsBucket opens the bucket of live connection counts, creating
+// it if needed: in memory (the counts are live, a restart starts them
+// over), one value per relay, expiring a TTL after its last write. It
+// returns the bucket's TTL, which the relay that created it chose.
+func openConnsBucket(ctx context.Context, js jetstream.JetStream, cfg NATSConfig) (jetstream.KeyValue, time.Duration, error) {
+	name := cfg.Prefix + "_conns"
+	kv, err := js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:         name,
+			Description:    "ferry relay: each relay's live connections per client",
+			History:        1,
+			TTL:            cfg.ConnsTTL,
+			MaxValueSize:   maxConnsEntryBytes,
+			Storage:        jetstream.MemoryStorage,
+			Replicas:       cfg.Replicas,
+			LimitMarkerTTL: max(cfg.ConnsTTL, time.Second), // so that watchers see expiry
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, name)
+		}
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	ttl := st.TTL()
+	if ttl <= 0 {
+		// A bucket made by hand without one: entries never expire in
+		// JetStream, but each relay's copy still drops them.
+		ttl = cfg.ConnsTTL
+	}
+	return kv, ttl, nil
 }
 
 // openStream opens the stream, creating it if needed. An existing one is
