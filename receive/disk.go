@@ -110,8 +110,8 @@ func openDestResume(dir string, man transfer.Manifest, overwrite bool, rs *destR
 		}
 	}
 	sweepPartials(root, time.Now())
-	if len(man.Sums) > 0 {
-		d.res = &resumer{sums: man.Sums}
+	if len(man.Sums) > 0 || man.SumsLater {
+		d.res = newResumer(man)
 		if rs != nil {
 			if err := d.stageResumable(rs.NoResume, rs.Resume); err != nil {
 				d.close()

@@ -155,7 +155,7 @@ func (d *dest) writeFile(name string, size int64, mode fs.FileMode, mtime time.T
 	var h hash.Hash
 	if d.res != nil {
 		var err error
-		if offset, h, err = d.res.begin(name, size, pax); err != nil {
+		if offset, h, err = d.res.begin(d, name, size, pax); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/ferrydrop/ferry/crypto"
@@ -59,7 +60,19 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err := opts.Accept(man); err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver declined the transfer", Err: err}
 	}
-	sink, err := newSink(man, opts)
+	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, man: man, offerMan: man, kind: offer.Stream, sl: sl, namesSigner: namesSigner}
+	if man.SumsLater {
+		r.box, r.binding = newSumsBox(opts.onSums), transfer.SumsBinding(w, man)
+		if opts.Save == nil && opts.Out != "-" && !opts.NoResume && couldResume(opts.Out, man) {
+			// what it holds is known only once the partials are checked
+			// against the sums
+			if err := r.waitSums(ctx, "the offer"); err != nil {
+				return nil, err
+			}
+			r.adoptSums()
+		}
+	}
+	sink, err := r.newSink()
 	if err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver cannot store the transfer", Err: err}
 	}
@@ -81,7 +94,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err != nil {
 		return nil, err
 	}
-	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, man: man, kind: offer.Stream, sl: sl, namesSigner: namesSigner, start: time.Now()}
+	r.start = time.Now()
 	defer func() {
 		for _, l := range r.links {
 			l.Close()
@@ -105,7 +118,8 @@ type run struct {
 	w           *wormhole.Wormhole
 	ch          *transfer.Channel
 	opts        Options
-	man         transfer.Manifest
+	man         transfer.Manifest // the offer's, with the sums once they came (adoptSums)
+	offerMan    transfer.Manifest // the offer's, as it came
 	kind        string
 	sl          *seal
 	namesSigner *crypto.Signer
@@ -114,6 +128,20 @@ type run struct {
 	retry       *transfer.Retry  // the sender's request for a new path, seen during the stream
 	peerErr     error            // the sender's error, seen during the stream
 	links       []*transfer.Link // of the reconnects
+	// box receives the sums an offer with SumsLater promised (late.go),
+	// binding names the offer they must be for.
+	box     *sumsBox
+	binding string
+}
+
+// newSink is the sink for r.man, which checks the sums that follow the
+// offer, if they do, once they come.
+func (r *run) newSink() (sink, error) {
+	s, err := newSink(r.man, r.opts)
+	if d, ok := s.(*dest); ok && err == nil && d.res != nil && r.box != nil {
+		d.res.box = r.box
+	}
+	return s, err
 }
 
 // once receives the stream on conn (attempt r.attempt) into sink.
@@ -121,9 +149,16 @@ func (r *run) once(conn *transfer.Conn, sink sink) (_ *Result, err error) {
 	defer func() { conn.End(err) }()
 	stop := context.AfterFunc(r.ctx, conn.Abort) // unblocks a read from a dead peer
 	defer stop()
-	if r.opts.ReconnectTimeout > 0 {
-		defer r.watch(conn)()
+	stopWatch := func() {}
+	if r.opts.ReconnectTimeout > 0 || r.box != nil {
+		stopWatch = sync.OnceFunc(r.watch(conn))
+		defer stopWatch()
 	}
+	defer func() { // the sums refused stopped the stream: that is why
+		if rerr := r.box.refused(); err != nil && rerr != nil {
+			err = rerr
+		}
+	}()
 	opts, man, sl := r.opts, r.man, r.sl
 	base := transfer.StreamBase(r.w, r.attempt)
 	key, err := crypto.StreamKey(base, "send")
@@ -168,6 +203,21 @@ func (r *run) once(conn *transfer.Conn, sink sink) (_ *Result, err error) {
 		if r.namesSigner != nil && (signer == nil || signer.Fingerprint != r.namesSigner.Fingerprint) {
 			return nil, errors.New("the files are not signed by the key that signed their list of names")
 		}
+	}
+	if pending(sink) { // the stream ended before the sums came
+		stopWatch()
+		if r.peerErr != nil {
+			return nil, r.peerErr
+		}
+		if err := r.waitSums(r.ctx, "the end of the stream"); err != nil {
+			return nil, err
+		}
+		if err := sink.(*dest).res.catchUp(sink.(*dest)); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.box.checkSigner(signer); err != nil {
+		return nil, err
 	}
 	if err := sink.commit(); err != nil {
 		return nil, err

@@ -106,6 +106,11 @@ type Options struct {
 	// files resumes it; Resume is told what is resumed or started over.
 	NoResume bool
 	Resume   Resume
+	// SumsTimeout bounds the wait for file hashes that a ferry sender
+	// sends after its offer (it was still hashing): before the answer
+	// to an offer whose partials are in Out, and between the end of the
+	// stream and the final names (transfer.DefaultSumsTimeout when 0).
+	SumsTimeout time.Duration
 
 	// Keys returns the keyring that opens sealed transfers (ferry send
 	// --to/--sign): your secret keys, and the public keys of the senders
@@ -121,6 +126,10 @@ type Options struct {
 	// your key: the list of names is sealed and signed like the files,
 	// and its signature was checked against the keyring.
 	OnSigner func(*crypto.Signer)
+
+	// onSums, when set (by a test), is told when the file hashes that
+	// followed the offer arrived.
+	onSums func()
 }
 
 // Result is what arrived.

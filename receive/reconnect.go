@@ -15,21 +15,27 @@ import (
 // again from there.
 
 // haveOf is what sink holds, for the sender, when it resumes; nil when it
-// does not.
+// does not, or while the sums are late (it holds nothing then).
 func haveOf(s sink) *transfer.Have {
-	if d, ok := s.(*dest); ok && d.res != nil && d.res.persist {
-		return d.res.have()
+	if resumable(s) && !pending(s) {
+		return s.(*dest).res.have()
 	}
 	return nil
+}
+
+// resumable tells whether sink keeps what arrives to go on from.
+func resumable(s sink) bool {
+	d, ok := s.(*dest)
+	return ok && d.res != nil && d.res.persist
 }
 
 // canReconnect tells whether a transfer that failed on conn may go on on a
 // new path: the path itself broke, reconnecting is on, and sink resumes.
 func (r *run) canReconnect(conn *transfer.Conn, s sink) bool {
-	if r.retry != nil && r.retry.Attempt > r.attempt && haveOf(s) != nil && r.ctx.Err() == nil {
+	if r.retry != nil && r.retry.Attempt > r.attempt && resumable(s) && r.ctx.Err() == nil && r.box.refused() == nil {
 		return true // the sender asked for a new path: it saw this one break
 	}
-	return conn.Broken() && r.opts.ReconnectTimeout > 0 && haveOf(s) != nil && r.ctx.Err() == nil
+	return conn.Broken() && r.opts.ReconnectTimeout > 0 && resumable(s) && r.ctx.Err() == nil && r.box.refused() == nil
 }
 
 // lost says in words why a transfer failed when its path broke under it
@@ -62,7 +68,7 @@ func connectionLost(ctx context.Context, perr, err error) error {
 // resume. The sender's own words (a Refusal) stand as they are.
 func (r *run) noResume(conn *transfer.Conn, s sink, err error) error {
 	var refusal *transfer.Refusal
-	if err == nil || !conn.Broken() || r.opts.ReconnectTimeout <= 0 || r.ctx.Err() != nil || haveOf(s) != nil || errors.As(err, &refusal) {
+	if err == nil || !conn.Broken() || r.opts.ReconnectTimeout <= 0 || r.ctx.Err() != nil || resumable(s) || errors.As(err, &refusal) {
 		return err
 	}
 	return &transfer.NoResumeError{Reason: r.noResumeReason(s), Err: err}
@@ -89,9 +95,10 @@ func (r *run) noResumeReason(s sink) string {
 }
 
 // watch reads the mailbox while the stream runs: the sender's request for
-// a new path (it saw this one break first) or its error ends the
-// connection at once instead of after the idle timeout. The returned
-// func stops it.
+// a new path (it saw this one break first, and reconnecting is on) or its
+// error ends the connection at once instead of after the idle timeout;
+// the sums that follow the offer are kept (r.box), and refused ones end
+// it too. The returned func stops it.
 func (r *run) watch(conn *transfer.Conn) (stop func()) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan struct{})
@@ -107,7 +114,13 @@ func (r *run) watch(conn *transfer.Conn) (stop func()) {
 				conn.Abort()
 				return
 			}
-			if e.Ferry != nil && e.Ferry.Retry != nil && e.Ferry.Retry.Attempt > r.attempt {
+			if e.Ferry != nil && e.Ferry.Sums != nil && r.box != nil {
+				if r.takeSums(e.Ferry.Sums) != nil {
+					conn.Abort()
+					return
+				}
+			}
+			if e.Ferry != nil && e.Ferry.Retry != nil && e.Ferry.Retry.Attempt > r.attempt && r.opts.ReconnectTimeout > 0 {
 				r.retry = e.Ferry.Retry
 				conn.Abort()
 				return
@@ -130,10 +143,25 @@ func (r *run) reconnect(old sink, why error) (*transfer.Conn, sink, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, limit)
 	defer cancel()
+	if pending(old) {
+		// What it holds is known once the sums came: the record gets
+		// them before the next attempt reads it.
+		if err := r.waitSums(ctx, "the break"); err != nil {
+			if r.ctx.Err() == nil && ctx.Err() != nil {
+				return nil, old, &transfer.ReconnectError{Timeout: limit, Err: why}
+			}
+			return nil, old, err
+		}
+		d := old.(*dest)
+		if err := d.res.catchUp(d); err != nil {
+			return nil, old, err
+		}
+	}
+	r.adoptSums()
 	// What arrived is synced and recorded; the sink for the next attempt
 	// re-reads the record and checks what it claims, as a later run would.
 	old.abort()
-	s, err := newSink(r.man, r.opts)
+	s, err := r.newSink()
 	if err != nil {
 		return nil, old, err
 	}

@@ -79,6 +79,21 @@ type resumer struct {
 	busy chan struct{}
 	mu   sync.Mutex
 	err  error
+	// late: the offer said its sums follow (late.go), and they have not
+	// been taken yet; sums then lists the files the stream carried so
+	// far, without hashes, pax the hash each one's tar entry gave (if
+	// any) and computed the hash of each complete one. box is where the
+	// sums arrive; files caps the files the stream may carry.
+	late     bool
+	box      *sumsBox
+	pax      []string
+	computed []string
+	files    int64
+}
+
+// newResumer is the resumer of an offer with sums, or whose sums follow.
+func newResumer(man transfer.Manifest) *resumer {
+	return &resumer{sums: man.Sums, late: man.SumsLater && len(man.Sums) == 0, files: man.Files}
 }
 
 // stageResumable sets d up to resume: the staging folder and record for
@@ -86,7 +101,8 @@ type resumer struct {
 // It falls back to a fresh staging folder (no resume) when another
 // receiver holds the lock.
 func (d *dest) stageResumable(noResume bool, tell Resume) error {
-	r := &resumer{sums: d.man.Sums, ents: map[int]recordEnt{}, id: stageIdentity(d.man), tell: tell, busy: make(chan struct{}, 1)}
+	r := newResumer(d.man)
+	r.ents, r.id, r.tell, r.busy = map[int]recordEnt{}, stageIdentity(d.man), tell, make(chan struct{}, 1)
 	d.res = r
 	stage := partialPrefix + r.id[:12]
 	if noResume {
@@ -126,10 +142,21 @@ func (r *resumer) load(d *dest) {
 	for _, e := range rec.Files {
 		byPath[e.Path] = e
 	}
+	if r.late { // nothing could match (couldResume): nothing is kept
+		for _, e := range rec.Files {
+			if top, _, _ := strings.Cut(e.Path, "/"); e.Have > 0 && e.Hash == "" && d.tops[top].Name == top {
+				r.restart(e.Path, unhashedPartial)
+			}
+		}
+	}
 	keep := map[string]bool{}
 	for i, s := range r.sums {
 		e, ok := byPath[s.Path]
 		if !ok || e.Have <= 0 {
+			continue
+		}
+		if e.Hash == "" {
+			r.restart(s.Path, unhashedPartial)
 			continue
 		}
 		if e.Size != s.Size || e.Hash != s.Hash || e.Have > s.Size {
@@ -164,6 +191,10 @@ func (r *resumer) load(d *dest) {
 	}
 }
 
+// unhashedPartial is why a partial written before the sender's hashes
+// arrived is not resumed.
+const unhashedPartial = "its partial arrived before the sender's file hashes, so it cannot be checked against this offer: it starts over from zero"
+
 func (r *resumer) restart(name, why string) {
 	if r.tell.OnRestart != nil {
 		r.tell.OnRestart(name, why)
@@ -192,12 +223,19 @@ func (r *resumer) heldBytes() int64 {
 
 // begin checks a stream's file entry against the offer and returns where
 // its bytes start and the hash to go on with.
-func (r *resumer) begin(name string, size int64, pax map[string]string) (int64, hash.Hash, error) {
+func (r *resumer) begin(d *dest, name string, size int64, pax map[string]string) (int64, hash.Hash, error) {
+	if err := r.catchUp(d); err != nil {
+		return 0, nil, err
+	}
+	if r.late {
+		offset, err := r.beginLate(name, size, pax)
+		return offset, transfer.NewHash(), err
+	}
 	if r.next >= len(r.sums) || r.sums[r.next].Path != name {
 		return 0, nil, fmt.Errorf("stream has \"%s\" where the offer listed another file", transfer.Escape(name))
 	}
 	s := r.sums[r.next]
-	if pax[transfer.PAXHash] != s.Hash {
+	if v, ok := pax[transfer.PAXHash]; (ok || r.box == nil) && v != s.Hash { // optional when the sums came late
 		return 0, nil, fmt.Errorf("stream gives \"%s\" another hash than the offer", transfer.Escape(name))
 	}
 	var offset int64
@@ -237,15 +275,30 @@ func (r *resumer) progress(d *dest, n int64, written int64, h hash.Hash) error {
 	if r.since < checkpointBytes && time.Since(r.last) < checkpointEvery {
 		return nil
 	}
+	if err := r.catchUp(d); err != nil {
+		return err
+	}
 	return r.checkpointAsync(d, r.next, n, h)
 }
 
 // end finishes the current file: its hash must be the offered one. A
 // file that does not match is removed, so that a new run starts it over.
 func (r *resumer) end(d *dest, staged string, h hash.Hash) error {
+	if err := r.catchUp(d); err != nil {
+		return err
+	}
 	i := r.next
 	r.next++
 	s := r.sums[i]
+	if r.late { // checked once the sums arrive (adopt)
+		sum := hex.EncodeToString(h.Sum(nil))
+		r.computed = append(r.computed, sum)
+		if r.persist {
+			r.ents[i] = recordEnt{Path: s.Path, Size: s.Size, Have: s.Size, Prefix: sum}
+			r.pending = append(r.pending, i)
+		}
+		return nil
+	}
 	if hex.EncodeToString(h.Sum(nil)) != s.Hash {
 		delete(r.ents, i)
 		d.root.Remove(staged)
@@ -264,6 +317,7 @@ func (r *resumer) end(d *dest, staged string, h hash.Hash) error {
 // failed records, after a failure in the current file, what of it is on
 // disk (n bytes hashed by h), so that the next run goes on from there.
 func (r *resumer) failed(d *dest, n int64, h hash.Hash) {
+	r.catchUp(d) // the record names the hashes, if they came
 	if r.persist && n > 0 {
 		r.checkpoint(d, r.next, n, h)
 	}
@@ -282,8 +336,46 @@ func (r *resumer) close(d *dest, committed bool) (keep bool) {
 		d.root.Remove(d.stage + recordSuffix)
 		return false
 	}
+	r.catchUp(d)
 	r.checkpoint(d, -1, 0, nil)
 	return true
+}
+
+// couldResume tells whether dir holds a partial an earlier run of an offer
+// like man left that could match it (a file of one of its names, of a
+// size that fits), with the sender's hash: then its sums are needed to
+// know what is held.
+func couldResume(dir string, man transfer.Manifest) bool {
+	if dir == "" {
+		dir = "."
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return false
+	}
+	defer root.Close()
+	id := stageIdentity(man)
+	b, err := readLimited(root, partialPrefix+id[:12]+recordSuffix, maxRecord)
+	if err != nil {
+		return false
+	}
+	var rec record
+	if json.Unmarshal(b, &rec) != nil || rec.Version != recordVersion || rec.ID != id {
+		return false
+	}
+	tops := map[string]transfer.Entry{}
+	for _, e := range man.Entries {
+		tops[e.Name] = e
+	}
+	for _, e := range rec.Files {
+		top, rest, _ := strings.Cut(e.Path, "/")
+		t, ok := tops[top]
+		if e.Have <= 0 || e.Hash == "" || !ok || t.Dir != (rest != "") || e.Size > t.Size || (!t.Dir && e.Size != t.Size) {
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 // hashPrefix hashes the first n bytes of the file name.

@@ -78,6 +78,10 @@ type FileOptions struct {
 	// Only ferry receivers can take sealed transfers.
 	To     []*openpgp.Entity
 	Signer *openpgp.Entity
+
+	// hashGate, when set (by a test), holds the hashing back until it
+	// returns: how a test makes the hashes come late.
+	hashGate func(context.Context) error
 }
 
 // sealed tells whether opts seal the transfer.
@@ -101,23 +105,33 @@ func (opts FileOptions) sealOffer(offer *transfer.FerryOffer) error {
 	if err != nil {
 		return fmt.Errorf("encode the manifest: %w", err)
 	}
+	sealed, err := opts.seal(plain, "the manifest")
+	if err != nil {
+		return err
+	}
+	if len(sealed) > transfer.MaxSealedManifest {
+		return fmt.Errorf("the list of names is too long to send sealed (%d bytes, at most %d)", len(sealed), transfer.MaxSealedManifest)
+	}
+	s.Manifest = sealed
+	offer.Manifest = transfer.Manifest{}
+	return nil
+}
+
+// seal is plain as an OpenPGP message sealed as opts say (what names it
+// in errors).
+func (opts FileOptions) seal(plain []byte, what string) ([]byte, error) {
 	var buf bytes.Buffer
 	w, err := crypto.SealTo(&buf, opts.To, opts.Signer)
 	if err != nil {
-		return fmt.Errorf("seal the manifest: %w", err)
+		return nil, fmt.Errorf("seal %s: %w", what, err)
 	}
 	if _, err := w.Write(plain); err != nil {
-		return fmt.Errorf("seal the manifest: %w", err)
+		return nil, fmt.Errorf("seal %s: %w", what, err)
 	}
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("seal the manifest: %w", err)
+		return nil, fmt.Errorf("seal %s: %w", what, err)
 	}
-	if buf.Len() > transfer.MaxSealedManifest {
-		return fmt.Errorf("the list of names is too long to send sealed (%d bytes, at most %d)", buf.Len(), transfer.MaxSealedManifest)
-	}
-	s.Manifest = buf.Bytes()
-	offer.Manifest = transfer.Manifest{}
-	return nil
+	return buf.Bytes(), nil
 }
 
 // Summary describes a finished transfer.
@@ -138,39 +152,60 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	if err != nil {
 		return nil, err
 	}
+	parent := ctx
+	// fail ends the transfer from the background (the hashes could not be
+	// made or sent): its cause is the error the transfer ends with.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	hctx, stopHashing := context.WithCancel(ctx)
 	defer stopHashing()
-	sums := src.startHashing(hctx) // while the receiver comes
+	hashes := src.startHashing(hctx, opts.hashGate) // while the receiver comes
 	w, stopLAN, err := open(ctx, opts.Options)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { err = transfer.Finish(ctx, w, err); stopLAN() }()
+	defer func() { err = transfer.Finish(parent, w, err); stopLAN() }()
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && parent.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+	}()
 	if err := transfer.Establish(ctx, w, opts.Verify); err != nil {
 		return nil, err
 	}
 	if !transfer.IsFerry(w.PeerVersions()) {
 		opts.Logger.Debug("the receiver is a classic Magic Wormhole client", "protocol", "classic")
+		stopHashing() // classic peers have no resume: the hashes are not needed
 		return classicFiles(ctx, w, opts, src)
 	}
 	opts.Logger.Debug("the receiver is ferry", "protocol", "ferry")
-	if src.sums, err = sums(); err != nil {
-		return nil, err
-	}
-	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream}
-	offer.Manifest.Sums = src.sums
-	if err := opts.sealOffer(&offer); err != nil {
-		return nil, err
-	}
 	ch := transfer.NewChannel(ctx, w)
 	link, tr, err := transfer.PrepareLink(ctx, opts.linkOptions(ctx, w, 0))
 	if err != nil {
 		return nil, err
 	}
 	defer link.Close()
-	offer.Transports = tr
+	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream, Transports: tr}
+	var late *lateSums
+	select {
+	case <-hashes.done: // sums in the offer, as before hashing went late
+		if hashes.err != nil {
+			return nil, hashes.err
+		}
+		src.sums = hashes.sums
+		offer.Manifest.Sums = src.sums
+	default:
+		offer.Manifest.SumsLater = src.hashable()
+	}
+	if err := opts.sealOffer(&offer); err != nil {
+		return nil, err
+	}
 	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Offer: &offer}}); err != nil {
 		return nil, err
+	}
+	if src.sums == nil && src.hashable() { // the offer said SumsLater (sealed, perhaps)
+		late = opts.sendLate(hctx, ch, hashes, transfer.SumsBinding(w, src.man), fail)
+		defer func() { stopHashing(); <-late.sent }() // nothing goes out after the transfer ended
 	}
 	var peer transfer.Transports
 	var have *transfer.Have
@@ -190,10 +225,15 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 			break
 		}
 	}
+	if have != nil && late != nil { // the receiver waited for the sums: they went out
+		if src.sums, err = late.wait(ctx, ch); err != nil {
+			return nil, err
+		}
+	}
 	if src.at, err = resumeAt(src.sums, have); err != nil {
 		return nil, err
 	}
-	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, src: src, kind: stream, start: time.Now()}
+	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, src: src, kind: stream, start: time.Now(), late: late}
 	conn, err := link.Connect(ctx, w, ch, transit.Sender, peer)
 	if err != nil {
 		return nil, err
@@ -213,6 +253,7 @@ type run struct {
 	start   time.Time
 	attempt int
 	links   []*transfer.Link // of the reconnects
+	late    *lateSums        // the hashes, when the offer said they follow
 }
 
 // loop streams on conn and, each time the path breaks, on a new one.
@@ -227,7 +268,7 @@ func (r *run) loop(conn *transfer.Conn) (*Summary, error) {
 		if err == nil || !conn.Broken() || r.opts.ReconnectTimeout <= 0 || r.ctx.Err() != nil {
 			return sum, err
 		}
-		if r.src.sums == nil {
+		if !r.src.hashable() {
 			return nil, noResume(err, r.src.noResumeReason())
 		}
 		r.opts.Logger.Debug("send: the data path broke", "attempt", r.attempt, "err", err)
@@ -247,6 +288,14 @@ func (r *run) once(conn *transfer.Conn) (sum *Summary, err error) {
 	if err := r.src.stream(conn, base, r.kind, r.opts); err != nil {
 		return nil, r.pathError(conn, conn.Why(err))
 	}
+	// The receiver gives nothing its final name before it has the file
+	// hashes: they go out before the wait for its confirmation (whose
+	// idle timeout would otherwise run while the hashing ends).
+	if r.late != nil {
+		if _, err := r.late.wait(r.ctx, r.ch); err != nil {
+			return nil, r.lateError(err)
+		}
+	}
 	// The receiver confirms on the data path: the mailbox may be gone by
 	// now (a relay restart during a long transfer), and its farewell is
 	// best effort.
@@ -265,10 +314,19 @@ func (r *run) once(conn *transfer.Conn) (sum *Summary, err error) {
 // will follow: the receiver's reason, if it stopped, arrives in the wait
 // for its answer.
 func (r *run) pathError(conn *transfer.Conn, err error) error {
-	if conn.Broken() && r.opts.ReconnectTimeout > 0 && r.src.sums != nil {
+	if conn.Broken() && r.opts.ReconnectTimeout > 0 && r.src.hashable() {
 		return err
 	}
 	return dataPathError(r.ctx, r.ch, conn.PathError(), err)
+}
+
+// lateError is the error of a wait for the late hashes: the receiver's
+// reason when it stopped.
+func (r *run) lateError(err error) error {
+	if errors.Is(err, errPeerStopped) {
+		return dataPathError(r.ctx, r.ch, nil, err) // the path did not fail: the receiver stopped
+	}
+	return err
 }
 
 // reconnect finds a new path after the last one broke (why), within
@@ -279,6 +337,18 @@ func (r *run) reconnect(why error) (*transfer.Conn, error) {
 	limit := r.opts.ReconnectTimeout
 	ctx, cancel := context.WithTimeout(r.ctx, limit)
 	defer cancel()
+	if r.src.sums == nil && r.late != nil {
+		// The receiver answers with what it holds once it has the hashes;
+		// they go out before the request for a new path.
+		sums, err := r.late.wait(ctx, r.ch)
+		if err != nil {
+			if r.ctx.Err() == nil && ctx.Err() != nil {
+				return nil, &transfer.ReconnectError{Timeout: limit, Err: why}
+			}
+			return nil, r.lateError(err)
+		}
+		r.src.sums = sums
+	}
 	for {
 		r.attempt++
 		if r.opts.OnReconnecting != nil {

@@ -25,7 +25,7 @@ type srcFile struct {
 // browser's), and at most transfer.MaxSums of them. It runs while the
 // sender waits for the receiver; nil sums mean no resume.
 func (s *source) hashFiles(ctx context.Context) ([]transfer.FileSum, error) {
-	if len(s.files) == 0 || len(s.files) > transfer.MaxSums || int64(len(s.files)) != s.man.Files {
+	if !s.hashable() {
 		return nil, nil
 	}
 	buf := make([]byte, transfer.CopyBufferSize)
@@ -52,21 +52,44 @@ func (s *source) hashFiles(ctx context.Context) ([]transfer.FileSum, error) {
 	return sums, nil
 }
 
-// startHashing runs hashFiles in the background; wait returns its result.
-func (s *source) startHashing(ctx context.Context) (wait func() ([]transfer.FileSum, error)) {
-	type result struct {
-		sums []transfer.FileSum
-		err  error
-	}
-	c := make(chan result, 1)
+// hashing is hashFiles running in the background: done is closed once
+// sums and err are set.
+type hashing struct {
+	done chan struct{}
+	sums []transfer.FileSum
+	err  error
+}
+
+// startHashing runs hashFiles in the background, after gate (a test's
+// hold on it; nil for none) lets it.
+func (s *source) startHashing(ctx context.Context, gate func(context.Context) error) *hashing {
+	h := &hashing{done: make(chan struct{})}
 	go func() {
-		sums, err := s.hashFiles(ctx)
-		c <- result{sums, err}
+		defer close(h.done)
+		if gate != nil && s.hashable() {
+			if h.err = gate(ctx); h.err != nil {
+				return
+			}
+		}
+		h.sums, h.err = s.hashFiles(ctx)
 	}()
-	return func() ([]transfer.FileSum, error) {
-		r := <-c
-		return r.sums, r.err
+	return h
+}
+
+// wait waits for the hashes, or ctx.
+func (h *hashing) wait(ctx context.Context) ([]transfer.FileSum, error) {
+	select {
+	case <-h.done:
+		return h.sums, h.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
+}
+
+// hashable tells whether s gets hashes (hashFiles): files on disk, at
+// least one, at most transfer.MaxSums.
+func (s *source) hashable() bool {
+	return len(s.files) > 0 && len(s.files) <= transfer.MaxSums && int64(len(s.files)) == s.man.Files
 }
 
 // resumeAt turns the receiver's Have into the offset each file of sums is

@@ -15,6 +15,7 @@ type Ferry struct {
 	ICE    *natconf.Signal `json:"ice,omitempty"`    // trickled ICE candidates
 	RTC    *rtc.Signal     `json:"rtc,omitempty"`    // WebRTC offer, answer and candidates
 	Retry  *Retry          `json:"retry,omitempty"`  // either side, after the data path broke: a new path
+	Sums   *LateSums       `json:"sums,omitempty"`   // sender, after an offer with SumsLater: the file hashes
 }
 
 // Retry asks for, and answers with, a new data path after the one in use

@@ -28,6 +28,12 @@ type Manifest struct {
 	// Sums, from a ferry sender reading files from disk, lists every
 	// regular file with its size and hash, in stream order (resume.go).
 	Sums []FileSum `json:"sums,omitempty"`
+	// SumsLater, instead of Sums, says that the sender is still hashing
+	// and sends the sums in a message of their own (Ferry.Sums) once it
+	// is done, so that the stream need not wait for them (late.go). A
+	// peer that does not know the field sees an offer without sums: no
+	// resume, as from a sender that hashes nothing.
+	SumsLater bool `json:"sums_later,omitempty"`
 	// Wire, when set, is what will cross the wire if it differs from
 	// Bytes (a classic sender's zip); the receiver fills it in, it is
 	// never sent.

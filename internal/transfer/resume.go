@@ -66,6 +66,9 @@ type Held struct {
 // a valid path under a declared name of the right kind, no path twice,
 // sizes adding up to what each top-level name declares.
 func (m *Manifest) checkSums() error {
+	if m.SumsLater {
+		return m.checkSumsLater()
+	}
 	if len(m.Sums) == 0 {
 		return nil
 	}
