@@ -62,7 +62,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	}
 	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, man: man, offerMan: man, kind: offer.Stream, sl: sl, namesSigner: namesSigner}
 	if man.SumsLater {
-		r.box, r.binding = newSumsBox(opts.onSums), transfer.SumsBinding(w, man)
+		r.box, r.binding = newSumsBox(opts.Resume.OnSums), transfer.SumsBinding(w, man)
 		if opts.Save == nil && opts.Out != "-" && !opts.NoResume && couldResume(opts.Out, man) {
 			// what it holds is known only once the partials are checked
 			// against the sums

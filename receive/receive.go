@@ -126,10 +126,6 @@ type Options struct {
 	// your key: the list of names is sealed and signed like the files,
 	// and its signature was checked against the keyring.
 	OnSigner func(*crypto.Signer)
-
-	// onSums, when set (by a test), is told when the file hashes that
-	// followed the offer arrived.
-	onSums func()
 }
 
 // Result is what arrived.

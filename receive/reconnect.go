@@ -51,6 +51,9 @@ func (r *run) lost(conn *transfer.Conn, err error) error {
 	if r.peerErr != nil {
 		return r.peerErr
 	}
+	if rerr := r.box.refused(); rerr != nil {
+		return rerr // why the receiver cut the path
+	}
 	return connectionLost(r.ctx, conn.PathError(), err)
 }
 

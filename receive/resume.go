@@ -58,6 +58,10 @@ func stageIdentity(man transfer.Manifest) string {
 type Resume struct {
 	OnResume  func(name string, at, size int64) // a top-level name goes on from at of size bytes
 	OnRestart func(name, why string)            // a file's partial is not used: why
+	// OnSums is told when the file hashes that a sender sent after its
+	// offer (it was still hashing) arrived: from then on what arrives
+	// can be resumed by a later run.
+	OnSums func()
 }
 
 // resumer is a transfer's hash checks and, when persist, its record.
@@ -336,7 +340,13 @@ func (r *resumer) close(d *dest, committed bool) (keep bool) {
 		d.root.Remove(d.stage + recordSuffix)
 		return false
 	}
-	r.catchUp(d)
+	if r.catchUp(d); r.late {
+		// the sums never came: nothing here can be checked against a
+		// later offer, so nothing is kept
+		clear(r.ents)
+		d.root.Remove(d.stage + recordSuffix)
+		return false
+	}
 	r.checkpoint(d, -1, 0, nil)
 	return true
 }
