@@ -55,6 +55,9 @@ var manifestSeeds = []string{
 	`{"files":-1,"bytes":0,"entries":[{"name":"a","size":0}]}`,
 	`{"files":1,"bytes":1,"entries":[]}`,
 	`{"files":1,"bytes":1,"entries":[{"name":"line\u2028sep","size":1}]}`,
+	`{"files":1,"bytes":5,"entries":[{"name":"a.txt","size":5}],"sums_later":true}`,
+	`{"files":0,"bytes":0,"entries":[{"name":"empty","dir":true,"size":0}],"sums_later":true}`,
+	`{"files":1,"bytes":-1,"entries":[{"name":"stdin.txt","size":-1}],"sums_later":true}`,
 }
 
 // FuzzManifest checks a manifest (JSON, as it arrives in a ferry offer).
@@ -123,6 +126,9 @@ func validManifest(m Manifest) bool {
 		if !unknown {
 			sum += e.Size
 		}
+	}
+	if m.SumsLater && (len(m.Sums) > 0 || unknown || m.Files == 0 || m.Files > MaxSums) {
+		return false
 	}
 	return (unknown || sum == m.Bytes) && files <= m.Files && folders <= m.Folders
 }
@@ -255,5 +261,54 @@ func FuzzReadDone(f *testing.F) {
 func clean(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
 		return unicode.IsControl(r) || isBidiControl(r) || r == '\u2028' || r == '\u2029'
+	})
+}
+
+// lateSumsSeeds are the sums that follow an offer (Ferry.Sums), for the
+// offer lateOffer: right, and broken.
+var lateSumsSeeds = []string{
+	`{"offer":"ab","sums":[{"path":"a.txt","size":5,"blake3":"` + strings.Repeat("00", 32) + `"},{"path":"photos/1.jpg","size":7,"blake3":"` + strings.Repeat("11", 32) + `"}]}`,
+	`{"offer":"ab","sums":[{"path":"a.txt","size":12,"blake3":"` + strings.Repeat("00", 32) + `"}]}`,
+	`{"offer":"ab","sums":[{"path":"../a.txt","size":5,"blake3":"` + strings.Repeat("00", 32) + `"},{"path":"photos/1.jpg","size":7,"blake3":"00"}]}`,
+	`{"offer":"ab","sums":[]}`,
+	`{"sealed":"AAEC"}`,
+}
+
+// lateOffer is the offer the fuzzed sums follow.
+const lateOffer = `{"files":2,"folders":1,"bytes":12,"entries":[{"name":"a.txt","size":5},{"name":"photos","dir":true,"size":7}],"sums_later":true}`
+
+// FuzzLateSums completes an offer with SumsLater by the sums that follow
+// it (JSON, as they arrive in Ferry.Sums). Properties: WithSums accepts
+// exactly the sums Check would accept in the offer itself; the result no
+// longer says the sums follow; errors are one clean line.
+func FuzzLateSums(f *testing.F) {
+	for _, s := range lateSumsSeeds {
+		f.Add([]byte(s))
+	}
+	var offer Manifest
+	if err := json.Unmarshal([]byte(lateOffer), &offer); err != nil || offer.Check() != nil {
+		f.Fatalf("the offer does not parse or check: %v", err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var ls LateSums
+		if json.Unmarshal(data, &ls) != nil {
+			return
+		}
+		m, err := offer.WithSums(ls.Sums)
+		inline := offer
+		inline.SumsLater, inline.Sums = false, ls.Sums
+		want := len(ls.Sums) > 0 && inline.Check() == nil
+		if (err == nil) != want {
+			t.Fatalf("WithSums(%+v) = %v; in the offer itself it checks %v", ls.Sums, err, inline.Check())
+		}
+		if err != nil {
+			if !clean(err.Error()) {
+				t.Fatalf("error %q is not one clean line", err)
+			}
+			return
+		}
+		if m.SumsLater || m.Check() != nil {
+			t.Fatalf("completed offer %+v still says its sums follow, or fails its check", m)
+		}
 	})
 }
