@@ -25,9 +25,9 @@ import (
 
 // When the late sums go out, relative to the rest.
 const (
-	sumsAfterStream = iota // once the whole stream is out
-	sumsBeforeStream       // on the data path's opening, before any byte (waits for arrived)
-	sumsAfterAccepted      // right after the offer, once the test says so (accepted)
+	sumsAfterStream   = iota // once the whole stream is out
+	sumsBeforeStream         // on the data path's opening, before any byte (waits for arrived)
+	sumsAfterAccepted        // right after the offer, once the test says so (accepted)
 	sumsNever
 )
 

@@ -201,7 +201,9 @@ func TestResumeAfterLateHashes(t *testing.T) {
 	var resumed []string
 	ro = receive.Options{Out: out,
 		Accept: func(transfer.Manifest) error { close(g.open); return nil },
-		Resume: receive.Resume{OnResume: func(name string, at, size int64) { resumed = append(resumed, fmt.Sprintf("%s at %d of %d", name, at, size)) },
+		Resume: receive.Resume{OnResume: func(name string, at, size int64) {
+			resumed = append(resumed, fmt.Sprintf("%s at %d of %d", name, at, size))
+		},
 			OnRestart: func(name, why string) { t.Errorf("%s starts over: %s", name, why) }}}
 	serr = sending(ctx, url, "66-late-second-run", src, g, nil)
 	if err := <-receiving(ctx, url, "66-late-second-run", ro); err != nil {
