@@ -197,7 +197,7 @@ func (r *resumer) load(d *dest) {
 
 // unhashedPartial is why a partial written before the sender's hashes
 // arrived is not resumed.
-const unhashedPartial = "its partial arrived before the sender's file hashes, so it cannot be checked against this offer: it starts over from zero"
+const unhashedPartial = "its partial arrived before the sender's file hashes, so it cannot be checked against this offer"
 
 func (r *resumer) restart(name, why string) {
 	if r.tell.OnRestart != nil {
