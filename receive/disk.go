@@ -87,6 +87,9 @@ func openDest(dir string, man transfer.Manifest, overwrite bool) (*dest, error) 
 type destResume struct {
 	NoResume bool
 	Resume
+	// Checks: the sender checks what the receiver holds and cannot vouch
+	// for (transfer.Held.Prefix), so such partials are offered to it.
+	Checks bool
 }
 
 // openDestResume is openDest that, for an offer with file hashes, checks
@@ -113,7 +116,7 @@ func openDestResume(dir string, man transfer.Manifest, overwrite bool, rs *destR
 	if len(man.Sums) > 0 || man.SumsLater {
 		d.res = newResumer(man)
 		if rs != nil {
-			if err := d.stageResumable(rs.NoResume, rs.Resume); err != nil {
+			if err := d.stageResumable(rs.NoResume, rs.Resume, rs.Checks); err != nil {
 				d.close()
 				return nil, err
 			}

@@ -60,10 +60,10 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	if err := opts.Accept(man); err != nil {
 		return nil, &transfer.Refusal{Reason: "the receiver declined the transfer", Err: err}
 	}
-	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, man: man, offerMan: man, kind: offer.Stream, sl: sl, namesSigner: namesSigner}
+	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, man: man, offerMan: man, kind: offer.Stream, sl: sl, namesSigner: namesSigner, checks: offer.PrefixCheck}
 	if man.SumsLater {
 		r.box, r.binding = newSumsBox(opts.Resume.OnSums), transfer.SumsBinding(w, man)
-		if opts.Save == nil && opts.Out != "-" && !opts.NoResume && couldResume(opts.Out, man) {
+		if opts.Save == nil && opts.Out != "-" && !opts.NoResume && couldResume(opts.Out, man, offer.PrefixCheck) {
 			// what it holds is known only once the partials are checked
 			// against the sums
 			if err := r.waitSums(ctx, "the offer"); err != nil {
@@ -132,12 +132,13 @@ type run struct {
 	// binding names the offer they must be for.
 	box     *sumsBox
 	binding string
+	checks  bool // the sender checks partials the receiver cannot vouch for
 }
 
 // newSink is the sink for r.man, which checks the sums that follow the
 // offer, if they do, once they come.
 func (r *run) newSink() (sink, error) {
-	s, err := newSink(r.man, r.opts)
+	s, err := newSinkChecked(r.man, r.opts, r.checks)
 	if d, ok := s.(*dest); ok && err == nil && d.res != nil && r.box != nil {
 		d.res.box = r.box
 	}

@@ -93,6 +93,11 @@ type resumer struct {
 	pax      []string
 	computed []string
 	files    int64
+	// checks: the sender checks the held beginnings that arrived before
+	// its hashes (an earlier run's), unverified; it vouches for one by
+	// resuming it, and sends the file from zero otherwise.
+	checks     bool
+	unverified map[int]string // file → the hash of what is held of it
 }
 
 // newResumer is the resumer of an offer with sums, or whose sums follow.
@@ -104,9 +109,10 @@ func newResumer(man transfer.Manifest) *resumer {
 // the offer's names, locked; what they hold is checked against the offer.
 // It falls back to a fresh staging folder (no resume) when another
 // receiver holds the lock.
-func (d *dest) stageResumable(noResume bool, tell Resume) error {
+func (d *dest) stageResumable(noResume bool, tell Resume, checks bool) error {
 	r := newResumer(d.man)
 	r.ents, r.id, r.tell, r.busy = map[int]recordEnt{}, stageIdentity(d.man), tell, make(chan struct{}, 1)
+	r.checks, r.unverified = checks, map[int]string{}
 	d.res = r
 	stage := partialPrefix + r.id[:12]
 	if noResume {
@@ -159,11 +165,11 @@ func (r *resumer) load(d *dest) {
 		if !ok || e.Have <= 0 {
 			continue
 		}
-		if e.Hash == "" {
+		if e.Hash == "" && (!r.checks || e.Size != s.Size || e.Have > s.Size) {
 			r.restart(s.Path, unhashedPartial)
 			continue
 		}
-		if e.Size != s.Size || e.Hash != s.Hash || e.Have > s.Size {
+		if e.Hash != "" && (e.Size != s.Size || e.Hash != s.Hash || e.Have > s.Size) {
 			r.restart(s.Path, "it changed on the sending side since the last run")
 			continue
 		}
@@ -173,6 +179,9 @@ func (r *resumer) load(d *dest) {
 			continue
 		}
 		r.held[i], r.hashers[i], r.ents[i] = e.Have, h, e
+		if e.Hash == "" { // for the sender to check
+			r.unverified[i] = e.Prefix
+		}
 		keep[s.Path] = true
 	}
 	dirs := map[string]bool{}
@@ -210,7 +219,7 @@ func (r *resumer) have() *transfer.Have {
 	h := &transfer.Have{Files: []transfer.Held{}}
 	for i, n := range r.held {
 		if n > 0 {
-			h.Files = append(h.Files, transfer.Held{I: i, At: n})
+			h.Files = append(h.Files, transfer.Held{I: i, At: n, Prefix: r.unverified[i]})
 		}
 	}
 	return h
@@ -253,6 +262,17 @@ func (r *resumer) begin(d *dest, name string, size int64, pax map[string]string)
 	var held int64
 	if r.persist {
 		held = r.held[r.next]
+	}
+	if _, ok := r.unverified[r.next]; ok {
+		delete(r.unverified, r.next)
+		if offset == 0 { // the sender's file does not start with what is held
+			r.restart(name, "it changed on the sending side since the last run")
+			r.held[r.next], r.hashers[r.next], held = 0, nil, 0
+			delete(r.ents, r.next)
+		} else if e, ok := r.ents[r.next]; ok { // the sender vouched for it
+			e.Hash = s.Hash
+			r.ents[r.next] = e
+		}
 	}
 	if offset != held {
 		return 0, nil, fmt.Errorf("the sender resumed \"%s\" at byte %d, but the receiver holds %d", transfer.Escape(name), offset, held)
@@ -353,9 +373,9 @@ func (r *resumer) close(d *dest, committed bool) (keep bool) {
 
 // couldResume tells whether dir holds a partial an earlier run of an offer
 // like man left that could match it (a file of one of its names, of a
-// size that fits), with the sender's hash: then its sums are needed to
-// know what is held.
-func couldResume(dir string, man transfer.Manifest) bool {
+// size that fits) with the sender's hash, or without one for a sender
+// that checks (checks): then its sums are needed to know what is held.
+func couldResume(dir string, man transfer.Manifest, checks bool) bool {
 	if dir == "" {
 		dir = "."
 	}
@@ -380,7 +400,7 @@ func couldResume(dir string, man transfer.Manifest) bool {
 	for _, e := range rec.Files {
 		top, rest, _ := strings.Cut(e.Path, "/")
 		t, ok := tops[top]
-		if e.Have <= 0 || e.Hash == "" || !ok || t.Dir != (rest != "") || e.Size > t.Size || (!t.Dir && e.Size != t.Size) {
+		if e.Have <= 0 || (e.Hash == "" && !checks) || !ok || t.Dir != (rest != "") || e.Size > t.Size || (!t.Dir && e.Size != t.Size) {
 			continue
 		}
 		return true

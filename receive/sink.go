@@ -19,6 +19,12 @@ type sink interface {
 }
 
 func newSink(man transfer.Manifest, opts Options) (sink, error) {
+	return newSinkChecked(man, opts, false)
+}
+
+// newSinkChecked is newSink for a sender that checks what the receiver
+// holds and cannot vouch for (transfer.Held.Prefix) when checks.
+func newSinkChecked(man transfer.Manifest, opts Options, checks bool) (sink, error) {
 	if opts.Save != nil {
 		return newSaveSink(man, opts)
 	}
@@ -35,7 +41,7 @@ func newSink(man transfer.Manifest, opts Options) (sink, error) {
 	if dir == "" {
 		dir = "."
 	}
-	return openDestResume(dir, man, opts.Overwrite, &destResume{NoResume: opts.NoResume, Resume: opts.Resume})
+	return openDestResume(dir, man, opts.Overwrite, &destResume{NoResume: opts.NoResume, Resume: opts.Resume, Checks: checks})
 }
 
 func (d *dest) write(r io.Reader, kind string) error {

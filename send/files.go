@@ -185,7 +185,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		return nil, err
 	}
 	defer link.Close()
-	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream, Transports: tr}
+	offer := transfer.FerryOffer{Manifest: src.man, Stream: stream, Transports: tr, PrefixCheck: true}
 	var late *lateSums
 	select {
 	case <-hashes.done: // sums in the offer, as before hashing went late
@@ -230,7 +230,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 			return nil, err
 		}
 	}
-	if src.at, err = resumeAt(src.sums, have); err != nil {
+	if src.at, err = src.resumeAt(src.sums, have); err != nil {
 		return nil, err
 	}
 	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, src: src, kind: stream, start: time.Now(), late: late}
@@ -395,7 +395,7 @@ func (r *run) tryPath(ctx context.Context) (*transfer.Conn, error) {
 		link.Close()
 		return nil, errors.New("the receiver answered a reconnect without saying what it holds")
 	}
-	if r.src.at, err = resumeAt(r.src.sums, ans.Have); err != nil {
+	if r.src.at, err = r.src.resumeAt(r.src.sums, ans.Have); err != nil {
 		link.Close()
 		return nil, err
 	}

@@ -93,8 +93,10 @@ func (s *source) hashable() bool {
 }
 
 // resumeAt turns the receiver's Have into the offset each file of sums is
-// sent from, refusing what does not fit the offer.
-func resumeAt(sums []transfer.FileSum, have *transfer.Have) (map[string]int64, error) {
+// sent from, refusing what does not fit the offer. A held beginning the
+// receiver cannot vouch for (Held.Prefix) is checked against the file:
+// one that does not match is sent from zero.
+func (s *source) resumeAt(sums []transfer.FileSum, have *transfer.Have) (map[string]int64, error) {
 	at := map[string]int64{}
 	if have == nil {
 		return at, nil
@@ -110,9 +112,47 @@ func resumeAt(sums []transfer.FileSum, have *transfer.Have) (map[string]int64, e
 		if _, dup := at[p]; dup {
 			return nil, errors.New("the receiver asked to resume a file twice")
 		}
+		if h.Prefix != "" {
+			ok, err := s.startsWith(h.I, h.At, h.Prefix)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				at[p] = 0 // sent from zero: the receiver starts it over
+				continue
+			}
+		}
 		at[p] = h.At
 	}
+	for p, n := range at {
+		if n == 0 {
+			delete(at, p)
+		}
+	}
 	return at, nil
+}
+
+// startsWith tells whether the first n bytes of file i hash to prefix
+// (hex BLAKE3-256).
+func (s *source) startsWith(i int, n int64, prefix string) (bool, error) {
+	if b, err := hex.DecodeString(prefix); err != nil || len(b) != transfer.HashSize {
+		return false, errors.New("the receiver sent a malformed hash of what it holds")
+	}
+	if i >= len(s.files) {
+		return false, errors.New("the receiver asked to resume beyond what was offered")
+	}
+	f := s.files[i]
+	r, err := f.it.fsys.Open(f.q)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", f.it.show(f.q), err)
+	}
+	defer r.Close()
+	h := transfer.NewHash()
+	m, err := io.CopyBuffer(h, io.LimitReader(r, n), make([]byte, transfer.CopyBufferSize))
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", f.it.show(f.q), err)
+	}
+	return m == n && hex.EncodeToString(h.Sum(nil)) == prefix, nil
 }
 
 // skipTo positions r at offset: by seeking when it can, else by reading.

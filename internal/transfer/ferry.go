@@ -40,6 +40,10 @@ type FerryOffer struct {
 	Stream     string     `json:"stream"`
 	Transports Transports `json:"transports"`
 	Sealed     *Sealed    `json:"sealed,omitempty"`
+	// PrefixCheck says the sender checks what a receiver holds of a file
+	// and cannot vouch for (Held.Prefix); a receiver does not offer such
+	// partial files to a sender that does not.
+	PrefixCheck bool `json:"prefix_check,omitempty"`
 }
 
 // Sealed says the stream's plaintext is itself an OpenPGP message (ferry

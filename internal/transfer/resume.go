@@ -56,10 +56,17 @@ type Have struct {
 	Files []Held `json:"files"`
 }
 
-// Held is the first At bytes of the offer's Sums[I].
+// Held is the first At bytes of the offer's Sums[I]. Prefix, to a sender
+// whose offer says it checks them (FerryOffer.PrefixCheck), is set when
+// the receiver cannot vouch that those bytes are this file's: they
+// arrived before the sender's hashes of an earlier run (late.go). It is
+// the BLAKE3-256 (hex) of the first At bytes; the sender resumes the
+// file only if its own first At bytes hash to it, else it sends the file
+// from zero (no PAXOffset), and the receiver starts it over.
 type Held struct {
-	I  int   `json:"i"`
-	At int64 `json:"at"`
+	I      int    `json:"i"`
+	At     int64  `json:"at"`
+	Prefix string `json:"prefix,omitempty"`
 }
 
 // checkSums validates m.Sums: at most MaxSums, one per declared file, in
