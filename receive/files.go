@@ -62,6 +62,7 @@ func receiveFiles(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Channe
 	}
 	r := &run{ctx: ctx, w: w, ch: ch, opts: opts, man: man, offerMan: man, kind: offer.Stream, sl: sl, namesSigner: namesSigner, checks: offer.PrefixCheck}
 	if man.SumsLater {
+		opts.Logger.Debug("receive: the sender's hashes follow its offer")
 		r.box, r.binding = newSumsBox(opts.Resume.OnSums), transfer.SumsBinding(w, man)
 		if opts.Save == nil && opts.Out != "-" && !opts.NoResume && couldResume(opts.Out, man, offer.PrefixCheck) {
 			// what it holds is known only once the partials are checked

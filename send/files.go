@@ -196,6 +196,7 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 		offer.Manifest.Sums = src.sums
 	default:
 		offer.Manifest.SumsLater = src.hashable()
+		opts.Logger.Debug("send: the hashes are not done; they follow the offer", "later", offer.Manifest.SumsLater)
 	}
 	if err := opts.sealOffer(&offer); err != nil {
 		return nil, err

@@ -38,6 +38,9 @@ func (opts FileOptions) sendLate(ctx context.Context, ch *transfer.Channel, h *h
 			}
 		}
 		l.sums, l.err = sums, err
+		if err == nil {
+			opts.Logger.Debug("send: the hashes went out", "files", len(sums))
+		}
 		if err != nil && ctx.Err() == nil {
 			opts.Logger.Debug("send: the file hashes did not go out", "err", err)
 			fail(err)
