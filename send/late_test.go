@@ -90,6 +90,39 @@ func whole(total int64) (progress func(n, _ int64), done <-chan struct{}) {
 	}, c
 }
 
+// TestHashesMidStream: hashes that come while the stream runs are taken
+// on the way (into the record, too), sealed (--to --sign) or not.
+func TestHashesMidStream(t *testing.T) {
+	alice, bob := genKey(t, "alice"), genKey(t, "bob")
+	for i, sealed := range []bool{false, true} {
+		t.Run(fmt.Sprint("sealed=", sealed), func(t *testing.T) {
+			ctx, url := setup(t)
+			src, data := lateFile(t, "big.iso", 8<<20, 5)
+			out := t.TempDir()
+			code := fmt.Sprintf("%d-late-mid-stream", 68+i)
+			g := newGate()
+			var once sync.Once
+			ro := receive.Options{Out: out, Progress: func(int64, int64) { once.Do(func() { close(g.open) }) }}
+			var set func(*send.FileOptions)
+			if sealed {
+				set = func(so *send.FileOptions) { so.To, so.Signer = []*openpgp.Entity{public(t, bob)}, alice }
+				ro.Keys = func() (openpgp.EntityList, error) { return openpgp.EntityList{bob, public(t, alice)}, nil }
+			}
+			serr := sending(ctx, url, code, src, g, set)
+			if err := <-receiving(ctx, url, code, ro); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-serr; err != nil {
+				t.Fatal(err)
+			}
+			got, _ := os.ReadFile(filepath.Join(out, "big.iso"))
+			if !bytes.Equal(got, data) {
+				t.Fatalf("big.iso: %d bytes that differ from the %d sent", len(got), len(data))
+			}
+		})
+	}
+}
+
 // TestFirstBytesBeforeHashes: the offer does not wait for the hashes. A
 // sender whose hashing is held back still gets every byte to the
 // receiver, which gives the file its final name only once the hashes
