@@ -279,3 +279,18 @@ func public(t *testing.T, e *openpgp.Entity) *openpgp.Entity {
 	}
 	return el[0]
 }
+
+// TestClassicNeverWaitsForHashes: a classic receiver has no resume, so a
+// transfer to one never waits for the hashes (held back here for good).
+func TestClassicNeverWaitsForHashes(t *testing.T) {
+	ctx, url := setup(t)
+	src, data := lateFile(t, "report.bin", 1<<20, 6)
+	got := classicReceiver{ack: honestAck}.run(ctx, t, url, "31-classic-no-hashes")
+	g := newGate() // never opened
+	if err := <-sending(ctx, url, "31-classic-no-hashes", src, g, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-got; !bytes.Equal(r.content, data) {
+		t.Fatalf("the classic receiver got %d bytes that differ from the %d sent", len(r.content), len(data))
+	}
+}
