@@ -165,11 +165,11 @@ func (r *resumer) load(d *dest) {
 		if !ok || e.Have <= 0 {
 			continue
 		}
-		if e.Hash == "" && (!r.checks || e.Size != s.Size || e.Have > s.Size) {
+		if e.Hash == "" && !r.checks {
 			r.restart(s.Path, unhashedPartial)
 			continue
 		}
-		if e.Hash != "" && (e.Size != s.Size || e.Hash != s.Hash || e.Have > s.Size) {
+		if e.Size != s.Size || (e.Hash != "" && e.Hash != s.Hash) || e.Have > s.Size {
 			r.restart(s.Path, "it changed on the sending side since the last run")
 			continue
 		}
