@@ -130,37 +130,17 @@ func startConnShare(ctx context.Context, kv jetstream.KeyValue, cfg connShareCon
 // watch follows the bucket until ctx ends; ready is closed once the
 // entries that existed are read.
 func (c *connShare) watch(ctx context.Context, w jetstream.KeyWatcher, ready chan struct{}) {
-	defer w.Stop()
-	initial := true
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-w.Updates():
-			if !ok {
-				if ctx.Err() == nil {
-					c.log.Error("NATS connection-count watcher ended")
-				}
-				return
-			}
-			if e == nil {
-				if initial {
-					initial = false
-					close(ready)
-				}
-				continue
-			}
-			if e.Key() == c.id {
-				continue // this relay's own, counted live
-			}
-			if e.Operation() == jetstream.KeyValuePut {
-				c.arrived(e.Key(), e.Value())
-			} else {
-				c.forget(e.Key())
-			}
-			c.changed() // what this relay must share may follow theirs
+	followKV(ctx, w, ready, c.log, "connection counts", func(e jetstream.KeyValueEntry) {
+		if e.Key() == c.id {
+			return // this relay's own, counted live
 		}
-	}
+		if e.Operation() == jetstream.KeyValuePut {
+			c.arrived(e.Key(), e.Value())
+		} else {
+			c.forget(e.Key())
+		}
+		c.changed() // what this relay must share may follow theirs
+	})
 }
 
 // arrived takes in another relay's entry.

@@ -54,33 +54,13 @@ func watchIndex(ctx, wctx context.Context, kv jetstream.KeyValue, log *slog.Logg
 		return nil, fmt.Errorf("watch NATS bucket %s: %w", kv.Bucket(), err)
 	}
 	ready := make(chan struct{})
-	go func() {
-		defer w.Stop()
-		initial := true
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					log.Error("NATS watcher ended", "bucket", kv.Bucket())
-					return
-				}
-				if e == nil {
-					if initial {
-						initial = false
-						close(ready)
-					}
-					continue
-				}
-				if e.Operation() == jetstream.KeyValuePut {
-					x.set(e.Key(), e.Revision(), e.Value())
-				} else {
-					x.removed(e.Key(), e.Revision())
-				}
-			}
+	go followKV(wctx, w, ready, log, "bucket "+kv.Bucket(), func(e jetstream.KeyValueEntry) {
+		if e.Operation() == jetstream.KeyValuePut {
+			x.set(e.Key(), e.Revision(), e.Value())
+		} else {
+			x.removed(e.Key(), e.Revision())
 		}
-	}()
+	})
 	select {
 	case <-ready:
 		return x, nil
