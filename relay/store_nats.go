@@ -223,13 +223,19 @@ func startRace(err error) error {
 	return err
 }
 
-// retryStart calls f until it succeeds, fails for good, or ctx ends.
+// ErrNATSUnavailable: JetStream kept answering that it is not ready (no
+// leader yet, buckets not known yet) until the start's time ran out. A
+// new cluster elects its first leader only once all its nodes are up.
+var ErrNATSUnavailable = errors.New("NATS JetStream did not become available")
+
+// retryStart calls f until it succeeds, fails for good, or ctx ends
+// (then its error is ErrNATSUnavailable and f's last).
 func retryStart(ctx context.Context, f func() error) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := f()
-		if err == nil || ctx.Err() != nil {
-			return err
+		if err == nil {
+			return nil
 		}
 		var apiErr *jetstream.APIError
 		// A bucket or stream another relay has just created may not be
@@ -243,11 +249,14 @@ func retryStart(ctx context.Context, f func() error) error {
 		if !temporary {
 			return err
 		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrNATSUnavailable, err)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return err
+			return fmt.Errorf("%w: %w", ErrNATSUnavailable, err)
 		case <-t.C:
 		}
 		wait = min(2*wait, time.Second)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -177,6 +178,12 @@ func (c *cli) relay(ctx context.Context, args []string) int {
 			return c.waitTransit(waitTransit, exitOK)
 		}
 		c.errorf("start relay: %v", err)
+		if errors.Is(err, relay.ErrNATSUnavailable) && *nf.embedded && *nf.routes != "" {
+			// A new JetStream cluster elects its first leader, and creates its
+			// replicated buckets, only once every node is up; one formed once
+			// goes on with a majority (deploy/README.md).
+			c.hintf("a new NATS cluster starts only when all of its nodes (--nats-routes) are up; start the others, then this one again")
+		}
 		return exitFailure
 	}
 	defer srv.Close()
