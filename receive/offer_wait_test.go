@@ -15,6 +15,7 @@ import (
 
 	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/relay"
+	"github.com/ferrydrop/ferry/send"
 )
 
 // TestReceiverGivesUpOnPythonSenderKilledBeforeOffer: Python's wormhole
@@ -104,5 +105,37 @@ func TestReceiverGivesUpOnPythonSenderKilledBeforeOffer(t *testing.T) {
 	}
 	if waited := time.Since(killed); waited < bound {
 		t.Fatalf("the receiver gave up %v after the sender died, before its bound of %v", waited, bound)
+	}
+}
+
+// TestOfferTimeoutBoundsOnlyTheOffer: what comes after the offer (here
+// the user's decision, slower than the bound) is not cut short by
+// OfferTimeout.
+func TestOfferTimeoutBoundsOnlyTheOffer(t *testing.T) {
+	ctx, url := setup(t)
+	src := filepath.Join(t.TempDir(), "slow-yes.txt")
+	if err := os.WriteFile(src, []byte("accepted late\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := send.Files(ctx, send.FileOptions{Options: send.Options{Relay: url, Code: "45-slow-yes"}, Transport: "tcp"}, []string{src})
+		errc <- err
+	}()
+	const bound = 300 * time.Millisecond
+	out := t.TempDir()
+	_, err := receive.Run(ctx, "45-slow-yes", receive.Options{Relay: url, Out: out, Transport: "tcp", OfferTimeout: bound,
+		Accept: func(receive.Manifest) error {
+			<-time.After(3 * bound) // longer than the bound, which is over
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "slow-yes.txt")); err != nil || string(b) != "accepted late\n" {
+		t.Fatalf("landed %q, %v", b, err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }
