@@ -111,6 +111,15 @@ type Options struct {
 	// to an offer whose partials are in Out, and between the end of the
 	// stream and the final names (transfer.DefaultSumsTimeout when 0).
 	SumsTimeout time.Duration
+	// OfferTimeout bounds the wait for the sender's offer once the two
+	// sides met (keys and versions exchanged): the mailbox relay never
+	// says that the other side went away, so a sender that died before
+	// offering would be waited for without end. Senders offer at once
+	// (ferry's before its hashes, sealed or not; classic senders after
+	// their transit hints), unless a human still compares the verifier
+	// on the sending side. The wait for the sender to appear is not
+	// bounded by it. DefaultOfferTimeout when 0.
+	OfferTimeout time.Duration
 
 	// Keys returns the keyring that opens sealed transfers (ferry send
 	// --to/--sign): your secret keys, and the public keys of the senders
@@ -126,6 +135,26 @@ type Options struct {
 	// your key: the list of names is sealed and signed like the files,
 	// and its signature was checked against the keyring.
 	OnSigner func(*crypto.Signer)
+}
+
+// DefaultOfferTimeout is how long a receiver waits for the offer after
+// the sides met, when Options.OfferTimeout is 0.
+const DefaultOfferTimeout = 2 * time.Minute
+
+// ErrNoOffer means the sides met but no offer came within
+// Options.OfferTimeout: the sender stopped (its program ended, it lost
+// its network) before offering anything. The error wraps it and says
+// how long nothing arrived.
+var ErrNoOffer = errors.New("the sender stopped before offering anything")
+
+// errOfferWait is the cause of the wait for the offer running out.
+var errOfferWait = errors.New("no offer in time")
+
+func (opts Options) offerTimeout() time.Duration {
+	if opts.OfferTimeout > 0 {
+		return opts.OfferTimeout
+	}
+	return DefaultOfferTimeout
 }
 
 // Result is what arrived.
@@ -172,8 +201,16 @@ func Run(ctx context.Context, code string, opts Options) (res *Result, err error
 		opts.Logger.Debug("the sender is a classic Magic Wormhole client", "protocol", "classic")
 	}
 	var peerTransit json.RawMessage
+	// Only the wait for the offer is bounded, not what follows it.
+	wait := opts.offerTimeout()
+	octx, stop := context.WithTimeoutCause(ctx, wait, errOfferWait)
+	defer stop()
 	for {
-		e, err := ch.Next(ctx)
+		e, err := ch.Next(octx)
+		if err != nil && ctx.Err() == nil && errors.Is(context.Cause(octx), errOfferWait) {
+			return nil, &transfer.Refusal{Reason: "the receiver stopped waiting for an offer",
+				Err: fmt.Errorf("%w (nothing arrived for %s)", ErrNoOffer, wait)}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("wait for the sender's offer: %w", err)
 		}

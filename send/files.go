@@ -82,6 +82,10 @@ type FileOptions struct {
 	// hashGate, when set (by a test), holds the hashing back until it
 	// returns: how a test makes the hashes come late.
 	hashGate func(context.Context) error
+	// offerGate, when set (by a test), is called once the sides met,
+	// just before the offer goes out; an error ends the send: how a test
+	// holds a sender, or kills it, before its offer.
+	offerGate func(context.Context) error
 }
 
 // sealed tells whether opts seal the transfer.
@@ -200,6 +204,11 @@ func Files(ctx context.Context, opts FileOptions, paths []string) (sum *Summary,
 	}
 	if err := opts.sealOffer(&offer); err != nil {
 		return nil, err
+	}
+	if opts.offerGate != nil {
+		if err := opts.offerGate(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := ch.Send(ctx, transfer.Envelope{Ferry: &transfer.Ferry{Offer: &offer}}); err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ func TestPage(t *testing.T) {
 		{"ReceiveNoWebCrypto", pageReceiveNoWebCrypto},
 		{"WrongCode", pageWrongCode},
 		{"SenderDies", pageSenderDies},
+		{"SenderStopsBeforeOffer", pageSenderStopsBeforeOffer},
 		{"ReceiverDies", pageReceiverDies},
 		{"ReceiverRefuses", pageReceiverRefuses},
 		{"SlowSinkLive", pageSlowSinkLive},

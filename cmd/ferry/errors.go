@@ -41,6 +41,9 @@ func (c *cli) fail(ctx context.Context, err error, role string) int {
 	case errors.As(err, &noPath):
 		c.errorf("%v", err)
 		c.hintf("no direct path through the NATs between you: give both sides a TURN server (--turn) or a transit relay (--transit), such as one ferry relay runs")
+	case errors.Is(err, receive.ErrNoOffer):
+		c.errorf("%v", err)
+		c.hintf("the sender's program may have ended or lost its network; ask for a new code (--offer-timeout waits longer)")
 	case errors.Is(err, send.ErrStalled):
 		c.errorf("%v", err)
 		c.hintf("the other side may have been stopped or lost its network; try again (--idle-timeout waits longer)")

@@ -23,6 +23,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 	overwrite := fs.Bool("overwrite", false, "replace files and folders that already exist")
 	allowDot := fs.Bool("allow-dotfiles", false, "accept top-level names that start with a dot (.bashrc, .profile)")
 	noResume := fs.Bool("no-resume", false, "discard what an earlier, interrupted receive of the same files left in --out, and keep nothing if this one fails")
+	offerTimeout := fs.Duration("offer-timeout", receive.DefaultOfferTimeout, "once the sender is met, how long to wait for what it offers before giving up (a sender that stopped)")
 	linkf := addLinkFlags(fs)
 	keyPassFile := fs.String("key-passphrase-file", "", "read your key's passphrase, for a transfer sealed to it, from `FILE` (else "+envKeyPassphrase+" or a prompt)")
 	lanMode := addLANFlag(fs)
@@ -76,6 +77,10 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		c.errorf("%v", err)
 		return exitUsage
 	}
+	if *offerTimeout <= 0 {
+		c.errorf("--offer-timeout must be positive, not %s", *offerTimeout)
+		return exitUsage
+	}
 	log := c.logger(*verbose)
 	lanNet, lanOnly, err := lanConfig(*lanMode, log)
 	if err != nil {
@@ -102,6 +107,7 @@ func (c *cli) receive(ctx context.Context, args []string) int {
 		OnConnecting:     c.connecting,
 		ReconnectTimeout: lk.reconnectTimeout,
 		Stripes:          lk.stripes,
+		OfferTimeout:     *offerTimeout,
 		OnReconnecting: func(attempt int, why error) {
 			if bar != nil {
 				bar.clear()

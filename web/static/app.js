@@ -32,7 +32,7 @@
 //   #summary          the final line (Result.summary)
 //   #cancel           cancels the transfer; #again starts over
 //   #error            the error in words (role=alert); data-name = the Error's name
-//                     (WrongCode, Declined, Cancelled, NoPath, ConnectionLost, Error, SinkError, LoadError)
+//                     (WrongCode, Declined, Cancelled, NoPath, ConnectionLost, NoOffer, Error, SinkError, LoadError)
 
 import { attachCompletion, normalizeCode } from "./complete.js";
 import { Saver } from "./sinks.js";

@@ -25,6 +25,8 @@ func jsError(ctx context.Context, err error) js.Value {
 		name = "Declined"
 	case errors.As(err, &noPath):
 		name = "NoPath"
+	case errors.Is(err, receive.ErrNoOffer):
+		name = "NoOffer"
 	case errors.Is(err, receive.ErrConnectionLost):
 		// what the path said (a WebRTC state, EOF) means nothing to the user
 		name, msg = "ConnectionLost", receive.ErrConnectionLost.Error()
