@@ -1,18 +1,16 @@
 package receive_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ferrydrop/ferry/internal/peertest"
 	"github.com/ferrydrop/ferry/receive"
 	"github.com/ferrydrop/ferry/relay"
 	"github.com/ferrydrop/ferry/send"
@@ -24,13 +22,6 @@ import (
 // nothing more, and the relay tells the receiver nothing: the receiver
 // must give up after its OfferTimeout, with ErrNoOffer.
 func TestReceiverGivesUpOnPythonSenderKilledBeforeOffer(t *testing.T) {
-	bin, err := exec.LookPath("wormhole")
-	if err != nil {
-		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
-			t.Fatalf("wormhole CLI not found and FERRY_REQUIRE_PEERS=1: %v", err)
-		}
-		t.Skip("wormhole (magic-wormhole CLI) is not installed")
-	}
 	rs, err := relay.New(relay.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -46,40 +37,7 @@ func TestReceiverGivesUpOnPythonSenderKilledBeforeOffer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	const code = "43-python-dies"
-	// --no-listen: no listening port of its own (see send's Python tests).
-	py := exec.CommandContext(ctx, bin, "--relay-url", url, "--transit-helper", "tcp:127.0.0.1:9",
-		"send", "--no-listen", "--verify", "--hide-progress", "--code", code, file)
-	py.Env = append(os.Environ(), "HOME="+t.TempDir(), "PYTHONDONTWRITEBYTECODE=1")
-	stdin, err := py.StdinPipe() // held open: the prompt waits on it
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	out, err := py.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log strings.Builder
-	py.Stderr = io.Discard
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	prompt := make(chan error, 1)
-	go func() {
-		r := bufio.NewReader(out)
-		for {
-			line, err := r.ReadString(':') // the prompt ends "(yes/no): " with no newline
-			log.WriteString(line)
-			if strings.HasSuffix(line, "ok? (yes/no):") {
-				prompt <- nil
-				return
-			}
-			if err != nil {
-				prompt <- errors.New("wormhole send ended before its verifier prompt; it said:\n" + log.String())
-				return
-			}
-		}
-	}()
+	py, prompt := peertest.HeldSender(ctx, t, url, "tcp:127.0.0.1:9", code, file)
 	var killed time.Time
 	const bound = 2 * time.Second
 	_, err = receive.Run(ctx, code, receive.Options{Relay: url, Accept: func(receive.Manifest) error { return nil }, Out: t.TempDir(),

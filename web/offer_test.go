@@ -1,13 +1,13 @@
 package web_test
 
 import (
-	"bufio"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferrydrop/ferry/internal/peertest"
 )
 
 // pageSenderStopsBeforeOffer: Python's wormhole send --verify meets the
@@ -17,48 +17,15 @@ import (
 // up after receive.DefaultOfferTimeout (2 minutes: the page has no knob)
 // with an Error named NoOffer that says so, instead of waiting for ever.
 func pageSenderStopsBeforeOffer(t *testing.T, r *relay, c *chrome) {
-	bin, err := exec.LookPath("wormhole")
-	if err != nil {
-		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
-			t.Fatal("wormhole is not installed and FERRY_REQUIRE_PEERS=1")
-		}
-		t.Skip("wormhole is not installed")
-	}
 	src := filepath.Join(t.TempDir(), "never.txt")
 	if err := os.WriteFile(src, []byte("never offered\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	const code = "9-python-stops"
-	py := exec.Command(bin, "--relay-url", r.mailbox, "--transit-helper", "tcp:"+r.transit,
-		"send", "--no-listen", "--verify", "--hide-progress", "--code", code, src)
-	py.Env = append(os.Environ(), "HOME="+t.TempDir(), "PYTHONDONTWRITEBYTECODE=1")
-	in, err := py.StdinPipe() // held open: its prompt waits on it
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := py.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { py.Process.Kill(); py.Wait() }()
-	prompt := make(chan bool, 1)
-	go func() {
-		br := bufio.NewReader(out)
-		for {
-			line, err := br.ReadString(':') // "... ok? (yes/no): ", no newline
-			if strings.HasSuffix(line, "ok? (yes/no):") || err != nil {
-				prompt <- err == nil
-				return
-			}
-		}
-	}()
+	py, prompt := peertest.HeldSender(t.Context(), t, r.mailbox, "tcp:"+r.transit, code, src)
 	openCode(t, c, r, code)
-	if !<-prompt {
-		t.Fatal("wormhole send ended before its verifier prompt")
+	if err := <-prompt; err != nil {
+		t.Fatal(err)
 	}
 	// The page shows the verifier once the versions are exchanged.
 	for deadline := time.Now().Add(time.Minute); strings.TrimSpace(c.text(t, "#verifier")) == ""; time.Sleep(50 * time.Millisecond) {

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ferrydrop/ferry/internal/peertest"
 	"github.com/ferrydrop/ferry/relay"
 )
 
@@ -24,13 +22,6 @@ import (
 // ferry nothing; ferry receive must give up after --offer-timeout with
 // one line that says so, a hint, and exit 1.
 func TestReceiveSenderDiedBeforeOffer(t *testing.T) {
-	bin, err := exec.LookPath("wormhole")
-	if err != nil {
-		if os.Getenv("FERRY_REQUIRE_PEERS") == "1" {
-			t.Fatalf("wormhole CLI not found and FERRY_REQUIRE_PEERS=1: %v", err)
-		}
-		t.Skip("wormhole (magic-wormhole CLI) is not installed")
-	}
 	rs, err := relay.New(relay.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -45,36 +36,7 @@ func TestReceiveSenderDiedBeforeOffer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	const code = "44-python-dies"
-	py := exec.CommandContext(ctx, bin, "--relay-url", url, "--transit-helper", "tcp:127.0.0.1:9",
-		"send", "--no-listen", "--verify", "--hide-progress", "--code", code, file)
-	py.Env = append(os.Environ(), "HOME="+t.TempDir(), "PYTHONDONTWRITEBYTECODE=1")
-	pyIn, err := py.StdinPipe() // held open: its prompt waits on it
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pyIn.Close()
-	pyOut, err := py.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := py.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pyPrompt := make(chan error, 1)
-	go func() {
-		r := bufio.NewReader(pyOut)
-		for {
-			line, err := r.ReadString(':') // "... ok? (yes/no): ", no newline
-			if strings.HasSuffix(line, "ok? (yes/no):") {
-				pyPrompt <- nil
-				return
-			}
-			if err != nil {
-				pyPrompt <- errors.New("wormhole send ended before its verifier prompt")
-				return
-			}
-		}
-	}()
+	py, pyPrompt := peertest.HeldSender(ctx, t, url, "tcp:127.0.0.1:9", code, file)
 
 	// ferry receive --verify asks on stdin once the versions are
 	// exchanged: the sides met. Python is killed then, and only then is
