@@ -165,7 +165,10 @@ func noFinalName(t *testing.T, out, name string) {
 
 // TestLateSumsNeverCome: a sender whose offer says its sums follow, and
 // that never sends them, gets nothing landed; the receiver says why once
-// its wait for them ends.
+// its wait for them ends. What arrived is kept as after a crash (a
+// partial whose record names no hash: see TestCrashBeforeSums for the
+// next run): a sender killed while it was still hashing would otherwise
+// make the next run send everything again.
 func TestLateSumsNeverCome(t *testing.T) {
 	base, out := landingDirs(t)
 	ctx, url := setup(t)
@@ -175,7 +178,25 @@ func TestLateSumsNeverCome(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "file hashes did not arrive within 1s of the end of the stream") {
 		t.Fatalf("Run = %v, want the sums' wait to end", err)
 	}
-	nothingLanded(t, base)
+	noFinalName(t, out, "big.iso")
+	if entries, _ := os.ReadDir(filepath.Join(base, "outside")); len(entries) > 0 {
+		t.Errorf("outside holds %v after the failure", entries)
+	}
+	staged, _ := filepath.Glob(filepath.Join(out, ".ferry-partial-*.resume"))
+	if len(staged) != 1 {
+		t.Fatalf("the partial is not kept for the next run: records %q", staged)
+	}
+	b, _ := os.ReadFile(staged[0])
+	var rec struct {
+		Files []struct {
+			Path string `json:"path"`
+			Hash string `json:"blake3"`
+			Have int64  `json:"have"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil || len(rec.Files) != 1 || rec.Files[0].Path != "big.iso" || rec.Files[0].Hash != "" || rec.Files[0].Have <= 0 {
+		t.Fatalf("the record of a partial whose sums never came: %s (%v)", b, err)
+	}
 }
 
 // TestLateSumsRefused: sums that follow the offer and do not fit what
