@@ -55,7 +55,12 @@ type NATSConfig struct {
 	// creates the bucket PREFIX_conns sets it; the others take the
 	// bucket's. Default 10s, at least 1s.
 	ConnsTTL time.Duration
-	// Timeout bounds each request to JetStream. Default 10s.
+	// Timeout bounds each request to JetStream, retries included, while
+	// the cluster elects a new leader after losing the node that led:
+	// NATS's raft waits 4 to 9 s before it campaigns, and the meta group
+	// and then a stream may each need an election. Default 30s (10s gave
+	// TestNATSCluster/one_node_stopped an "internal server error" on a
+	// loaded machine).
 	Timeout time.Duration
 	// StartTimeout bounds connecting and creating the buckets and the
 	// stream at start-up, while a cluster may still be electing its
@@ -111,7 +116,7 @@ func openNATSStore(ctx context.Context, cfg NATSConfig, pruneAge time.Duration, 
 	}
 	orDefault(&cfg.MaxAge, max(24*time.Hour, 4*pruneAge))
 	cfg.MaxAge = max(cfg.MaxAge, 4*pruneAge)
-	orDefault(&cfg.Timeout, 10*time.Second)
+	orDefault(&cfg.Timeout, 30*time.Second)
 	orDefault(&cfg.ConnsTTL, defaultConnsTTL)
 	cfg.ConnsTTL = max(cfg.ConnsTTL, time.Second)
 	orDefault(&cfg.StartTimeout, 30*time.Second)
