@@ -102,7 +102,7 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 	start := time.Now()
 	mine, theirs := classic.RecordKeys(key, false)
 	h := sha256.New()
-	pr := &pathReader{r: conn} // a dead sender, told from a bad stream
+	pr := &transfer.PathNoter{ReadWriter: conn} // a dead sender, told from a bad stream
 	var content io.Reader = io.TeeReader(classic.NewReader(classic.NewRecordReader(pr, theirs), wire), h)
 	if opts.Progress != nil {
 		content = &progressReader{r: content, total: wire, report: opts.Progress}
@@ -125,7 +125,7 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 		err = sink.write(content, transfer.StreamRaw)
 	}
 	if err != nil {
-		return nil, connectionLost(ctx, pr.err, err)
+		return nil, connectionLost(ctx, pr.Err(), err)
 	}
 	// Every record was authenticated and exactly the offered size arrived:
 	// only now do the names appear, and only then is the sender told.
@@ -141,21 +141,4 @@ func receiveClassic(ctx context.Context, w *wormhole.Wormhole, ch *transfer.Chan
 		man.Bytes = bytes
 	}
 	return &Result{Manifest: man, Duration: time.Since(start), Path: "classic transit (" + path + ")"}, nil
-}
-
-// pathReader notes the first failed read on a classic transfer's path:
-// when the transfer fails because of it (the sender went away, the
-// connection broke), connectionLost says so in words instead of passing
-// on what the record reader or the sink made of it.
-type pathReader struct {
-	r   io.Reader
-	err error
-}
-
-func (p *pathReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	if err != nil && p.err == nil {
-		p.err = err
-	}
-	return n, err
 }
